@@ -1,0 +1,5 @@
+"""Allow ``python -m imagination``."""
+
+from imagination.cli import main
+
+main()

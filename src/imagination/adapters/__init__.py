@@ -1,0 +1,1 @@
+"""Model adapters: protocol, registry, built-in baselines, command and precomputed adapters."""

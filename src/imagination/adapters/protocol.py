@@ -1,0 +1,99 @@
+"""The adapter contract: what a model declares and what it returns for one case.
+
+Two shapes of adapter exist:
+
+* :class:`Adapter` — ``predict(case)`` turns one loaded case into :class:`Predictions`. Used for
+  in-process models, ``command`` programs, ``precomputed`` exports and fixed rules.
+* :class:`LearningAdapter` — a baseline that learns from the cohort. The engine calls
+  ``extract(case)`` per case (parallel, cached like any job), then ``fit_predict`` per
+  cross-fitting fold so that a case's prediction always comes from a model that never saw it
+  (see ``imagination.adapters.crossfit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from imagination.cohort.case import LoadedCase
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What reports show about a model (TRIPOD+AI / CLAIM style essentials)."""
+
+    intended_use: str
+    training_data: str = "none (weight-free)"
+    licence: str = "Apache-2.0"
+    regulatory_status: str = "research use only"
+    reference: str = ""
+    deterministic: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Predictions:
+    """An adapter's output for one case (under one perturbation).
+
+    ``classification`` maps task -> {class label: probability}; ``recurrence`` is a float32
+    voxel score map on the case grid (higher = more likely to recur), or ``None``.
+    """
+
+    case_id: str
+    classification: dict[str, dict[str, float]] = field(default_factory=dict)
+    recurrence: np.ndarray | None = None
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A model as the harness sees it."""
+
+    name: str
+    version: str
+    tasks: tuple[str, ...]
+    required_modalities: tuple[str, ...]
+    optional_modalities: tuple[str, ...]
+    card: ModelCard
+
+    def params(self) -> Mapping[str, Any]:
+        """Parameters that change its output (part of every job's content hash)."""
+        ...
+
+    def predict(self, case: LoadedCase) -> Predictions:
+        """Predictions for the adapter's tasks on one case."""
+        ...
+
+
+@runtime_checkable
+class LearningAdapter(Protocol):
+    """A baseline fitted on the cohort itself, always cross-fitted."""
+
+    name: str
+    version: str
+    tasks: tuple[str, ...]
+    required_modalities: tuple[str, ...]
+    optional_modalities: tuple[str, ...]
+    card: ModelCard
+
+    def params(self) -> Mapping[str, Any]:
+        ...
+
+    def extract(self, case: LoadedCase) -> dict[str, float]:
+        """Per-case features (numbers only; NaN allowed for a missing input)."""
+        ...
+
+    def fit_predict(
+        self,
+        task: str,
+        classes: Sequence[str],
+        train_features: np.ndarray,
+        train_labels: Sequence[str],
+        test_features: np.ndarray,
+    ) -> np.ndarray:
+        """Fit on the training rows and return ``(n_test, n_classes)`` probabilities."""
+        ...

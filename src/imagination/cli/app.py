@@ -1,0 +1,60 @@
+"""The typer application, version flag and the error-to-exit-code wrapper."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from imagination import __version__
+from imagination.errors import EXIT_BAD_INPUT, EXIT_INCOMPLETE, ImaginationError
+
+app = typer.Typer(
+    name="imagination",
+    help="Benchmark neuro-oncology AI models on multicenter MRI/PET cohorts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"imagination {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Benchmark neuro-oncology AI models on multicenter MRI/PET cohorts."""
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """Run the app; known errors become a one-line message and their exit code."""
+    try:
+        app(args=argv, prog_name="imagination", standalone_mode=False)
+    except ImaginationError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        err_console.print("aborted")
+        return EXIT_INCOMPLETE
+    except KeyboardInterrupt:
+        err_console.print("interrupted; run the same command again to resume")
+        return EXIT_INCOMPLETE
+    except Exception as exc:
+        # click's usage errors (typer vendors click, so match by shape, not by class)
+        if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
+            exc.show(file=sys.stderr)
+            return EXIT_BAD_INPUT
+        raise
+    return 0

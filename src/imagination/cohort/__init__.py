@@ -1,0 +1,1 @@
+"""Cohort layer: manifests, typed cases, loading and validation."""

@@ -1,0 +1,76 @@
+"""Canonical words of the harness: modalities, masks, regions, tasks and label vocabularies."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Canonical image keys, in display order.
+MODALITIES: Final[tuple[str, ...]] = ("t1", "t1c", "t2", "flair", "adc", "dwi", "rcbv", "pet")
+
+#: Mask keys (manifest column = ``mask_<key>``).
+MASKS: Final[tuple[str, ...]] = ("tumor", "brain", "recurrence", "cavity")
+MASK_PREFIX: Final[str] = "mask_"
+
+#: Canonical segmentation regions a label map may name.
+BASE_REGIONS: Final[tuple[str, ...]] = ("ET", "NETC", "SNFH", "RC")
+#: Regions derived from base regions: whole tumour and tumour core.
+DERIVED_REGIONS: Final[dict[str, tuple[str, ...]]] = {
+    "WT": ("ET", "NETC", "SNFH"),
+    "TC": ("ET", "NETC"),
+}
+REGION_NAMES: Final[dict[str, str]] = {
+    "ET": "enhancing tumour",
+    "NETC": "non-enhancing tumour core / necrosis",
+    "SNFH": "surrounding non-enhancing FLAIR hyperintensity (oedema, infiltration)",
+    "RC": "resection cavity",
+    "WT": "whole tumour (ET + NETC + SNFH)",
+    "TC": "tumour core (ET + NETC)",
+}
+
+#: Classification tasks and their default label vocabularies (order = class order).
+DEFAULT_VOCABULARIES: Final[dict[str, tuple[str, ...]]] = {
+    "tumor_type": (
+        "glioblastoma",
+        "astrocytoma",
+        "oligodendroglioma",
+        "meningioma",
+        "metastasis",
+    ),
+    "idh": ("wildtype", "mutant"),
+    "codeletion_1p19q": ("intact", "codeleted"),
+    "mgmt": ("unmethylated", "methylated"),
+    "grade": ("1", "2", "3", "4"),
+}
+LABEL_COLUMNS: Final[tuple[str, ...]] = tuple(DEFAULT_VOCABULARIES)
+
+#: Binary tasks: the class treated as "positive" for AUROC, sensitivity, etc.
+POSITIVE_CLASS: Final[dict[str, str]] = {
+    "idh": "mutant",
+    "codeletion_1p19q": "codeleted",
+    "mgmt": "methylated",
+}
+
+#: All tasks an adapter may declare.
+CLASSIFICATION_TASKS: Final[tuple[str, ...]] = LABEL_COLUMNS
+SPATIAL_TASKS: Final[tuple[str, ...]] = ("recurrence",)
+TASKS: Final[tuple[str, ...]] = CLASSIFICATION_TASKS + SPATIAL_TASKS
+
+#: Covariate columns with their types.
+COVARIATES: Final[dict[str, type]] = {
+    "age": float,
+    "sex": str,
+    "scanner": str,
+    "field_strength": float,
+}
+
+#: Identity columns; the first three are required.
+ID_COLUMNS: Final[tuple[str, ...]] = ("case_id", "subject_id", "site", "timepoint")
+REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("case_id", "subject_id", "site")
+#: Optional column: ";"-separated identifiers of the same subject in other datasets, written as
+#: ``dataset:id`` (e.g. ``brats2021:BraTS2021_00123``); used by leakage checks and merges.
+ALIAS_COLUMN: Final[str] = "subject_aliases"
+
+
+def mask_column(mask: str) -> str:
+    """Manifest column name of a mask key (``tumor`` -> ``mask_tumor``)."""
+    return f"{MASK_PREFIX}{mask}"

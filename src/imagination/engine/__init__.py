@@ -1,0 +1,1 @@
+"""Run engine: plan, executors, prediction store, provenance."""

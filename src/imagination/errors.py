@@ -1,0 +1,46 @@
+"""Exceptions that map to the documented exit codes (DESIGN §3).
+
+``0`` done and all gates passed · ``1`` a gate failed · ``2`` bad input or config ·
+``3`` the run could not finish.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INCOMPLETE = 3
+
+
+class ImaginationError(Exception):
+    """Base class: an error the CLI reports as a clear message, never a traceback."""
+
+    exit_code: int = EXIT_INCOMPLETE
+
+
+class InputError(ImaginationError):
+    """Bad input or configuration; nothing was run (exit 2)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class CaseError(InputError):
+    """A problem with one case's data, naming the case, the column and the file."""
+
+    def __init__(self, message: str, *, case_id: str | None = None, column: str | None = None,
+                 file: str | None = None, code: str = "case_error") -> None:
+        self.case_id = case_id
+        self.column = column
+        self.file = file
+        self.code = code
+        where = ", ".join(
+            f"{k} {v!s}" for k, v in (("case", case_id), ("column", column), ("file", file)) if v
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.reason = message
+
+
+class RunIncomplete(ImaginationError):
+    """The run could not finish; the same command resumes it (exit 3)."""
+
+    exit_code = EXIT_INCOMPLETE

@@ -1,0 +1,1 @@
+"""Seeded, replayable perturbations with severity levels."""

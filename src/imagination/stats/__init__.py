@@ -1,0 +1,1 @@
+"""Statistics: bootstrap, DeLong, paired tests, multiple testing, agreement. Pure functions."""
