@@ -1,0 +1,454 @@
+"""Executors: run one function over many jobs, isolating each job's failure.
+
+``map_unordered(fn, items, timeout_s=...)`` yields ``(item, Outcome)`` pairs as jobs finish. An
+:class:`Outcome` holds the job's return value or a :class:`Failure` (exception type, message and
+traceback text; a timeout; or a crash of the process that ran it). A job's own error never
+raises out of the executor; the caller orders results by key, so completion order is free.
+
+Local executor, chosen design: ``workers`` long-lived worker processes (``forkserver`` start
+method on Linux, ``spawn`` elsewhere), each running one job at a time and fed through its own
+pipe, at most one job in flight per worker (items are pulled lazily, so a plan of any size is
+never held in worker memory). ``concurrent.futures.ProcessPoolExecutor`` is not used because it
+cannot stop one hung job, and one crashed worker breaks the whole pool and fails every pending
+future without saying which job crashed. Here the parent knows which job each worker runs: a job
+past its timeout gets its worker killed (SIGKILL) and replaced; a worker that dies (segfault,
+``os._exit``, OOM kill) fails exactly its own job, with the exit code, and is replaced. Other
+jobs are not disturbed. ``workers=1`` without a timeout runs jobs in the calling process (easy
+to debug, same outcomes). Jobs run with BLAS/OpenMP pools limited to one thread everywhere
+(``threadpoolctl``), so results do not depend on the executor or the worker count.
+
+Dask executor: a ``distributed.Client`` to a scheduler address, or a ``LocalCluster`` of
+``workers`` single-threaded worker processes. Jobs are submitted in a bounded window and
+collected with ``as_completed``. Errors are captured inside the task. A timeout is enforced in
+the task (the job runs in a helper thread); on expiry the job's failure is returned at once and
+the worker is restarted through its nanny, which kills the stuck thread. A job that kills its
+worker is retried by the scheduler up to ``distributed.scheduler.allowed-failures`` times, then
+reported as a ``crash`` (the executor's own ``LocalCluster`` sets that to 0, with a worker
+saturation of 1.0 so that only the running job is blamed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from threadpoolctl import threadpool_limits
+
+from imagination.errors import InputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+FailureKind = Literal["error", "timeout", "crash"]
+ExecutorKind = Literal["local", "dask"]
+_KILL_GRACE_S = 5.0
+#: Thread-pool sizes for worker processes: one job per core, no oversubscription.
+SINGLE_THREAD_ENV: dict[str, str] = {
+    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1",
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a job produced no result."""
+
+    kind: FailureKind
+    exc_type: str
+    message: str
+    traceback: str = ""
+
+    @property
+    def reason(self) -> str:
+        return f"{self.exc_type}: {self.message}" if self.message else self.exc_type
+
+    def to_dict(self) -> dict[str, str]:
+        """The form stored in ``JobRecord.failure``."""
+        return {"kind": self.kind, "reason": self.reason, "exc_type": self.exc_type,
+                "message": self.message, "traceback": self.traceback}
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """A job's result, or its failure; ``wall_s`` is the job's elapsed time as seen by the
+    process that ran it (for a timeout, the time until it was abandoned)."""
+
+    value: R | None = None
+    failure: Failure | None = None
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class Executor(Protocol):
+    """Runs ``fn`` over ``items``; never raises for a job's own error."""
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
+                      timeout_s: float | None = None) -> Iterator[tuple[T, Outcome[R]]]:
+        ...
+
+    def close(self) -> None:
+        ...
+
+    def __enter__(self) -> Executor:
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        ...
+
+
+def _qualified_name(exc: BaseException) -> str:
+    cls = type(exc)
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _error_outcome(exc: BaseException, wall_s: float) -> Outcome[Any]:
+    text = "".join(traceback.format_exception(exc))
+    return Outcome(failure=Failure("error", _qualified_name(exc), str(exc), text), wall_s=wall_s)
+
+
+def run_captured(fn: Callable[[T], R], item: T) -> Outcome[R]:
+    """Run one job in this process, turning its exception into a failed :class:`Outcome`.
+
+    ``KeyboardInterrupt`` propagates (the user stops the run, not the job).
+    """
+    started = time.perf_counter()
+    try:
+        with threadpool_limits(limits=1):
+            value = fn(item)
+    except (Exception, SystemExit) as exc:
+        return _error_outcome(exc, time.perf_counter() - started)
+    return Outcome(value=value, wall_s=time.perf_counter() - started)
+
+
+# -- local: supervised worker processes -------------------------------------------------------
+
+def _worker_main(conn: multiprocessing.connection.Connection) -> None:
+    """Worker loop: receive ``(fn, item)``, send back an Outcome; exit on ``None`` or EOF."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for name, value in SINGLE_THREAD_ENV.items():
+        os.environ.setdefault(name, value)
+    fn: Callable[[Any], Any] | None = None
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        new_fn, item = message
+        if new_fn is not None:
+            fn = new_fn
+        assert fn is not None
+        outcome = run_captured(fn, item)
+        try:
+            conn.send(outcome)
+        except (EOFError, OSError):
+            return
+        except Exception as exc:  # the result itself could not be pickled
+            conn.send(_error_outcome(
+                RuntimeError(f"the job's result could not be sent back: {exc}"), outcome.wall_s))
+
+
+def _start_method() -> str:
+    return "forkserver" if sys.platform.startswith("linux") else "spawn"
+
+
+class _Worker:
+    """One worker process and the job it is running."""
+
+    def __init__(self, context: Any) -> None:
+        parent_end, child_end = context.Pipe(duplex=True)
+        self.conn = parent_end
+        self.process = context.Process(target=_worker_main, args=(child_end,),
+                                       name="imagination-worker", daemon=True)
+        self.process.start()
+        child_end.close()
+        self.fn_token: int | None = None
+        self.job: tuple[Any, float] | None = None  # (item, start time)
+
+    def submit(self, fn: Callable[[Any], Any], token: int, item: Any) -> None:
+        self.conn.send((fn if self.fn_token != token else None, item))
+        self.fn_token = token
+        self.job = (item, time.monotonic())
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(_KILL_GRACE_S)
+        self.conn.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.conn.send(None)
+        self.process.join(_KILL_GRACE_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(_KILL_GRACE_S)
+        self.conn.close()
+
+
+def _shutdown(workers: list[_Worker]) -> None:
+    for worker in workers:
+        if worker.job is None:
+            worker.stop()
+        else:
+            worker.kill()
+    workers.clear()
+
+
+class LocalExecutor:
+    """Jobs on this machine: in-process (1 worker, no timeout) or supervised worker processes."""
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise InputError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
+        self._context = multiprocessing.get_context(_start_method())
+        self._pool: list[_Worker] = []
+        self._finalizer = weakref.finalize(self, _shutdown, self._pool)
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (they are restarted if the executor is used again)."""
+        _shutdown(self._pool)
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
+                      timeout_s: float | None = None) -> Iterator[tuple[T, Outcome[R]]]:
+        if timeout_s is not None and timeout_s <= 0:
+            raise InputError(f"timeout must be positive, got {timeout_s}")
+        if self.workers == 1 and timeout_s is None:
+            for item in items:
+                yield item, run_captured(fn, item)
+            return
+        yield from self._map_in_workers(fn, items, timeout_s)
+
+    def _replace(self, worker: _Worker) -> None:
+        self._pool.remove(worker)
+        worker.job = None
+        self._pool.append(_Worker(self._context))
+
+    def _map_in_workers(self, fn: Callable[[T], R], items: Iterable[T],
+                        timeout_s: float | None) -> Iterator[tuple[T, Outcome[R]]]:
+        while len(self._pool) < self.workers:
+            self._pool.append(_Worker(self._context))
+        token = id(fn) ^ time.monotonic_ns()
+        pending = iter(items)
+        exhausted = False
+        finished_normally = False
+        try:
+            while True:
+                for worker in list(self._pool):
+                    if worker.job is None and not exhausted:
+                        try:
+                            item = next(pending)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                        try:
+                            worker.submit(fn, token, item)
+                        except Exception as exc:  # fn or item could not be pickled
+                            worker.job = None
+                            yield item, _error_outcome(exc, 0.0)
+                busy = [w for w in self._pool if w.job is not None]
+                if not busy:
+                    if exhausted:
+                        finished_normally = True
+                        return
+                    continue
+                wait_s = None
+                if timeout_s is not None:
+                    next_deadline = min(w.job[1] for w in busy if w.job) + timeout_s
+                    wait_s = max(0.0, next_deadline - time.monotonic())
+                multiprocessing.connection.wait(
+                    [w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=wait_s)
+                for worker in busy:
+                    result = self._collect(worker, timeout_s)
+                    if result is not None:
+                        yield result
+        finally:
+            if not finished_normally:  # interrupted or abandoned: kill jobs still running
+                for worker in [w for w in self._pool if w.job is not None]:
+                    worker.kill()
+                    self._pool.remove(worker)
+
+    def _collect(self, worker: _Worker, timeout_s: float | None) -> tuple[Any, Outcome[Any]] | None:
+        """The finished, crashed or timed-out job of ``worker``, if any."""
+        assert worker.job is not None
+        item, started = worker.job
+        elapsed = time.monotonic() - started
+        if worker.conn.poll():
+            try:
+                outcome = worker.conn.recv()
+            except (EOFError, OSError):
+                outcome = None
+            else:
+                worker.job = None
+                return item, outcome
+        if not worker.process.is_alive() or worker.conn.closed:
+            worker.process.join(_KILL_GRACE_S)
+            code = worker.process.exitcode
+            how = (f"killed by signal {signal.Signals(-code).name}" if code is not None
+                   and code < 0 and -code in signal.valid_signals() else f"exit code {code}")
+            self._replace(worker)
+            message = f"the worker process running this job died ({how})"
+            return item, Outcome(failure=Failure("crash", "WorkerCrash", message), wall_s=elapsed)
+        if timeout_s is not None and elapsed >= timeout_s:
+            worker.kill()
+            self._replace(worker)
+            message = f"the job ran longer than its timeout of {timeout_s:g} s and was stopped"
+            return item, Outcome(failure=Failure("timeout", "Timeout", message), wall_s=elapsed)
+        return None
+
+
+# -- Dask ---------------------------------------------------------------------------------------
+
+def _run_with_timeout(fn: Callable[[T], R], item: T,
+                      timeout_s: float | None) -> tuple[Outcome[R], str | None]:
+    """Dask task body: the job's Outcome and, after a timeout, the worker to restart."""
+    if timeout_s is None:
+        return run_captured(fn, item), None
+    box: list[Outcome[R]] = []
+    thread = threading.Thread(target=lambda: box.append(run_captured(fn, item)),
+                              name="imagination-job", daemon=True)
+    started = time.perf_counter()
+    thread.start()
+    thread.join(timeout_s)
+    if box:
+        return box[0], None
+    from distributed import get_worker
+
+    message = f"the job ran longer than its timeout of {timeout_s:g} s and was stopped"
+    failure = Failure("timeout", "Timeout", message)
+    return Outcome(failure=failure, wall_s=time.perf_counter() - started), get_worker().address
+
+
+class DaskExecutor:
+    """Jobs on a Dask cluster: a scheduler address, or a LocalCluster of ``workers`` processes."""
+
+    def __init__(self, scheduler_address: str | None = None, workers: int = 1) -> None:
+        import dask
+        from distributed import Client, LocalCluster
+
+        if workers < 1:
+            raise InputError(f"workers must be at least 1, got {workers}")
+        self._cluster = None
+        try:
+            if scheduler_address:
+                self._client = Client(scheduler_address, timeout="30s")
+            else:
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                                      "distributed.scheduler.worker-saturation": 1.0}):
+                    self._cluster = LocalCluster(
+                        n_workers=workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None, silence_logs=40, env=dict(SINGLE_THREAD_ENV))
+                    self._client = Client(self._cluster)
+        except (OSError, TimeoutError) as exc:
+            where = scheduler_address or "a local cluster"
+            raise InputError(f"cannot connect to the Dask scheduler at {where}: {exc}") from exc
+
+    @property
+    def client(self) -> Any:
+        return self._client
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def _window(self) -> int:
+        threads = sum(self._client.nthreads().values()) or 1
+        return max(2 * threads, 4)
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
+                      timeout_s: float | None = None) -> Iterator[tuple[T, Outcome[R]]]:
+        from distributed import as_completed
+
+        if timeout_s is not None and timeout_s <= 0:
+            raise InputError(f"timeout must be positive, got {timeout_s}")
+        pending = iter(items)
+        in_flight: dict[str, tuple[T, Any]] = {}
+        queue = as_completed()
+        window = self._window()
+
+        def submit_next() -> bool:
+            try:
+                item = next(pending)
+            except StopIteration:
+                return False
+            future = self._client.submit(_run_with_timeout, fn, item, timeout_s, pure=False)
+            in_flight[future.key] = (item, future)
+            queue.add(future)
+            return True
+
+        try:
+            while len(in_flight) < window and submit_next():
+                pass
+            for future in queue:
+                item, _ = in_flight.pop(future.key)
+                try:
+                    outcome, restart = future.result()
+                except Exception as exc:  # KilledWorker, lost worker, unpicklable job
+                    outcome, restart = self._infrastructure_failure(exc), None
+                future.release()
+                if restart is not None:
+                    self._client.restart_workers([restart], raise_for_error=False)
+                yield item, outcome
+                if len(in_flight) < window:
+                    submit_next()
+        finally:
+            if in_flight:
+                self._client.cancel([future for _, future in in_flight.values()], force=True)
+
+    @staticmethod
+    def _infrastructure_failure(exc: Exception) -> Outcome[Any]:
+        from distributed import KilledWorker
+
+        if isinstance(exc, KilledWorker):
+            message = f"the worker process running this job died ({exc})"
+            return Outcome(failure=Failure("crash", "WorkerCrash", message))
+        return _error_outcome(exc, 0.0)
+
+
+def make_executor(kind: ExecutorKind, workers: int = 1,
+                  scheduler: str | None = None) -> LocalExecutor | DaskExecutor:
+    """The executor a config or the command line asks for (use it as a context manager)."""
+    if kind == "local":
+        if scheduler:
+            raise InputError("--scheduler only applies to the dask executor")
+        return LocalExecutor(workers)
+    if kind == "dask":
+        return DaskExecutor(scheduler, workers)
+    raise InputError(f"unknown executor {kind!r}; allowed: local, dask")
+
+
+def default_workers() -> int:
+    """Usable CPU cores of this process (affinity-aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)

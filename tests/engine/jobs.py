@@ -1,0 +1,68 @@
+"""Job functions for executor tests (module-level, so worker processes can import them)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+
+def square_with_noise(item: int) -> dict[str, float]:
+    """A deterministic numeric job: seeded noise, a matrix product and a sum."""
+    rng = np.random.default_rng(item)
+    matrix = rng.standard_normal((40, 40))
+    return {"item": float(item), "value": float((matrix @ matrix.T).sum() + item * item)}
+
+
+def misbehave(item: str) -> str:
+    """Succeeds, raises, hangs or kills its own process, depending on ``item``."""
+    if item == "raise":
+        raise ValueError("bad input for this job")
+    if item == "hang":
+        time.sleep(600)
+    if item == "exit":
+        os._exit(7)
+    if item == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    return item.upper()
+
+
+def worker_pid(_: int) -> int:
+    time.sleep(0.05)
+    return os.getpid()
+
+
+def write_records(store_root: str, writer: int, count: int) -> list[str]:
+    """Write ``count`` records from this process; return their keys."""
+    from imagination.engine.cost import Cost
+    from imagination.engine.store import JobRecord, PredictionStore
+
+    store = PredictionStore(store_root)
+    keys = []
+    for index in range(count):
+        key = f"{writer:02d}{index:062d}"
+        rng = np.random.default_rng(writer * 1000 + index)
+        store.put(key, JobRecord(
+            key=key, case_id=f"case{index}", adapter=f"writer{writer}", perturbation_id="none",
+            kind="predictions", classification={"idh": {"mutant": 0.25, "wildtype": 0.75}},
+            recurrence=rng.random((6, 5, 4), dtype=np.float32), cost=Cost(0.1, 0.1, 10.0)))
+        keys.append(key)
+    return keys
+
+
+def write_forever(store_root: str) -> None:
+    """Keep writing large records until killed (for the kill -9 test)."""
+    from imagination.engine.store import JobRecord, PredictionStore
+
+    store = PredictionStore(store_root)
+    rng = np.random.default_rng(0)
+    index = 0
+    while True:
+        key = f"{index:064x}"
+        store.put(key, JobRecord(key=key, case_id=f"c{index}", adapter="a",
+                                 perturbation_id="none", kind="predictions",
+                                 recurrence=rng.random((64, 64, 48), dtype=np.float32)))
+        index += 1

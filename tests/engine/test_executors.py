@@ -1,0 +1,102 @@
+"""Executors: failure isolation (error, timeout, crash) and equal results everywhere."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from engine.jobs import misbehave, square_with_noise, worker_pid
+from imagination.engine.executors import (
+    DaskExecutor,
+    LocalExecutor,
+    make_executor,
+    run_captured,
+)
+from imagination.errors import InputError
+
+ITEMS = ["a", "raise", "b", "hang", "c", "exit", "segfault", "d"]
+
+
+def _check_isolation(results: dict, *, expect_segfault_signal: bool) -> None:
+    assert sorted(results) == sorted(ITEMS)
+    for name in "abcd":
+        assert results[name].ok and results[name].value == name.upper()
+    raised = results["raise"].failure
+    assert raised.kind == "error" and raised.exc_type == "ValueError"
+    assert "bad input for this job" in raised.message
+    assert "misbehave" in raised.traceback
+    assert results["hang"].failure.kind == "timeout"
+    assert "timeout of 3 s" in results["hang"].failure.message
+    assert results["exit"].failure.kind == "crash"
+    assert results["segfault"].failure.kind == "crash"
+    if expect_segfault_signal:
+        assert "exit code 7" in results["exit"].failure.message
+        assert "SIGSEGV" in results["segfault"].failure.message
+
+
+def test_in_process_executor_records_an_error_and_keeps_going():
+    with LocalExecutor(1) as executor:
+        results = dict(executor.map_unordered(misbehave, ["x", "raise", "y"]))
+    assert results["x"].value == "X" and results["y"].value == "Y"
+    assert results["raise"].failure.kind == "error"
+    assert results["raise"].failure.reason == "ValueError: bad input for this job"
+
+
+def test_run_captured_lets_keyboard_interrupt_through():
+    def interrupted(_: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_captured(interrupted, 1)
+
+
+def test_local_workers_isolate_error_timeout_exit_and_segfault():
+    with LocalExecutor(2) as executor:
+        results = dict(executor.map_unordered(misbehave, ITEMS, timeout_s=3.0))
+        # the pool is still usable after losing workers
+        again = dict(executor.map_unordered(misbehave, ["e", "f"], timeout_s=3.0))
+    _check_isolation(results, expect_segfault_signal=True)
+    assert {k: v.value for k, v in again.items()} == {"e": "E", "f": "F"}
+
+
+def test_local_workers_run_in_other_processes_and_reuse_them():
+    with LocalExecutor(2) as executor:
+        pids = {outcome.value for _, outcome in executor.map_unordered(worker_pid, range(8))}
+    assert os.getpid() not in pids
+    assert 1 <= len(pids) <= 2
+
+
+def test_bad_arguments_are_input_errors():
+    with pytest.raises(InputError):
+        LocalExecutor(0)
+    with pytest.raises(InputError, match="allowed: local, dask"):
+        make_executor("slurm", 1)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="timeout"):
+        list(LocalExecutor(1).map_unordered(square_with_noise, [1], timeout_s=0))
+
+
+def test_unpicklable_job_is_a_failure_not_a_crash_of_the_run():
+    with LocalExecutor(2) as executor:
+        results = list(executor.map_unordered(lambda item: item, [1, 2]))
+    assert [outcome.failure.kind for _, outcome in results] == ["error", "error"]
+
+
+@pytest.mark.xdist_group("dask")
+def test_same_results_in_process_two_workers_and_dask_then_dask_isolates_failures():
+    items = list(range(12))
+    with LocalExecutor(1) as one:
+        serial = {item: outcome.value for item, outcome in one.map_unordered(square_with_noise,
+                                                                             items)}
+    with LocalExecutor(2) as two:
+        parallel = {item: outcome.value for item, outcome in two.map_unordered(square_with_noise,
+                                                                               items)}
+    with DaskExecutor(None, workers=2) as dask_executor:
+        distributed = {item: outcome.value
+                       for item, outcome in dask_executor.map_unordered(square_with_noise, items)}
+        failures = dict(dask_executor.map_unordered(misbehave, ITEMS, timeout_s=3.0))
+        after = dict(dask_executor.map_unordered(misbehave, ["e"], timeout_s=3.0))
+    assert serial == parallel == distributed
+    assert len(serial) == 12
+    _check_isolation(failures, expect_segfault_signal=False)
+    assert after["e"].value == "E"
