@@ -1,0 +1,157 @@
+"""Recurrence coverage (PREDICT-GBM protocol) on constructed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.ndimage import distance_transform_edt
+from sklearn.metrics import roc_auc_score
+
+from imagination.errors import InputError
+from imagination.metrics import recurrence as rec
+
+
+def test_standard_plan_counts_lattice_points() -> None:
+    core = np.zeros((21, 21, 21), bool)
+    core[10, 10, 10] = True
+    brain = np.ones_like(core)
+    # integer points with x² + y² + z² <= 9: 123
+    assert np.count_nonzero(rec.standard_plan(core, brain, (1, 1, 1), 3.0)) == 123
+    # spacing (1, 1, 2), margin 2 mm: x² + y² + (2z)² <= 4 -> 13 in-plane + 2 above/below
+    assert np.count_nonzero(rec.standard_plan(core, brain, (1, 1, 2), 2.0)) == 15
+    # clipped to the brain: only the half-space x >= 10 is brain
+    brain[:10] = False
+    half = rec.standard_plan(core, brain, (1, 1, 1), 3.0)
+    # the plane x = 10 holds y² + z² <= 9: 29 points; half of the other 94 lie at x > 10
+    assert np.count_nonzero(half) == 29 + 47
+    assert not half[:10].any()
+
+
+def test_standard_plan_equals_a_full_distance_transform() -> None:
+    rng = np.random.default_rng(0)
+    core = np.zeros((50, 45, 30), bool)
+    core[20:26, 18:24, 12:15] = True
+    core[rng.random(core.shape) < 0.0005] = True
+    brain = rng.random(core.shape) < 0.9
+    sp = (0.9, 1.1, 2.5)
+    full = (distance_transform_edt(~core, sampling=sp) <= 7.5) & brain
+    assert np.array_equal(rec.standard_plan(core, brain, sp, 7.5), full)
+
+
+def _predictgbm_topk(scores: np.ndarray, brain: np.ndarray, k: int) -> np.ndarray:
+    """PREDICT-GBM's rule, written independently: stable ascending sort, keep the last k."""
+    candidates = np.flatnonzero(brain)
+    out = np.zeros(scores.shape, bool)
+    if k >= candidates.size:
+        out.flat[candidates] = True
+        return out
+    order = np.argsort(scores.flat[candidates], kind="stable")
+    out.flat[candidates[order[candidates.size - k:]]] = True
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), levels=st.integers(1, 6), k_share=st.floats(0, 1.2))
+def test_isovolumetric_plan_matches_predictgbm_ties(seed: int, levels: int,
+                                                    k_share: float) -> None:
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, levels, (9, 8, 7)).astype(np.float32)  # heavy ties
+    brain = rng.random(scores.shape) < 0.7
+    k = int(k_share * np.count_nonzero(brain))
+    plan = rec.isovolumetric_plan(scores, brain, k)
+    assert np.count_nonzero(plan) == min(k, np.count_nonzero(brain))
+    assert not (plan & ~brain).any()
+    assert np.array_equal(plan, _predictgbm_topk(scores, brain, k))
+
+
+def test_isovolumetric_plan_rejects_nan_and_negative_k() -> None:
+    scores = np.zeros((3, 3, 3), np.float32)
+    scores[1, 1, 1] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        rec.isovolumetric_plan(scores, np.ones((3, 3, 3), bool), 2)
+    with pytest.raises(InputError, match="k"):
+        rec.isovolumetric_plan(np.zeros((3, 3, 3)), np.ones((3, 3, 3), bool), -1)
+
+
+def _case() -> dict[str, np.ndarray]:
+    shape = (40, 40, 20)
+    brain = np.zeros(shape, bool)
+    brain[2:38, 2:38, 1:19] = True
+    core = np.zeros(shape, bool)
+    core[18:22, 18:22, 9:11] = True
+    return {"brain": brain, "core": core}
+
+
+def test_model_equal_to_the_margin_has_zero_gain_and_hand_coverage() -> None:
+    c = _case()
+    sp = (1.0, 1.0, 2.0)
+    distance = distance_transform_edt(~c["core"], sampling=sp)
+    score = (-distance).astype(np.float32)  # the uniform-margin map: its top-k is the plan
+    recurrence = np.zeros_like(c["core"])
+    recurrence[20, 20, 10] = True  # inside the core: covered
+    recurrence[20, 33, 10] = True  # 12 mm from the core: covered by a 5 mm margin? no
+    recurrence[20, 24, 10] = True  # 3 mm from the core: covered
+    recurrence[20, 20, 18] = True  # 14 mm above (7 slices of 2 mm): not covered
+    enhancing = np.zeros_like(recurrence)
+    enhancing[20, 20, 10] = True
+    out = rec.recurrence_case_metrics(score, recurrence, c["core"], c["brain"], sp,
+                                      margin_mm=5.0, enhancing_mask=enhancing)
+    assert out["coverage_all_standard"] == pytest.approx(0.5)
+    assert out["coverage_all_model"] == pytest.approx(0.5)
+    assert out["coverage_gain_all"] == 0.0
+    assert out["coverage_enhancing_model"] == out["coverage_enhancing_standard"] == 1.0
+    assert out["missed_ml_standard"] == pytest.approx(2 * 2.0 / 1000)
+    assert out["recurrence_ml"] == pytest.approx(4 * 2.0 / 1000)
+    assert out["fraction_in_standard"] == pytest.approx(0.5)
+    assert (out["pattern_local"], out["pattern_marginal"], out["pattern_distant"]) == (0, 1, 0)
+    brain = c["brain"]
+    want_auc = roc_auc_score(recurrence[brain], score[brain])
+    assert out["voxel_auroc"] == pytest.approx(want_auc, abs=1e-12)
+
+
+def test_a_model_that_points_at_the_recurrence_gains_coverage() -> None:
+    c = _case()
+    recurrence = np.zeros_like(c["core"])
+    recurrence[5:8, 5:8, 3:5] = True  # far from the core: distant
+    score = np.zeros(recurrence.shape, np.float32)
+    score[recurrence] = 1.0
+    out = rec.recurrence_case_metrics(score, recurrence, c["core"], c["brain"], (1, 1, 1))
+    assert out["coverage_all_standard"] == 0.0
+    assert out["coverage_all_model"] == 1.0
+    assert out["coverage_gain_all"] == 1.0
+    assert out["missed_ml_model"] == 0.0
+    assert out["missed_ml_standard"] == pytest.approx(18 / 1000)
+    assert out["pattern_distant"] == 1.0
+    assert out["voxel_auroc"] == 1.0
+    assert "coverage_enhancing_model" not in out
+
+
+def test_edge_cases() -> None:
+    c = _case()
+    score = np.random.default_rng(1).random(c["brain"].shape).astype(np.float32)
+    none = np.zeros_like(c["core"])
+    out = rec.recurrence_case_metrics(score, none, c["core"], c["brain"], (1, 1, 1))
+    assert out["coverage_all_model"] == out["coverage_all_standard"] == 1.0
+    assert out["coverage_gain_all"] == 0.0 and out["missed_ml_model"] == 0.0
+    assert np.isnan(out["voxel_auroc"]) and np.isnan(out["pattern_local"])
+    # empty core: empty plans, every recurrence voxel missed by both
+    some = none.copy()
+    some[10, 10, 10] = True
+    out = rec.recurrence_case_metrics(score, some, none, c["brain"], (1, 1, 1))
+    assert out["plan_ml"] == 0.0 and out["coverage_all_model"] == 0.0
+    # a margin wider than the brain: the model plan is the whole brain
+    out = rec.recurrence_case_metrics(score, some, c["core"], c["brain"], (1, 1, 1),
+                                      margin_mm=200.0)
+    assert out["plan_ml"] == pytest.approx(np.count_nonzero(c["brain"]) / 1000)
+    assert out["coverage_all_model"] == 1.0
+    assert rec.pattern_class(0.8) == "local" and rec.pattern_class(0.2) == "marginal"
+    assert rec.pattern_class(0.19) == "distant" and rec.pattern_class(float("nan")) == "none"
+
+
+def test_shape_mismatch_is_named() -> None:
+    c = _case()
+    with pytest.raises(InputError, match="recurrence mask"):
+        rec.recurrence_case_metrics(np.zeros((4, 4, 4)), np.zeros((3, 3, 3)), c["core"],
+                                    c["brain"], (1, 1, 1))
