@@ -13,6 +13,7 @@ from imagination.cli.app import app, run_app
 #: Modules that register commands on ``app`` (imported for their side effect).
 COMMAND_MODULES: tuple[str, ...] = (
     "imagination.cli.manifest_commands",
+    "imagination.cli.cohort_commands",
 )
 
 for _module in COMMAND_MODULES:

@@ -1,0 +1,85 @@
+"""`imagination validate MANIFEST...`: check manifests and every file they name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from imagination.cli.app import app, out_console
+from imagination.cohort.validation import Problem, ValidationReport, validate
+from imagination.errors import InputError
+
+
+def _display_path(file: str | None) -> str:
+    """A path relative to the working folder when it lies inside it, else as given."""
+    if not file:
+        return ""
+    path = Path(file)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else file
+
+
+def _problem_table(problems: list[Problem]) -> Table:
+    """Problems grouped by case (manifest-level problems first), one section per case."""
+    order: dict[str, int] = {}
+    for problem in problems:
+        order.setdefault(problem.case_id or "", len(order))
+    grouped = sorted(problems, key=lambda p: (p.case_id is not None, order[p.case_id or ""]))
+    table = Table(header_style="bold", expand=False)
+    for name in ("case", "severity", "code", "column"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("problem (file)", overflow="fold", ratio=1)
+    previous: str | None = None
+    for problem in grouped:
+        key = problem.case_id or "(manifest)"
+        if previous is not None and key != previous:
+            table.add_section()
+        colour = "red" if problem.is_error else "yellow"
+        where = _display_path(problem.file)
+        table.add_row(escape(key) if key != previous else "",
+                      f"[{colour}]{problem.severity}[/]", problem.code,
+                      escape(problem.column or ""),
+                      escape(problem.message) + (f"\n[dim]{escape(where)}[/]" if where else ""))
+        previous = key
+    return table
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def _summary(report: ValidationReport) -> str:
+    return (f"{_plural(report.n_cases, 'case')} in {_plural(len(report.manifests), 'manifest')}: "
+            f"{_plural(len(report.errors), 'error')}, {_plural(len(report.warnings), 'warning')}")
+
+
+@app.command("validate")
+def validate_command(
+    manifests: list[Path] = typer.Argument(..., help="Manifest files (CSV, TSV, YAML, JSON)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the problems as a JSON list."),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 2)."),
+    allow_outside_root: bool = typer.Option(
+        False, "--allow-outside-root", help="Allow paths that leave the manifest's folder."),
+) -> None:
+    """Check every case of the manifests and report every problem in one run.
+
+    Exit 0 when clean, 2 when there are errors (or warnings with --strict).
+    """
+    report = validate(manifests, allow_outside_root=allow_outside_root)
+    unreadable = [p for p in report.problems if p.code == "unreadable_manifest"]
+    if not as_json and not report.manifests and len(unreadable) == 1 == len(report.problems):
+        raise InputError(unreadable[0].message)  # nothing could be read: one clear message
+    if as_json:
+        typer.echo(json.dumps([p.to_dict() for p in report.problems], indent=2))
+    else:
+        if report.problems:
+            out_console.print(_problem_table(report.problems))
+        out_console.print(_summary(report))
+    failing = report.errors or (strict and report.warnings)
+    if failing:
+        what = (_plural(len(report.errors), "error") if report.errors
+                else _plural(len(report.warnings), "warning") + " (--strict)")
+        raise InputError(f"validation failed: {what}")

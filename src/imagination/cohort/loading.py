@@ -1,0 +1,338 @@
+"""Load a case's NIfTI files onto one RAS+ grid.
+
+Every file is opened with nibabel (a lazy proxy: the header first, the voxels read once),
+reoriented to the closest canonical (RAS+) axis order, and checked: 3-D, finite, integer masks.
+All images and masks must share the reference grid (``Case.reference_modality()``) within
+:data:`GRID_ATOL_MM`; a mismatch is an error, never a silent resample. Only the modalities the
+manifest lists under ``resample`` (typically ``pet``) are resampled onto the reference grid with
+SimpleITK: linear for images, nearest neighbour for masks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import nibabel as nib
+import numpy as np
+import SimpleITK as sitk
+from nibabel.filebasedimages import ImageFileError
+from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
+
+from imagination.cohort.case import Case, Grid, LoadedCase
+from imagination.cohort.vocabulary import mask_column
+from imagination.errors import CaseError
+
+#: Two grids are the same when origins and spacings agree within this many mm ...
+GRID_ATOL_MM = 1e-2
+#: ... and their direction cosines within this.
+GRID_ATOL_DIRECTION = 1e-3
+#: NIfTI header text fields that may carry identifying text.
+HEADER_TEXT_FIELDS = ("descrip", "db_name", "aux_file", "intent_name")
+
+Kind = Literal["image", "mask"]
+_LPS_FLIP = np.diag([-1.0, -1.0, 1.0])
+_GZIP_MAGIC = b"\x1f\x8b"
+_NIFTI_HEADER_BYTES = 352
+
+
+@dataclass
+class Volume:
+    """One file's voxels in RAS+ canonical order and its grid."""
+
+    array: np.ndarray
+    grid: Grid
+    header_text: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A case file: its manifest column, its key (modality or mask name) and kind."""
+
+    column: str
+    key: str
+    kind: Kind
+    path: Path
+
+
+def case_files(case: Case) -> list[FileRef]:
+    """Every image and mask file of a case, images first."""
+    refs = [FileRef(m, m, "image", p) for m, p in case.images.items()]
+    refs += [FileRef(mask_column(m), m, "mask", p) for m, p in case.masks.items()]
+    return refs
+
+
+def is_resampled(case: Case, ref: FileRef) -> bool:
+    """Whether the manifest marks this file's modality (or mask) for resampling."""
+    return ref.key in case.resample or ref.column in case.resample
+
+
+def reference_file(case: Case) -> FileRef | None:
+    """The file whose grid the others must share: the reference modality, else the first file."""
+    refs = case_files(case)
+    modality = case.reference_modality()
+    for ref in refs:
+        if ref.kind == "image" and ref.key == modality:
+            return ref
+    unresampled = [r for r in refs if not is_resampled(case, r)]
+    return (unresampled or refs or [None])[0]
+
+
+def _canonical(shape: tuple[int, ...], affine: np.ndarray) -> tuple[np.ndarray, Grid]:
+    """Orientation transform to RAS+ and the canonical grid of a 3-D ``shape``/``affine``."""
+    ornt = io_orientation(affine)
+    new_affine = affine @ inv_ornt_aff(ornt, shape)
+    perm = [int(a) for a in ornt[:, 0]]
+    new_shape = tuple(int(shape[perm.index(i)]) for i in range(3))
+    return ornt, Grid(shape=new_shape, affine=new_affine)  # type: ignore[arg-type]
+
+
+def _squeezed_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
+def _is_truncated_gzip(path: Path) -> bool:
+    """Whether ``path`` is a gzip stream that ends before its first NIfTI header is complete."""
+    with path.open("rb") as handle:
+        if handle.read(2) != _GZIP_MAGIC:
+            return False
+    try:
+        with gzip.open(path, "rb") as stream:
+            stream.read(_NIFTI_HEADER_BYTES)
+    except (EOFError, zlib.error, OSError):
+        return True
+    return False
+
+
+def _open(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | nib.Nifti2Image:
+    """Open a NIfTI header (lazy) or raise a CaseError saying why it cannot be read."""
+    if not path.exists():
+        raise CaseError("file not found", code="missing_file", **ctx)
+    if not path.is_file():
+        raise CaseError("not a regular file", code="unreadable_file", **ctx)
+    if not os.access(path, os.R_OK):
+        raise CaseError("file is not readable (permission denied)", code="unreadable_file", **ctx)
+    try:
+        image = nib.load(path)
+    except (EOFError, zlib.error) as exc:
+        raise CaseError(f"truncated or corrupt gzip stream ({exc})", code="truncated_gzip",
+                        **ctx) from exc
+    except gzip.BadGzipFile as exc:
+        raise CaseError(f"not a NIfTI file: not a valid gzip stream ({exc})", code="not_nifti",
+                        **ctx) from exc
+    except ImageFileError as exc:
+        if _is_truncated_gzip(path):
+            raise CaseError("truncated gzip stream: the file ends inside the NIfTI header",
+                            code="truncated_gzip", **ctx) from exc
+        raise CaseError("not a NIfTI file (expected .nii or .nii.gz)", code="not_nifti",
+                        **ctx) from exc
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"cannot read NIfTI header: {exc}", code="unreadable_file",
+                        **ctx) from exc
+    if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
+        raise CaseError(f"not a NIfTI file ({type(image).__name__})", code="not_nifti", **ctx)
+    return image
+
+
+def _header_grid(image: nib.Nifti1Image | nib.Nifti2Image,
+                 ctx: dict[str, str | None]) -> tuple[tuple[int, ...], np.ndarray, Grid]:
+    shape = _squeezed_shape(image.shape)
+    if len(shape) != 3:
+        raise CaseError(f"image is {len(shape)}-D with shape {tuple(image.shape)}; "
+                        "3-D required", code="not_3d", **ctx)
+    affine = np.asarray(image.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise CaseError("the header's affine is singular or not finite", code="bad_affine",
+                        **ctx)
+    ornt, grid = _canonical(shape, affine)
+    return shape, ornt, grid
+
+
+def load_grid(path: str | os.PathLike[str], *, case_id: str | None = None,
+              column: str | None = None) -> Grid:
+    """The RAS+ canonical grid of a NIfTI file, reading only its header."""
+    path = Path(path)
+    ctx = {"case_id": case_id, "column": column, "file": str(path)}
+    return _header_grid(_open(path, ctx), ctx)[2]
+
+
+def header_text(image: nib.Nifti1Image | nib.Nifti2Image) -> dict[str, str]:
+    """Non-empty free-text header fields (``descrip``, ``db_name``, ``aux_file``, ...)."""
+    out: dict[str, str] = {}
+    header = image.header
+    for name in HEADER_TEXT_FIELDS:
+        if name not in header:
+            continue
+        raw = np.asarray(header[name]).item()
+        text = raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)
+        text = text.replace("\x00", "").strip()
+        if text:
+            out[name] = text
+    return out
+
+
+def _read_voxels(image: nib.Nifti1Image | nib.Nifti2Image, path: Path,
+                 ctx: dict[str, str | None]) -> np.ndarray:
+    try:
+        return np.asanyarray(image.dataobj)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise CaseError(f"truncated or corrupt gzip stream ({exc})", code="truncated_gzip",
+                        **ctx) from exc
+    except (OSError, ValueError) as exc:
+        code = "truncated_gzip" if path.name.endswith(".gz") else "truncated_file"
+        detail = " ".join(str(exc).split())
+        raise CaseError(f"cannot read the voxel data (file truncated?): {detail}", code=code,
+                        **ctx) from exc
+
+
+def _mask_dtype(array: np.ndarray) -> type[np.integer]:
+    low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+    if low >= 0 and high <= np.iinfo(np.uint8).max:
+        return np.uint8
+    if np.iinfo(np.int16).min <= low and high <= np.iinfo(np.int16).max:
+        return np.int16
+    return np.int32
+
+
+def _typed(raw: np.ndarray, kind: Kind, ctx: dict[str, str | None]) -> np.ndarray:
+    if raw.dtype.kind not in "biuf":
+        raise CaseError(f"unsupported voxel type {raw.dtype}", code="unreadable_file", **ctx)
+    if raw.dtype.kind == "f":
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            n_nan = int(np.isnan(raw).sum())
+            raise CaseError(f"{int(bad.sum())} non-finite voxels ({n_nan} NaN, "
+                            f"{int(bad.sum()) - n_nan} Inf)", code="nonfinite_voxels", **ctx)
+    if kind == "image":
+        return raw.astype(np.float32, copy=False)
+    if raw.dtype.kind == "f":
+        fractional = raw != np.round(raw)
+        if fractional.any():
+            raise CaseError(f"mask has {int(fractional.sum())} non-integer voxels "
+                            f"(e.g. {float(raw[fractional][0])})", code="non_integer_mask",
+                            **ctx)
+    if raw.size and int(raw.min()) < 0:
+        raise CaseError(f"mask has negative codes (min {int(raw.min())})",
+                        code="negative_mask_codes", **ctx)
+    return raw.astype(_mask_dtype(raw), copy=False)
+
+
+def read_volume(path: str | os.PathLike[str], *, kind: Kind = "image",
+                case_id: str | None = None, column: str | None = None) -> Volume:
+    """Read one NIfTI file: 3-D, RAS+ canonical, finite; images float32, masks integer."""
+    path = Path(path)
+    ctx = {"case_id": case_id, "column": column, "file": str(path)}
+    image = _open(path, ctx)
+    shape, ornt, grid = _header_grid(image, ctx)
+    raw = _read_voxels(image, path, ctx).reshape(shape)
+    array = _typed(raw, kind, ctx)
+    array = np.ascontiguousarray(apply_orientation(array, ornt))
+    return Volume(array=array, grid=grid, header_text=header_text(image))
+
+
+def read_case_volumes(case: Case) -> tuple[dict[FileRef, Volume], list[CaseError]]:
+    """Read every file of a case, collecting (not raising) each file's error."""
+    volumes: dict[FileRef, Volume] = {}
+    errors: list[CaseError] = []
+    for ref in case_files(case):
+        try:
+            volumes[ref] = read_volume(ref.path, kind=ref.kind, case_id=case.case_id,
+                                       column=ref.column)
+        except CaseError as exc:
+            errors.append(exc)
+    return volumes, errors
+
+
+def grid_errors(case: Case, grids: dict[FileRef, Grid]) -> list[CaseError]:
+    """Files (not marked for resampling) whose grid differs from the reference file's grid."""
+    reference = reference_file(case)
+    if reference is None or reference not in grids:
+        return []
+    target = grids[reference]
+    errors = []
+    for ref, grid in grids.items():
+        if ref == reference or is_resampled(case, ref):
+            continue
+        diffs = target.differences(grid, atol_mm=GRID_ATOL_MM,
+                                   atol_direction=GRID_ATOL_DIRECTION)
+        if diffs:
+            errors.append(CaseError(
+                f"grid of {ref.column} differs from the reference {reference.column} "
+                f"({reference.path}): {'; '.join(diffs)}. Resample it beforehand, or list "
+                f"'{ref.key}' under 'resample' in the manifest metadata",
+                case_id=case.case_id, column=ref.column, file=str(ref.path),
+                code="grid_mismatch"))
+    return errors
+
+
+def _to_itk(array: np.ndarray, grid: Grid) -> sitk.Image:
+    """A SimpleITK image of a RAS+ (i, j, k) array; ITK wants LPS and (k, j, i) arrays."""
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array.transpose(2, 1, 0)))
+    affine = np.asarray(grid.affine, dtype=np.float64)
+    spacing = np.asarray(grid.spacing)
+    image.SetSpacing(tuple(float(s) for s in spacing))
+    image.SetDirection(tuple(float(x) for x in (_LPS_FLIP @ (affine[:3, :3] / spacing)).ravel()))
+    image.SetOrigin(tuple(float(x) for x in _LPS_FLIP @ affine[:3, 3]))
+    return image
+
+
+def resample_onto(array: np.ndarray, source: Grid, target: Grid, *,
+                  nearest: bool = False) -> np.ndarray:
+    """Resample ``array`` (on ``source``) onto ``target``; outside the source field is 0.
+
+    Linear interpolation for images (float32 out); nearest neighbour for masks (dtype kept).
+    """
+    moving = _to_itk(array.astype(np.float32) if not nearest else array, source)
+    reference = _to_itk(np.zeros(target.shape, dtype=np.uint8), target)
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    out_type = moving.GetPixelID() if nearest else sitk.sitkFloat32
+    result = sitk.Resample(moving, reference, sitk.Transform(), interpolator, 0.0, out_type)
+    resampled = sitk.GetArrayFromImage(result).transpose(2, 1, 0)
+    return np.ascontiguousarray(resampled.astype(array.dtype if nearest else np.float32))
+
+
+def _first_error(case: Case, errors: list[CaseError]) -> CaseError:
+    first = errors[0]
+    if len(errors) == 1:
+        return first
+    more = f" (and {len(errors) - 1} more problems; run `imagination validate` to list them)"
+    return CaseError(first.reason + more, case_id=first.case_id, column=first.column,
+                     file=first.file, code=first.code)
+
+
+def load_case(case: Case) -> LoadedCase:
+    """Load every image and mask of ``case`` onto its reference grid (RAS+ canonical).
+
+    Raises :class:`CaseError` (naming case, column and file) for unreadable files, non-3-D or
+    non-finite data, and grids that differ from the reference without a declared resample.
+    """
+    volumes, errors = read_case_volumes(case)
+    errors += grid_errors(case, {ref: vol.grid for ref, vol in volumes.items()})
+    if errors:
+        raise _first_error(case, errors)
+    reference = reference_file(case)
+    if reference is None:
+        return LoadedCase(case=case, grid=Grid(shape=(0, 0, 0), affine=np.eye(4)))
+    target = volumes[reference].grid
+    loaded = LoadedCase(case=case, grid=target)
+    for ref, volume in volumes.items():
+        array = volume.array
+        if is_resampled(case, ref) and target.differences(
+                volume.grid, atol_mm=GRID_ATOL_MM, atol_direction=GRID_ATOL_DIRECTION):
+            array = resample_onto(array, volume.grid, target, nearest=ref.kind == "mask")
+        (loaded.images if ref.kind == "image" else loaded.masks)[ref.key] = array
+    return loaded
+
+
+def iter_loaded(cases: list[Case]) -> Iterator[LoadedCase]:
+    """Load cases one at a time (memory bounded by one case)."""
+    for case in cases:
+        yield load_case(case)

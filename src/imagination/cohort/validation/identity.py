@@ -1,0 +1,120 @@
+"""Checks across rows and manifests: duplicate case ids and subject leakage.
+
+A subject is known by its ``subject_id`` and by ``dataset:subject_id`` (the dataset being the
+manifest's ``name``, else its file stem), plus every ``dataset:id`` in ``subject_aliases``.
+Cases sharing any of these identities are one subject; that subject must stay at one site and
+in one manifest, or a split across manifests would leak it between training and test.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from imagination.cohort.manifest import Manifest
+from imagination.cohort.validation.problems import Problem
+from imagination.cohort.validation.table import Row
+from imagination.cohort.vocabulary import ALIAS_COLUMN
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of one manifest."""
+
+    manifest: Manifest
+    row: Row
+    index: int
+
+    @property
+    def where(self) -> str:
+        row = f"row {self.index + 1} of {self.manifest.path.name}"
+        case_id = self.row.get("case_id")
+        return f"case {case_id} ({row})" if case_id else row
+
+    @property
+    def dataset(self) -> str:
+        return self.manifest.meta.name or self.manifest.path.stem
+
+    def identities(self) -> set[tuple[str, str]]:
+        subject = self.row.get("subject_id")
+        keys: set[tuple[str, str]] = set()
+        if subject:
+            keys |= {("id", subject), ("qualified", f"{self.dataset}:{subject}")}
+        for alias in (self.row.get(ALIAS_COLUMN) or "").split(";"):
+            if alias.strip():
+                keys.add(("qualified", alias.strip()))
+        return keys
+
+
+def duplicate_case_problems(entries: list[Entry]) -> Iterator[Problem]:
+    first: dict[str, Entry] = {}
+    for entry in entries:
+        case_id = entry.row.get("case_id")
+        if not case_id:
+            continue
+        if case_id in first:
+            yield Problem(case_id, "case_id", str(entry.manifest.path), "duplicate_case_id",
+                          "error", f"case_id {case_id!r} of row {entry.index + 1} of "
+                                   f"{entry.manifest.path.name} is already used by "
+                                   f"{first[case_id].where}")
+        else:
+            first[case_id] = entry
+
+
+def _subject_groups(entries: list[Entry]) -> list[list[int]]:
+    """Indices of entries grouped by shared identity (union-find)."""
+    parent = list(range(len(entries)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(entries):
+        for key in entry.identities():
+            if key in owner:
+                parent[find(i)] = find(owner[key])
+            else:
+                owner[key] = i
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(entries)):
+        groups[find(i)].append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _linking_column(entry: Entry, others: list[Entry]) -> str:
+    subject = entry.row.get("subject_id")
+    shares_id = any(o.row.get("subject_id") == subject for o in others)
+    return "subject_id" if shares_id else ALIAS_COLUMN
+
+
+def leakage_problems(entries: list[Entry]) -> Iterator[Problem]:
+    for group in _subject_groups(entries):
+        members = [entries[i] for i in group]
+        first = members[0]
+        by_manifest: dict[str, list[Entry]] = defaultdict(list)
+        for entry in members:
+            by_manifest[str(entry.manifest.path)].append(entry)
+        if len(by_manifest) > 1:
+            for entry in members:
+                if entry.manifest is first.manifest:
+                    continue
+                elsewhere = [e for e in members if e.manifest is not entry.manifest]
+                yield Problem(
+                    entry.row.get("case_id"), _linking_column(entry, elsewhere),
+                    str(entry.manifest.path), "subject_in_several_manifests", "error",
+                    f"subject {entry.row.get('subject_id')!r} of {entry.where} is also "
+                    f"{', '.join(e.where for e in elsewhere)} (leakage across manifests)")
+        for local in by_manifest.values():
+            home = local[0]
+            for entry in local[1:]:
+                if entry.row.get("site") != home.row.get("site"):
+                    yield Problem(
+                        entry.row.get("case_id"), "site", str(entry.manifest.path),
+                        "subject_multiple_sites", "error",
+                        f"subject {entry.row.get('subject_id')!r} of {entry.where} is at site "
+                        f"{entry.row.get('site')!r} but at site {home.row.get('site')!r} in "
+                        f"{home.where}")

@@ -1,0 +1,75 @@
+"""The problem record validation reports, and the stable codes it uses.
+
+Codes (stable strings; severity in brackets):
+
+manifest and metadata
+    ``unreadable_manifest`` [error]  the manifest cannot be read or parsed at all
+    ``bad_metadata`` [error]         invalid metadata: label map, vocabularies, resample, reference
+    ``missing_column`` [error]       a required column (case_id, subject_id, site) is absent
+    ``unknown_column`` [warning]     a column the manifest format does not know (ignored)
+rows
+    ``missing_value`` [error]        a required cell (case_id, subject_id, site) is empty
+    ``label_not_in_vocabulary`` [error]  a label value outside the column's vocabulary
+    ``invalid_covariate`` [error]    a covariate that is not a number or is implausible
+    ``invalid_alias`` [error]        a ``subject_aliases`` entry not written ``dataset:id``
+    ``path_outside_root`` [error]    a path leaving the manifest's folder (``--allow-outside-root``)
+identity and leakage
+    ``duplicate_case_id`` [error]    a case_id used twice (in one or several manifests)
+    ``subject_multiple_sites`` [error]   one subject filed under two sites
+    ``subject_in_several_manifests`` [error]  one subject (by id or alias) in two manifests
+files
+    ``missing_file`` / ``unreadable_file`` [error]  absent, unreadable or unsupported file
+    ``not_nifti`` / ``truncated_gzip`` / ``truncated_file`` [error]  not NIfTI, or cut short
+    ``not_3d`` [error]               not a 3-D volume (a trailing singleton axis is allowed)
+    ``bad_affine`` [error]           singular or non-finite affine
+    ``grid_mismatch`` [error]        grid differs from the reference (which property, how much)
+    ``nonfinite_voxels`` [error]     NaN or Inf voxels
+    ``non_integer_mask`` / ``negative_mask_codes`` [error]  a mask that is not a code map
+    ``empty_mask`` [error for tumor and brain masks, warning for recurrence and cavity]
+    ``missing_label_map`` [error]    a tumour mask but no label map in the metadata
+    ``unknown_mask_codes`` [error]   tumour-mask codes the label map does not declare
+    ``identifying_header_text`` [warning]  NIfTI header text that may identify the patient
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Final, Literal
+
+Severity = Literal["error", "warning"]
+
+#: Every code validation may report (see the module docstring).
+CODES: Final[tuple[str, ...]] = (
+    "unreadable_manifest", "bad_metadata", "missing_column", "unknown_column",
+    "missing_value", "label_not_in_vocabulary", "invalid_covariate", "invalid_alias",
+    "path_outside_root", "duplicate_case_id", "subject_multiple_sites",
+    "subject_in_several_manifests", "missing_file", "unreadable_file", "not_nifti",
+    "truncated_gzip", "truncated_file", "not_3d", "bad_affine", "grid_mismatch",
+    "nonfinite_voxels", "non_integer_mask", "negative_mask_codes", "empty_mask",
+    "missing_label_map", "unknown_mask_codes", "identifying_header_text",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: where (case, column, file), what (code, message) and how bad."""
+
+    case_id: str | None
+    column: str | None
+    file: str | None
+    code: str
+    severity: Severity
+    message: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def __str__(self) -> str:
+        where = ", ".join(f"{k} {v}" for k, v in
+                          (("case", self.case_id), ("column", self.column), ("file", self.file))
+                          if v)
+        return f"{self.severity} [{self.code}] {where}: {self.message}"
