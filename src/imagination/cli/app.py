@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from imagination import __version__
 from imagination.errors import EXIT_BAD_INPUT, EXIT_INCOMPLETE, ImaginationError
@@ -41,7 +42,7 @@ def run_app(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="imagination", standalone_mode=False)
     except ImaginationError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
