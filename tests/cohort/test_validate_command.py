@@ -1,4 +1,4 @@
-"""`imagination validate`: the acceptance run with ten kinds of problem, output forms, exit codes."""
+"""`imagination validate`: acceptance run with ten kinds of problem, output forms, exit codes."""
 
 from __future__ import annotations
 
