@@ -307,3 +307,23 @@ def test_problems_serialise_with_the_documented_keys(tmp_path, rows):
     (problem,) = check(tmp_path, rows)
     record = json.loads(json.dumps(problem.to_dict()))
     assert set(record) == {"case_id", "column", "file", "code", "severity", "message"}
+
+
+@pytest.mark.parametrize(("origin", "code", "severity"), [
+    ((500.0, 0.0, 0.0), "no_overlap", "error"),      # nowhere near the MRI
+    ((4.0, 4.0, 0.0), "partial_overlap", "warning"),  # covers 0.7 x 0.67 = 47 %
+])
+def test_resampled_pet_must_cover_the_reference_field(tmp_path, rows, origin, code, severity):
+    path = write_nifti(tmp_path / "c1/pet.nii.gz", image_array((5, 5, 4)),
+                       make_affine((2, 2, 2), origin))
+    rows[0]["pet"] = "c1/pet.nii.gz"
+    meta = ManifestMeta(label_map="brats2021", resample=["pet"])
+    problem = only(check(tmp_path, rows, meta=meta), code)
+    assert_names(problem, "c1", "pet", path)
+    assert problem.severity == severity and "t1c" in problem.message
+
+
+def test_label_in_the_wrong_case_gets_a_hint(tmp_path, rows):
+    rows[0]["idh"] = "Mutant"
+    problem = only(check(tmp_path, rows), "label_not_in_vocabulary")
+    assert "did you mean 'mutant'?" in problem.message

@@ -251,15 +251,36 @@ def read_case_volumes(case: Case) -> tuple[dict[FileRef, Volume], list[CaseError
     return volumes, errors
 
 
+def field_overlap(source: Grid, target: Grid, *, samples_per_axis: int = 16) -> float:
+    """Fraction of ``target``'s field of view (sampled voxel centres) inside ``source``'s field."""
+    axes = [np.linspace(0, n - 1, min(n, samples_per_axis)) for n in target.shape]
+    ijk = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    world = ijk @ np.asarray(target.affine)[:3, :3].T + np.asarray(target.affine)[:3, 3]
+    source_affine = np.linalg.inv(np.asarray(source.affine))
+    inside_ijk = world @ source_affine[:3, :3].T + source_affine[:3, 3]
+    upper = np.asarray(source.shape) - 0.5
+    inside = np.all((inside_ijk >= -0.5) & (inside_ijk <= upper), axis=1)
+    return float(inside.mean())
+
+
 def grid_errors(case: Case, grids: dict[FileRef, Grid]) -> list[CaseError]:
-    """Files (not marked for resampling) whose grid differs from the reference file's grid."""
+    """Files whose grid differs from the reference file's grid without a declared resample,
+    and resampled files whose field of view misses the reference field entirely."""
     reference = reference_file(case)
     if reference is None or reference not in grids:
         return []
     target = grids[reference]
     errors = []
     for ref, grid in grids.items():
-        if ref == reference or is_resampled(case, ref):
+        if ref == reference:
+            continue
+        if is_resampled(case, ref):
+            if field_overlap(grid, target) == 0.0:
+                errors.append(CaseError(
+                    f"{ref.column} does not overlap the field of view of the reference "
+                    f"{reference.column} ({reference.path}); is it registered to the MRI?",
+                    case_id=case.case_id, column=ref.column, file=str(ref.path),
+                    code="no_overlap"))
             continue
         diffs = target.differences(grid, atol_mm=GRID_ATOL_MM,
                                    atol_direction=GRID_ATOL_DIRECTION)

@@ -7,13 +7,23 @@ from collections.abc import Iterator
 import numpy as np
 
 from imagination.cohort.case import Case
-from imagination.cohort.loading import FileRef, Volume, grid_errors, read_case_volumes
+from imagination.cohort.loading import (
+    FileRef,
+    Volume,
+    field_overlap,
+    grid_errors,
+    is_resampled,
+    read_case_volumes,
+    reference_file,
+)
 from imagination.cohort.validation.privacy import identifying_reasons
 from imagination.cohort.validation.problems import Problem, Severity
 from imagination.errors import CaseError
 
 #: Masks that must not be empty; an empty recurrence or cavity mask is only a warning.
 REQUIRED_NONEMPTY_MASKS: tuple[str, ...] = ("tumor", "brain")
+#: A resampled file covering less than this fraction of the reference field is a warning.
+MIN_FIELD_OVERLAP = 0.5
 
 
 def _from_error(error: CaseError) -> Problem:
@@ -53,11 +63,27 @@ def _header_problems(case: Case, ref: FileRef, volume: Volume) -> Iterator[Probl
                           f"looks like {' and '.join(reasons)}; clear it before sharing")
 
 
+def _coverage_problems(case: Case, volumes: dict[FileRef, Volume]) -> Iterator[Problem]:
+    reference = reference_file(case)
+    if reference is None or reference not in volumes:
+        return
+    target = volumes[reference].grid
+    for ref, volume in volumes.items():
+        if ref == reference or not is_resampled(case, ref):
+            continue
+        overlap = field_overlap(volume.grid, target)
+        if 0.0 < overlap < MIN_FIELD_OVERLAP:
+            yield Problem(case.case_id, ref.column, str(ref.path), "partial_overlap", "warning",
+                          f"{ref.column} covers only {overlap:.0%} of the field of view of "
+                          f"{reference.column}; the rest will be 0 after resampling")
+
+
 def file_problems(case: Case) -> list[Problem]:
     """Every problem of a case's files: reading, grids, mask content, header text."""
     volumes, errors = read_case_volumes(case)
     errors += grid_errors(case, {ref: vol.grid for ref, vol in volumes.items()})
     problems = [_from_error(e) for e in errors]
+    problems += _coverage_problems(case, volumes)
     for ref, volume in volumes.items():
         if ref.kind == "mask":
             problems += _mask_problems(case, ref, volume)

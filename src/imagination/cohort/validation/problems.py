@@ -23,6 +23,8 @@ files
     ``not_3d`` [error]               not a 3-D volume (a trailing singleton axis is allowed)
     ``bad_affine`` [error]           singular or non-finite affine
     ``grid_mismatch`` [error]        grid differs from the reference (which property, how much)
+    ``no_overlap`` [error] / ``partial_overlap`` [warning]  a file marked for resampling misses
+                                     all (or more than half) of the reference field of view
     ``nonfinite_voxels`` [error]     NaN or Inf voxels
     ``non_integer_mask`` / ``negative_mask_codes`` [error]  a mask that is not a code map
     ``empty_mask`` [error for tumor and brain masks, warning for recurrence and cavity]
@@ -45,6 +47,7 @@ CODES: Final[tuple[str, ...]] = (
     "path_outside_root", "duplicate_case_id", "subject_multiple_sites",
     "subject_in_several_manifests", "missing_file", "unreadable_file", "not_nifti",
     "truncated_gzip", "truncated_file", "not_3d", "bad_affine", "grid_mismatch",
+    "no_overlap", "partial_overlap",
     "nonfinite_voxels", "non_integer_mask", "negative_mask_codes", "empty_mask",
     "missing_label_map", "unknown_mask_codes", "identifying_header_text",
 )

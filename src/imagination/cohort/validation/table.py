@@ -101,10 +101,13 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
                           f"{who}: required value {column!r} is empty")
     for column in LABEL_COLUMNS:
         value = row.get(column)
-        if value is not None and value not in meta.vocabulary(column):
+        vocabulary = meta.vocabulary(column)
+        if value is not None and value not in vocabulary:
+            near = [v for v in vocabulary if v.casefold() == value.strip().casefold()]
+            hint = f"did you mean {near[0]!r}? " if near else ""
             yield Problem(case_id, column, file, "label_not_in_vocabulary", "error",
                           f"{who}: {column} {value!r} is not in the vocabulary "
-                          f"({', '.join(meta.vocabulary(column))}); leave it empty if unknown")
+                          f"({', '.join(vocabulary)}); {hint}leave it empty if unknown")
     for name in COVARIATES:
         raw = row.get(name)
         if raw is not None and (why := _covariate_problem(name, raw)):
