@@ -321,6 +321,19 @@ class PredictionStore:
         ).fetchall())
         return [IndexRow(*r[:9], cost=Cost(r[9], r[10], r[11])) for r in rows]
 
+    def present_keys(self) -> set[str]:
+        """Indexed keys whose object exists with the recorded size (no checksum)."""
+        conn = self._connection()
+        rows = _retry_locked(lambda: conn.execute("SELECT key, object, size FROM jobs").fetchall())
+        present = set()
+        for key, relative, size in rows:
+            try:
+                if (self.root / relative).stat().st_size == size:
+                    present.add(key)
+            except OSError:
+                continue
+        return present
+
     def __len__(self) -> int:
         conn = self._connection()
         return int(_retry_locked(lambda: conn.execute("SELECT COUNT(*) FROM jobs").fetchone())[0])

@@ -1,0 +1,257 @@
+"""What a run folder holds and what it lacks (for ``imagination runs list|show``).
+
+A run folder is recognised by ``run.json``, ``plan.json`` or ``store/index.sqlite``. The plan
+(``{"jobs": [{"key", "case_id", "adapter", "perturbation_id", "kind"}]}``) says which jobs are
+expected; the store's index says which are finished (``ok`` or ``failed``). A job is *missing*
+when it is planned but has no stored record whose object is intact; a stored key the plan does
+not name (from an earlier config) is *stale*. Nothing here modifies the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagination.engine.provenance import RUN_JSON
+from imagination.engine.store import INDEX_NAME, IndexRow, PredictionStore
+from imagination.errors import InputError
+
+PLAN_JSON = "plan.json"
+STORE_DIR = "store"
+#: Output files a finished run may hold, in the order they are listed.
+OUTPUT_FILES: tuple[str, ...] = (
+    "per_case.csv", "leaderboard.csv", "comparisons.csv", "sites.csv", "robustness.csv",
+    "reproducibility.csv", "failures.csv", "cost.csv", "report.html", "summary.md", "junit.xml",
+)
+_PLAN_FIELDS = ("key", "case_id", "adapter", "perturbation_id", "kind")
+_MAX_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    key: str
+    case_id: str
+    adapter: str
+    perturbation_id: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class GroupCounts:
+    """Jobs of one (adapter, perturbation, kind): planned, finished, failed, missing, cost."""
+
+    adapter: str
+    perturbation_id: str
+    kind: str
+    planned: int | None
+    done: int
+    failed: int
+    missing: int | None
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    case_id: str
+    adapter: str
+    perturbation_id: str
+    kind: str
+    failure_kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run folder at a glance. ``planned``/``missing`` are ``None`` when there is no plan."""
+
+    run_dir: Path
+    config_name: str | None
+    created: str | None
+    planned: int | None
+    done: int
+    failed: int
+    stale: int
+    groups: tuple[GroupCounts, ...]
+    missing: tuple[PlannedJob, ...]
+    failures: tuple[FailedJob, ...]
+    outputs: tuple[str, ...] = field(default=())
+
+    @property
+    def has_plan(self) -> bool:
+        return self.planned is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.has_plan and not self.missing
+
+    @property
+    def state(self) -> str:
+        if not self.has_plan:
+            return "no plan"
+        return "complete" if self.complete else f"{len(self.missing)} missing"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir)
+        data.update(complete=self.complete, state=self.state)
+        return data
+
+
+def is_run_dir(path: Path) -> bool:
+    """True if ``path`` looks like a run folder."""
+    return path.is_dir() and any(
+        (path / name).is_file() for name in (RUN_JSON, PLAN_JSON, f"{STORE_DIR}/{INDEX_NAME}"))
+
+
+def read_plan(run_dir: Path) -> list[PlannedJob] | None:
+    """The planned jobs, ``None`` without ``plan.json``; :class:`InputError` if malformed."""
+    path = run_dir / PLAN_JSON
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        jobs = data["jobs"]
+        return [PlannedJob(*(str(job[name]) for name in _PLAN_FIELDS)) for job in jobs]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a valid plan (expected {{\"jobs\": [{{"
+                         f"{', '.join(_PLAN_FIELDS)}}}]}}): {exc}") from exc
+
+
+def _read_provenance(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / RUN_JSON
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read run.json: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _config_name(provenance: dict[str, Any]) -> str | None:
+    config = provenance.get("config")
+    if isinstance(config, dict) and isinstance(config.get("name"), str):
+        return config["name"]
+    for key in ("config_name", "name"):
+        if isinstance(provenance.get(key), str):
+            return provenance[key]
+    return None
+
+
+def _created(run_dir: Path, provenance: dict[str, Any]) -> str | None:
+    timings = provenance.get("timings")
+    for value in (provenance.get("created"), provenance.get("started"),
+                  timings.get("started") if isinstance(timings, dict) else None):
+        if isinstance(value, str):
+            return value
+    for name in (RUN_JSON, PLAN_JSON, f"{STORE_DIR}/{INDEX_NAME}"):
+        path = run_dir / name
+        if path.is_file():
+            stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+            return stamp.isoformat(timespec="seconds")
+    return None
+
+
+def _stored_rows(run_dir: Path) -> list[IndexRow]:
+    """Index rows whose objects are intact in size (no store is created if there is none)."""
+    if not (run_dir / STORE_DIR / INDEX_NAME).is_file():
+        return []
+    store = PredictionStore(run_dir / STORE_DIR)
+    try:
+        present = store.present_keys()
+        return [row for row in store.rows() if row.key in present]
+    finally:
+        store.close()
+
+
+def _group_counts(plan: list[PlannedJob] | None, rows: list[IndexRow],
+                  missing: list[PlannedJob]) -> tuple[GroupCounts, ...]:
+    Group = tuple[str, str, str]
+    planned: dict[Group, int] = defaultdict(int)
+    if plan is not None:
+        planned_keys = {job.key for job in plan}
+        rows = [row for row in rows if row.key in planned_keys]
+        for job in plan:
+            planned[(job.adapter, job.perturbation_id, job.kind)] += 1
+    by_group: dict[Group, list[IndexRow]] = defaultdict(list)
+    for row in rows:
+        by_group[(row.adapter, row.perturbation_id, row.kind)].append(row)
+    missing_by: dict[Group, int] = defaultdict(int)
+    for job in missing:
+        missing_by[(job.adapter, job.perturbation_id, job.kind)] += 1
+    groups = []
+    for group in sorted(set(planned) | set(by_group)):
+        members = by_group.get(group, [])
+        groups.append(GroupCounts(
+            *group, planned=planned.get(group, 0) if plan is not None else None,
+            done=sum(row.status == "ok" for row in members),
+            failed=sum(row.status != "ok" for row in members),
+            missing=missing_by.get(group, 0) if plan is not None else None,
+            wall_s=sum(row.cost.wall_s for row in members),
+            cpu_s=sum(row.cost.cpu_s for row in members),
+            peak_rss_mb=max((row.cost.peak_rss_mb for row in members), default=0.0)))
+    return tuple(groups)
+
+
+def describe_run(run_dir: Path | str) -> RunSummary:
+    """Summarise a run folder; :class:`InputError` if it is not one."""
+    run_dir = Path(run_dir)
+    if not is_run_dir(run_dir):
+        raise InputError(f"{run_dir}: not a run folder (no {RUN_JSON}, {PLAN_JSON} or "
+                         f"{STORE_DIR}/{INDEX_NAME})")
+    provenance = _read_provenance(run_dir)
+    plan = read_plan(run_dir)
+    rows = _stored_rows(run_dir)
+    stored = {row.key for row in rows}
+    missing = [] if plan is None else sorted(
+        (job for job in plan if job.key not in stored),
+        key=lambda job: (job.adapter, job.perturbation_id, job.kind, job.case_id, job.key))
+    planned_keys = None if plan is None else {job.key for job in plan}
+    counted = rows if planned_keys is None else [r for r in rows if r.key in planned_keys]
+    failures = sorted(
+        (FailedJob(r.case_id, r.adapter, r.perturbation_id, r.kind, r.failure_kind or "error",
+                   r.failure_reason or "") for r in counted if r.status != "ok"),
+        key=lambda f: (f.adapter, f.perturbation_id, f.kind, f.case_id))
+    return RunSummary(
+        run_dir=run_dir, config_name=_config_name(provenance),
+        created=_created(run_dir, provenance),
+        planned=None if plan is None else len(planned_keys or ()),
+        done=sum(r.status == "ok" for r in counted),
+        failed=sum(r.status != "ok" for r in counted),
+        stale=0 if planned_keys is None else len(stored - planned_keys),
+        groups=_group_counts(plan, rows, missing), missing=tuple(missing),
+        failures=tuple(failures),
+        outputs=tuple(name for name in OUTPUT_FILES if (run_dir / name).is_file()))
+
+
+def _find_run_dirs(root: Path, depth: int = 0) -> list[Path]:
+    if is_run_dir(root):
+        return [root]
+    if depth >= _MAX_DEPTH:
+        return []
+    found: list[Path] = []
+    try:
+        children = sorted((entry for entry in os.scandir(root)
+                           if entry.is_dir() and not entry.name.startswith(".")),
+                          key=lambda entry: entry.name)
+    except OSError:
+        return []
+    for entry in children:
+        found.extend(_find_run_dirs(Path(entry.path), depth + 1))
+    return found
+
+
+def list_runs(root: Path | str) -> list[RunSummary]:
+    """Every run folder at or under ``root`` (3 levels deep), oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such folder")
+    summaries = [describe_run(path) for path in _find_run_dirs(root)]
+    return sorted(summaries, key=lambda s: (s.created or "", str(s.run_dir)))
