@@ -47,6 +47,8 @@ class Predictions:
     case_id: str
     classification: dict[str, dict[str, float]] = field(default_factory=dict)
     recurrence: np.ndarray | None = None
+    #: captured program output by stream name (``stdout``, ``stderr``), for ``command`` adapters
+    logs: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

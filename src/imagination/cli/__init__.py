@@ -14,6 +14,7 @@ from imagination.cli.app import app, run_app
 COMMAND_MODULES: tuple[str, ...] = (
     "imagination.cli.manifest_commands",
     "imagination.cli.cohort_commands",
+    "imagination.cli.adapter_commands",
     "imagination.cli.runs_commands",
 )
 

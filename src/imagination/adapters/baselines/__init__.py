@@ -1,0 +1,1 @@
+"""Weight-free reference baselines: one module per family (see ``registry.BUILTINS``)."""

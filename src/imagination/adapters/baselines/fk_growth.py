@@ -1,0 +1,243 @@
+"""``fk-growth`` and ``fk-growth-pet``: a Fisher–Kolmogorov model fitted to each case.
+
+Model (domain notes §3.2): du/dt = div(D grad u) + rho u (1 - u), D = D_w p_WM + (D_w/10) p_GM,
+no flux into CSF or out of the brain; solved by :func:`imagination.growth.simulate_growth`.
+
+Fit, per case, on a coarse grid (``coarse_mm``, block means of the case grid):
+
+* tissue comes from the case itself: the T1 (else T1c) intensities of the normal-appearing
+  brain are split into three classes with k-means (CSF < grey < white matter on T1); the
+  visible lesion counts as white matter (tumour infiltrates it; its T1 signal is not tissue).
+  Without T1 or T1c the brain is homogeneous white matter.
+* time is measured in units of 1/rho, so the solution depends only on the infiltration length
+  ``lambda = sqrt(D_w / rho)`` (mm) and the time ``rho T``: one simulation per ``lambda`` in
+  ``lambdas_mm`` gives every ``rho T`` as it runs (the grid search over (sqrt(D T),
+  sqrt(rho T)) of the notes, with sqrt(D T) = lambda sqrt(rho T)).
+* seed: a Gaussian (width one coarse voxel) at the centre of mass of the visible core, moved to
+  the nearest core voxel when the centre falls outside it.
+* objective: Dice(u >= ``u_core``, T1c core) + Dice(u >= ``u_flair``, FLAIR extent), with the
+  visibility thresholds of GliODIL's initialisation (0.65, 0.3). ``fk-growth-pet`` adds
+  Dice(u >= u_pet, PET uptake region), where the uptake region is TBR >= ``tbr_threshold``
+  (1.6, Pauleit et al. 2005) with background = mean PET in the brain outside the lesion, and
+  u_pet the best of ``pet_u_thresholds`` (the map from cell density to uptake is unknown).
+
+Score map: the fitted density u, linearly upsampled to the case grid; voxels the model leaves
+empty (u < ``EMPTY_U``) rank by minus their distance to the lesion, and voxels outside the
+brain below all brain voxels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from imagination.adapters.baselines.coarse import CoarseGrid
+from imagination.adapters.baselines.regions import (
+    brain_mask,
+    case_seed,
+    distance_mm,
+    outside_below,
+    visible_core,
+    visible_extent,
+)
+from imagination.adapters.protocol import ModelCard, Predictions
+from imagination.adapters.validation import check_inputs
+from imagination.cohort.case import LoadedCase
+from imagination.errors import CaseError, InputError
+from imagination.growth.fisher_kolmogorov import gaussian_seed, simulate_growth, tissue_diffusivity
+
+#: Density below which a voxel counts as empty (ranked by distance instead).
+EMPTY_U: Final[float] = 1e-6
+#: Most voxels used to fit the tissue classes.
+KMEANS_SAMPLE: Final[int] = 20000
+#: Stop a simulation once its FLAIR-visible volume exceeds the target's by this factor.
+OVERSHOOT: Final[float] = 1.5
+#: Most snapshots per simulation (a guard; the overshoot stops it first).
+MAX_SNAPSHOTS: Final[int] = 400
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient; 1 when both are empty."""
+    total = int(a.sum()) + int(b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def tissue_fractions(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """White- and grey-matter indicator maps (float32) from 3-class k-means of T1 (or T1c)."""
+    modality = next((m for m in ("t1", "t1c") if m in case.images), None)
+    wm = (brain & lesion).astype(np.float32)
+    gm = np.zeros(brain.shape, dtype=np.float32)
+    normal = brain & ~lesion
+    if modality is None or int(normal.sum()) < 3:
+        wm[brain] = 1.0
+        return wm, gm
+    values = case.images[modality][normal].astype(np.float64)
+    rng = np.random.default_rng(case_seed(0, case.case_id, "kmeans"))
+    sample = values if values.size <= KMEANS_SAMPLE else rng.choice(values, KMEANS_SAMPLE,
+                                                                     replace=False)
+    if np.unique(sample).size < 3:
+        wm[brain] = 1.0
+        return wm, gm
+    km = KMeans(n_clusters=3, n_init=3, random_state=0).fit(sample.reshape(-1, 1))
+    centres = np.sort(km.cluster_centers_.ravel())
+    cuts = (centres[:-1] + centres[1:]) / 2.0
+    tissue = np.digitize(values, cuts)  # 0 CSF, 1 grey, 2 white
+    gm[normal] = (tissue == 1).astype(np.float32)
+    wm[normal] = (tissue == 2).astype(np.float32)
+    return wm, gm
+
+
+def pet_uptake(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
+               tbr_threshold: float) -> np.ndarray:
+    """PET uptake region: tumour-to-background ratio >= threshold inside the brain."""
+    pet = case.images["pet"]
+    background = brain & ~lesion
+    if not background.any():
+        background = brain
+    mean = float(pet[background].mean())
+    if not mean > 0:
+        raise CaseError(f"PET background uptake is {mean:.4g}; a tumour-to-background ratio "
+                        "needs a positive background", case_id=case.case_id, column="pet")
+    return brain & (pet / mean >= tbr_threshold)
+
+
+def seed_centre(core: np.ndarray) -> tuple[float, float, float]:
+    """Centre of mass of ``core`` in voxels, or the nearest core voxel when it lies outside."""
+    points = np.argwhere(core)
+    centre = points.mean(axis=0)
+    nearest = np.round(centre).astype(int)
+    if not core[tuple(nearest)]:
+        centre = points[np.argmin(((points - centre) ** 2).sum(axis=1))].astype(float)
+    return (float(centre[0]), float(centre[1]), float(centre[2]))
+
+
+@dataclass(frozen=True)
+class FitTargets:
+    """Coarse-grid masks the simulated density is compared with."""
+
+    core: np.ndarray
+    extent: np.ndarray
+    pet: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class GrowthFit:
+    """The best snapshot: its density and parameters."""
+
+    u: np.ndarray
+    lambda_mm: float
+    rho_t: float
+    score: float
+
+
+class FKGrowthAdapter:
+    """Per-case Fisher–Kolmogorov fit; the score map is the estimated infiltration."""
+
+    version = "1.0"
+    tasks = ("recurrence",)
+
+    def __init__(self, use_pet: bool = False, coarse_mm: float = 4.0,
+                 lambdas_mm: Sequence[float] = (1.5, 2.5, 4.0, 6.0, 9.0, 13.0),
+                 u_core: float = 0.65, u_flair: float = 0.3, tbr_threshold: float = 1.6,
+                 pet_u_thresholds: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
+                 ratio_white_grey: float = 10.0) -> None:
+        if not lambdas_mm or any(not float(v) > 0 for v in lambdas_mm):
+            raise InputError(f"fk-growth: lambdas_mm must be positive lengths, got {lambdas_mm}")
+        if not coarse_mm > 0:
+            raise InputError(f"fk-growth: coarse_mm must be positive, got {coarse_mm}")
+        self.use_pet = bool(use_pet)
+        self.coarse_mm = float(coarse_mm)
+        self.lambdas_mm = tuple(float(v) for v in lambdas_mm)
+        self.u_core = float(u_core)
+        self.u_flair = float(u_flair)
+        self.tbr_threshold = float(tbr_threshold)
+        self.pet_u_thresholds = tuple(float(v) for v in pet_u_thresholds)
+        self.ratio_white_grey = float(ratio_white_grey)
+        self.name = "fk-growth-pet" if self.use_pet else "fk-growth"
+        self.required_modalities: tuple[str, ...] = ("pet",) if self.use_pet else ()
+        self.optional_modalities: tuple[str, ...] = ("t1", "t1c")
+        self.card = ModelCard(
+            intended_use=("reference growth model: Fisher–Kolmogorov infiltration fitted to the "
+                          "visible tumour" + (" and the FET-PET uptake region"
+                                              if self.use_pet else "")),
+            reference=("Ezhov et al. 2023, MedIA (LMI); Balcerak et al. 2025, Nat Commun "
+                       "(GliODIL); Lipkova et al. 2019, IEEE TMI (FET-PET)"),
+        )
+
+    def params(self) -> Mapping[str, Any]:
+        return {
+            "use_pet": self.use_pet, "coarse_mm": self.coarse_mm,
+            "lambdas_mm": list(self.lambdas_mm), "u_core": self.u_core,
+            "u_flair": self.u_flair, "tbr_threshold": self.tbr_threshold,
+            "pet_u_thresholds": list(self.pet_u_thresholds),
+            "ratio_white_grey": self.ratio_white_grey,
+        }
+
+    def _objective(self, u: np.ndarray, targets: FitTargets) -> float:
+        score = dice(u >= self.u_core, targets.core) + dice(u >= self.u_flair, targets.extent)
+        if targets.pet is not None:
+            score += max(dice(u >= t, targets.pet) for t in self.pet_u_thresholds)
+        return score
+
+    def _simulate(self, initial: np.ndarray, diffusivity: np.ndarray, spacing: Sequence[float],
+                  targets: FitTargets, lambda_mm: float) -> GrowthFit:
+        """Grow from ``initial`` until the FLAIR extent overshoots; keep the best snapshot."""
+        chunk = min(spacing) / (4.0 * lambda_mm)  # the front (speed 2 lambda) moves h/2
+        limit = OVERSHOOT * max(int(targets.extent.sum()), 1)
+        if targets.pet is not None:
+            limit = max(limit, OVERSHOOT * int(targets.pet.sum()))
+        u = initial
+        best = GrowthFit(u, lambda_mm, 0.0, self._objective(u, targets))
+        for step in range(1, MAX_SNAPSHOTS + 1):
+            u = simulate_growth(u, diffusivity, 1.0, chunk, spacing)
+            score = self._objective(u, targets)
+            if score > best.score:
+                best = GrowthFit(u, lambda_mm, step * chunk, score)
+            if int((u >= self.u_flair).sum()) > limit:
+                break
+        return best
+
+    def fit(self, case: LoadedCase) -> tuple[GrowthFit, CoarseGrid, np.ndarray]:
+        """Best fit on the coarse grid, the grid, and the case's brain mask."""
+        check_inputs(self, case)
+        brain = brain_mask(case)
+        core, extent = visible_core(case), visible_extent(case)
+        if not core.any():
+            raise CaseError("tumour mask has no core (ET, NETC) or cavity to fit a growth "
+                            "model to", case_id=case.case_id, column="mask_tumor",
+                            code="empty_core")
+        grid = CoarseGrid.for_target(case.grid.shape, case.grid.spacing, self.coarse_mm)
+        wm, gm = tissue_fractions(case, brain, extent)
+        wm_c, gm_c = grid.shrink(wm), grid.shrink(gm)
+        core_c = grid.shrink(core.astype(np.float32)) >= 0.5
+        if not core_c.any():
+            core_c = grid.shrink(core.astype(np.float32)) >= grid.shrink(
+                core.astype(np.float32)).max()
+        pet_c = None
+        if self.use_pet:
+            uptake = pet_uptake(case, brain, extent, self.tbr_threshold)
+            pet_c = grid.shrink(uptake.astype(np.float32)) >= 0.5
+        targets = FitTargets(core_c, (grid.shrink(extent.astype(np.float32)) >= 0.5) | core_c,
+                             pet_c)
+        spacing = grid.spacing
+        initial = gaussian_seed(core_c.shape, seed_centre(core_c), min(spacing), spacing)
+        fits = [self._simulate(initial, tissue_diffusivity(wm_c, gm_c, lambda_mm**2,
+                                                           self.ratio_white_grey),
+                               spacing, targets, lambda_mm)
+                for lambda_mm in self.lambdas_mm]
+        best = max(fits, key=lambda fit: fit.score)  # first of equals: the smallest lambda
+        return best, grid, brain
+
+    def predict(self, case: LoadedCase) -> Predictions:
+        best, grid, brain = self.fit(case)
+        u = np.clip(grid.upsample(best.u), 0.0, 1.0)
+        empty = u < EMPTY_U
+        score = u.astype(np.float64)
+        if empty.any():
+            score[empty] = -distance_mm(visible_extent(case), case.grid.spacing)[empty]
+        return Predictions(case_id=case.case_id, recurrence=outside_below(score, brain))

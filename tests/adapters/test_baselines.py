@@ -1,0 +1,216 @@
+"""Built-in baselines against hand-computed geometry and reference statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from adapters.builders import build_case
+from imagination.adapters.baselines.fk_growth import FKGrowthAdapter, dice, seed_centre
+from imagination.adapters.baselines.margin import MarginAdapter
+from imagination.adapters.baselines.prevalence import PrevalenceAdapter
+from imagination.adapters.baselines.radiomics_lr import (
+    first_order,
+    glcm,
+    glcm_features,
+    radiomics_features,
+    shape_features,
+)
+from imagination.adapters.baselines.random import RandomPlanAdapter
+from imagination.adapters.baselines.t2flair_mismatch import T2FlairMismatchAdapter
+from imagination.adapters.validation import check_predictions
+from imagination.cohort.case import Case, Grid, LoadedCase
+from imagination.cohort.labelmap import LabelMap
+from imagination.errors import CaseError
+from imagination.growth.fisher_kolmogorov import gaussian_seed, simulate_growth
+
+
+def _point_case(spacing, shape=(40, 40, 40), cavity=False):
+    """One core voxel at the centre (or a cavity voxel plus an ET voxel), brain everywhere."""
+    tumour = np.zeros(shape, np.int16)
+    centre = tuple(n // 2 for n in shape)
+    tumour[centre] = 4 if cavity else 3
+    if cavity:
+        tumour[centre[0] + 5, centre[1], centre[2]] = 2  # SNFH must not be expanded
+    case = Case("p", "p", "A", label_map=LabelMap.from_spec("brats2024_post"))
+    return LoadedCase(case, Grid(shape, np.diag([*spacing, 1.0])),
+                      images={"t1": np.ones(shape, np.float32)},
+                      masks={"tumor": tumour, "brain": np.ones(shape, np.uint8)}), centre
+
+
+@pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (1.0, 1.0, 3.0), (0.8, 1.2, 2.5)])
+def test_margin_plan_is_the_15mm_ball_in_mm(spacing):
+    case, centre = _point_case(spacing)
+    plan = MarginAdapter().plan(case)
+    idx = np.indices(case.grid.shape).reshape(3, -1).T
+    distance = np.sqrt((((idx - centre) * np.asarray(spacing)) ** 2).sum(axis=1))
+    np.testing.assert_array_equal(plan.ravel(), distance <= 15.0)
+
+
+def test_margin_top_k_of_score_map_reproduces_the_plan():
+    case, _ = _point_case((1.0, 1.0, 2.0))
+    adapter = MarginAdapter()
+    score = adapter.predict(case).recurrence
+    plan = adapter.plan(case)
+    k = int(plan.sum())
+    threshold = np.sort(score.ravel())[::-1][k - 1]
+    np.testing.assert_array_equal(score >= threshold, plan)
+
+
+def test_margin_after_surgery_expands_cavity_and_enhancement_not_oedema():
+    case, centre = _point_case((2.0, 2.0, 2.0), cavity=True)
+    plan = MarginAdapter().plan(case)
+    oedema = (centre[0] + 5, centre[1], centre[2])
+    beyond_oedema = (centre[0] + 8 + 5, centre[1], centre[2])  # 16 mm from cavity, 6 from SNFH
+    assert plan[centre] and plan[oedema] and not plan[beyond_oedema]
+
+
+def test_margin_is_clipped_to_brain_and_outside_ranks_lowest():
+    case = build_case()
+    preds = MarginAdapter().predict(case)
+    check_predictions(preds, MarginAdapter(), case, ["recurrence"])
+    brain = case.masks["brain"] > 0
+    assert preds.recurrence[~brain].max() < preds.recurrence[brain].min()
+    assert not (MarginAdapter().plan(case) & ~brain).any()
+
+
+def test_margin_without_core_fails_the_case_with_a_reason():
+    case, centre = _point_case((1.0, 1.0, 1.0))
+    case.masks["tumor"][centre] = 2  # oedema only
+    with pytest.raises(CaseError, match="no core"):
+        MarginAdapter().predict(case)
+
+
+def test_random_plan_is_seeded_per_case_and_inside_brain():
+    a, b = build_case("a"), build_case("b")
+    first = RandomPlanAdapter(seed=1).predict(a).recurrence
+    np.testing.assert_array_equal(first, RandomPlanAdapter(seed=1).predict(a).recurrence)
+    assert not np.array_equal(first, RandomPlanAdapter(seed=1).predict(b).recurrence)
+    assert not np.array_equal(first, RandomPlanAdapter(seed=2).predict(a).recurrence)
+    brain = a.masks["brain"] > 0
+    assert first[~brain].max() < first[brain].min()
+    # uniform inside the brain: Kolmogorov–Smirnov against U(0, 1)
+    assert stats.kstest(RandomPlanAdapter(seed=0).predict(a).recurrence[brain].astype(float),
+                        "uniform").pvalue > 1e-3
+
+
+def test_prevalence_is_the_training_frequency():
+    out = PrevalenceAdapter().fit_predict("idh", ["wildtype", "mutant"], np.zeros((4, 0)),
+                                          ["wildtype", "wildtype", "wildtype", "mutant"],
+                                          np.zeros((2, 0)))
+    np.testing.assert_allclose(out, [[0.75, 0.25], [0.75, 0.25]])
+
+
+def test_t2flair_mismatch_positive_and_negative():
+    case = build_case(core_radius_mm=0.1, edema_radius_mm=12.0)  # no enhancement
+    lesion = case.masks["tumor"] > 0
+    case.images["flair"][lesion] -= 1.8  # FLAIR barely above normal where T2 is bright
+    preds = T2FlairMismatchAdapter().predict(case)
+    check_predictions(preds, T2FlairMismatchAdapter(), case, ["idh"])
+    assert preds.classification["idh"] == {"wildtype": 0.0, "mutant": 1.0}
+    matched = build_case(core_radius_mm=0.1, edema_radius_mm=12.0)  # FLAIR as bright as T2
+    assert T2FlairMismatchAdapter().predict(matched).classification["idh"]["mutant"] == 0.0
+    enhancing = build_case(core_radius_mm=6.0)  # mismatch or not, enhancement vetoes
+    enhancing.images["flair"][enhancing.masks["tumor"] > 0] -= 1.8
+    assert T2FlairMismatchAdapter().predict(enhancing).classification["idh"]["mutant"] == 0.0
+
+
+def test_first_order_matches_scipy_and_numpy():
+    values = np.random.default_rng(0).normal(1.0, 2.0, 500)
+    f = first_order(values, 0.5)
+    assert f["mean"] == pytest.approx(values.mean())
+    assert f["skewness"] == pytest.approx(stats.skew(values))
+    assert f["kurtosis"] == pytest.approx(stats.kurtosis(values))
+    assert f["p90"] == pytest.approx(np.percentile(values, 90))
+    two_bins = first_order(np.array([0.1, 0.1, 1.1, 1.1]), 0.5)
+    assert two_bins["entropy"] == pytest.approx(1.0)  # two equal bins: 1 bit
+
+
+def test_glcm_hand_computed():
+    levels = np.zeros((2, 1, 1), np.int64)
+    levels[1] = 1
+    p = glcm(levels, np.ones((2, 1, 1), bool), 2)
+    # one pair (0, 1) along x, counted both ways
+    np.testing.assert_allclose(p, [[0.0, 0.5], [0.5, 0.0]])
+    f = glcm_features(p)
+    assert f["contrast"] == pytest.approx(1.0)
+    assert f["energy"] == pytest.approx(0.5)
+    assert f["entropy"] == pytest.approx(1.0)
+    assert f["inv_difference"] == pytest.approx(0.5)
+    assert f["correlation"] == pytest.approx(-1.0)
+
+
+def test_shape_features_of_a_box():
+    box = np.zeros((6, 7, 8), bool)
+    box[1:3, 1:4, 1:5] = True  # 2 x 3 x 4 voxels of 1 x 2 x 1 mm
+    f = shape_features(box, (1.0, 2.0, 1.0))
+    # faces: x-faces 2*(6*4 mm2 ... ) -> dims in mm 2 x 6 x 4: area 2*(2*6 + 2*4 + 6*4) = 88
+    assert f["surface_mm2"] == pytest.approx(88.0)
+    assert f["log_volume_ml"] == pytest.approx(np.log1p(48 / 1000))
+    assert f["sphericity"] == pytest.approx(np.pi ** (1 / 3) * (6 * 48) ** (2 / 3) / 88)
+    assert f["n_components"] == 1.0
+
+
+def test_radiomics_features_are_finite_and_nan_for_missing_modality():
+    case = build_case()
+    del case.images["t1"]
+    features = radiomics_features(case)
+    assert np.isnan(features["t1_mean"])
+    finite = {k: v for k, v in features.items() if not k.startswith("t1_")}
+    assert all(np.isfinite(v) for v in finite.values())
+    assert features["flair_mean"] > 1.0  # the lesion is bright on FLAIR
+
+
+def test_dice_hand_computed_and_seed_centre_inside_a_ring():
+    a = np.array([1, 1, 0, 0], bool)
+    b = np.array([1, 0, 1, 0], bool)
+    assert dice(a, b) == pytest.approx(0.5)
+    assert dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
+    ring = np.zeros((9, 9, 1), bool)
+    ring[1:8, 1:8] = True
+    ring[2:7, 2:7] = False
+    centre = seed_centre(ring)
+    assert ring[tuple(round(c) for c in centre)]
+
+
+def _growth_case(lambda_mm: float, rho_t: float) -> LoadedCase:
+    """A homogeneous 'brain' whose masks come from a known Fisher–Kolmogorov solution."""
+    shape, spacing = (30, 30, 30), (4.0, 4.0, 4.0)
+    r = np.linalg.norm(np.indices(shape).T * 4.0 - 58.0, axis=-1).T
+    brain = r < 56.0
+    diffusivity = np.where(brain, lambda_mm**2, 0.0).astype(np.float32)
+    seed = gaussian_seed(shape, (12.0, 14.0, 15.0), 4.0, spacing)
+    u = simulate_growth(seed, diffusivity, 1.0, rho_t, spacing)
+    tumour = np.zeros(shape, np.int16)
+    tumour[u >= 0.3] = 2
+    tumour[u >= 0.65] = 3
+    case = Case("g", "g", "A", label_map=LabelMap.from_spec("brats2024_post"))
+    return LoadedCase(case, Grid(shape, np.diag([*spacing, 1.0])), images={},
+                      masks={"tumor": tumour, "brain": brain.astype(np.uint8)})
+
+
+@pytest.mark.parametrize(("lambda_mm", "rho_t"), [(2.5, 8.0), (4.0, 8.0)])
+def test_fk_fit_recovers_the_infiltration_length(lambda_mm, rho_t):
+    case = _growth_case(lambda_mm, rho_t)
+    best, _, _ = FKGrowthAdapter(coarse_mm=4.0).fit(case)
+    assert best.lambda_mm == lambda_mm
+    assert best.score > 1.8  # two Dice terms, nearly perfect
+
+
+def test_fk_growth_maps_are_valid_and_peak_in_the_tumour():
+    case = build_case()
+    for adapter in (FKGrowthAdapter(), FKGrowthAdapter(use_pet=True)):
+        preds = adapter.predict(case)
+        check_predictions(preds, adapter, case, ["recurrence"])
+        core = case.masks["tumor"] == 3
+        brain = case.masks["brain"] > 0
+        assert preds.recurrence[core].mean() > np.percentile(preds.recurrence[brain], 90)
+        assert preds.recurrence[~brain].max() < preds.recurrence[brain].min()
+
+
+def test_fk_growth_pet_without_pet_is_a_missing_modality():
+    case = build_case(pet=False)
+    with pytest.raises(Exception, match="needs pet") as info:
+        FKGrowthAdapter(use_pet=True).predict(case)
+    assert getattr(info.value, "kind", None) == "missing_modality"
