@@ -327,3 +327,23 @@ def test_label_in_the_wrong_case_gets_a_hint(tmp_path, rows):
     rows[0]["idh"] = "Mutant"
     problem = only(check(tmp_path, rows), "label_not_in_vocabulary")
     assert "did you mean 'mutant'?" in problem.message
+
+
+def test_semicolon_separated_table_gets_a_hint(tmp_path):
+    path = tmp_path / "cohort.csv"
+    path.write_text("case_id;subject_id;site\nc1;s1;a\n")
+    problems = [p for p in validate_manifests([path]) if p.code == "missing_column"]
+    assert [p.column for p in problems] == ["case_id", "subject_id", "site"]
+    assert "';'" in problems[0].message
+
+
+def test_header_with_impossible_dimensions_is_unreadable_not_a_crash(tmp_path, rows):
+    path = tmp_path / "c1/flair.nii"
+    image = nib.Nifti1Image(image_array(), make_affine())
+    payload = bytearray(image.to_bytes())
+    payload[40:42] = (9).to_bytes(2, "little")  # dim[0] = 9 > 7: not a valid NIfTI header
+    path.write_bytes(bytes(payload))
+    rows[0]["flair"] = "c1/flair.nii"
+    problem = only(check(tmp_path, rows), "unreadable_file")
+    assert_names(problem, "c1", "flair", path)
+    assert "NIfTI header" in problem.message

@@ -29,8 +29,9 @@ def _problem_table(problems: list[Problem]) -> Table:
         order.setdefault(problem.case_id or "", len(order))
     grouped = sorted(problems, key=lambda p: (p.case_id is not None, order[p.case_id or ""]))
     table = Table(header_style="bold", expand=False)
-    for name in ("case", "severity", "code", "column"):
+    for name in ("case", "severity", "code"):
         table.add_column(name, no_wrap=True)
+    table.add_column("column", overflow="fold", max_width=20)
     table.add_column("problem (file)", overflow="fold", ratio=1)
     previous: str | None = None
     for problem in grouped:

@@ -134,9 +134,9 @@ def _open(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | nib.Nifti
                             code="truncated_gzip", **ctx) from exc
         raise CaseError("not a NIfTI file (expected .nii or .nii.gz)", code="not_nifti",
                         **ctx) from exc
-    except (OSError, ValueError) as exc:
-        raise CaseError(f"cannot read NIfTI header: {exc}", code="unreadable_file",
-                        **ctx) from exc
+    except Exception as exc:  # nibabel's header errors have no common base class
+        raise CaseError(f"cannot read the NIfTI header: {' '.join(str(exc).split())}",
+                        code="unreadable_file", **ctx) from exc
     if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
         raise CaseError(f"not a NIfTI file ({type(image).__name__})", code="not_nifti", **ctx)
     return image
@@ -186,7 +186,7 @@ def _read_voxels(image: nib.Nifti1Image | nib.Nifti2Image, path: Path,
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise CaseError(f"truncated or corrupt gzip stream ({exc})", code="truncated_gzip",
                         **ctx) from exc
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # short reads surface as OSError, ValueError or nibabel errors
         code = "truncated_gzip" if path.name.endswith(".gz") else "truncated_file"
         detail = " ".join(str(exc).split())
         raise CaseError(f"cannot read the voxel data (file truncated?): {detail}", code=code,

@@ -62,10 +62,13 @@ def metadata_problems(manifest: Manifest) -> Iterator[Problem]:
 def column_problems(manifest: Manifest) -> Iterator[Problem]:
     """Required columns that are absent; columns the format does not know."""
     file, columns = str(manifest.path), manifest.columns
+    separators = sorted({sep for c in columns for sep in (";", "\t", "|") if sep in c})
+    hint = (f" (the header holds {separators[0]!r}: is the table separated by it? Use ',' in "
+            ".csv and tabs in .tsv)") if separators else ""
     for column in REQUIRED_COLUMNS:
         if column not in columns:
             yield Problem(None, column, file, "missing_column", "error",
-                          f"required column {column!r} is missing from the manifest")
+                          f"required column {column!r} is missing from the manifest{hint}")
     known = set(known_columns(manifest.meta))
     for column in columns:
         if column not in known:
