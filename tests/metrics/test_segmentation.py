@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imagination.errors import InputError
@@ -30,7 +30,7 @@ def _brute_distances(ref: np.ndarray, pred: np.ndarray, sp: tuple[float, ...]) -
     return np.concatenate([d.min(axis=1), d.min(axis=0)])
 
 
-def test_cube_grown_by_one_voxel_by_hand() -> None:
+def test_cube_grown_by_one_voxel_by_hand(nearest_method: str) -> None:
     ref = np.zeros((30, 30, 30), bool)
     ref[10:20, 10:20, 10:20] = True
     pred = np.zeros_like(ref)
@@ -45,7 +45,7 @@ def test_cube_grown_by_one_voxel_by_hand() -> None:
     assert s.dice == pytest.approx(2 * 1000 / (1000 + 1728))
 
 
-def test_parallel_sheets_with_anisotropic_spacing() -> None:
+def test_parallel_sheets_with_anisotropic_spacing(nearest_method: str) -> None:
     # two one-voxel-thick sheets 3 slices apart at 5 mm slices: every distance is 15 mm
     ref = np.zeros((12, 10, 9), bool)
     pred = np.zeros_like(ref)
@@ -77,7 +77,7 @@ def _ball(shape: tuple[int, int, int], centre: tuple[float, ...], radius_mm: flo
 
 
 @pytest.mark.parametrize("sp", [(1.0, 1.0, 1.0), (0.9, 0.9, 3.0)])
-def test_concentric_spheres(sp: tuple[float, float, float]) -> None:
+def test_concentric_spheres(sp: tuple[float, float, float], nearest_method: str) -> None:
     shape = (40, 40, 20)
     centre = (20, 20, 10)
     ref = _ball(shape, centre, 8.0, sp)
@@ -94,10 +94,20 @@ def test_concentric_spheres(sp: tuple[float, float, float]) -> None:
 masks = st.integers(0, 2**32 - 1)
 
 
-@settings(max_examples=40, deadline=None)
+@pytest.fixture(params=["kdtree", "distance-transform"])
+def nearest_method(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Force one of the two exact nearest-surface paths."""
+    threshold = 0 if request.param == "kdtree" else 10**9
+    monkeypatch.setattr(seg, "_EDT_MAX_VOXELS_PER_SURFACE_POINT", threshold)
+    return str(request.param)
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=masks, density=st.floats(0.05, 0.6),
        sp=st.sampled_from([(1.0, 1.0, 1.0), (0.5, 1.25, 3.0), (2.0, 0.7, 0.7)]))
-def test_random_masks_equal_brute_force_and_are_symmetric(seed: int, density: float,
+def test_random_masks_equal_brute_force_and_are_symmetric(nearest_method: str, seed: int,
+                                                         density: float,
                                                          sp: tuple[float, ...]) -> None:
     rng = np.random.default_rng(seed)
     shape = tuple(int(x) for x in rng.integers(3, 12, 3))
