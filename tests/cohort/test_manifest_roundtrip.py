@@ -71,7 +71,7 @@ def _as_text(value: Any) -> str | None:
 
 
 @pytest.mark.parametrize("form", FORMS)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(manifest=manifests())
 def test_write_then_read_gives_back_metadata_and_rows(form, manifest):
     meta, rows = manifest

@@ -13,7 +13,6 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -352,8 +351,3 @@ def load_case(case: Case) -> LoadedCase:
         (loaded.images if ref.kind == "image" else loaded.masks)[ref.key] = array
     return loaded
 
-
-def iter_loaded(cases: list[Case]) -> Iterator[LoadedCase]:
-    """Load cases one at a time (memory bounded by one case)."""
-    for case in cases:
-        yield load_case(case)
