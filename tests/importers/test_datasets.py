@@ -299,3 +299,38 @@ def test_bids_participant_label_outside_vocabulary_is_refused(tmp_path):
         import_dataset("bids", root)
     assert caught.value.case_id == "sub-01" and caught.value.column == "idh"
     assert json.loads((root / "dataset_description.json").read_text())["Name"]
+
+
+def test_ucsf_idh_contradicting_the_diagnosis_is_reported(tmp_path):
+    root = fake_trees.ucsf_pdgm(tmp_path)
+    table = root / "UCSF-PDGM-metadata_v5.csv"
+    table.write_text(table.read_text().replace("IDH1 p.R132H", "wildtype", 1))
+    with pytest.warns(DatasetWarning, match="UCSF-PDGM-0005: IDH column says wildtype"):
+        rows, _ = import_dataset("ucsf-pdgm", root)
+    assert by_case(rows)["UCSF-PDGM-0005"]["idh"] == "wildtype"
+
+
+def test_files_wrapped_in_a_folder_of_their_name_are_found(tmp_path):
+    root = fake_trees.ucsf_pdgm(tmp_path)
+    folder = root / "UCSF-PDGM-v5" / "UCSF-PDGM-0005_nifti"
+    plain = folder / "UCSF-PDGM-0005_ADC.nii.gz"
+    wrapper = folder / "wrap"
+    wrapper.mkdir()
+    plain.rename(wrapper / plain.name)
+    (wrapper).rename(plain)  # folder UCSF-PDGM-0005_ADC.nii.gz/UCSF-PDGM-0005_ADC.nii.gz
+    with pytest.warns(DatasetWarning):
+        rows, _ = import_dataset("ucsf-pdgm", root)
+    adc = by_case(rows)["UCSF-PDGM-0005"]["adc"]
+    assert adc == str(plain / plain.name) and Path(adc).is_file()
+
+
+def test_the_same_case_twice_is_an_input_error(tmp_path):
+    root = fake_trees.ucsf_pdgm(tmp_path)
+    twin = root / "UCSF-PDGM-v5" / "UCSF-PDGM-0005"
+    (root / "UCSF-PDGM-v5" / "UCSF-PDGM-0005_nifti").rename(twin)
+    fake_trees.image(twin / "UCSF-PDGM-0005_T1c.nii.gz")
+    other = root / "UCSF-PDGM-v5" / "UCSF-PDGM-0005_nifti"
+    fake_trees.image(other / "UCSF-PDGM-0005_T1c.nii.gz")
+    with pytest.raises(InputError, match="UCSF-PDGM-0005 appears twice"), \
+            pytest.warns(DatasetWarning):
+        import_dataset("ucsf-pdgm", root)

@@ -56,6 +56,14 @@ class Importer(abc.ABC):
         if not rows:
             raise InputError(f"{self.name}: no case found under {root}; expected "
                              f"{self.expected_layout()}")
+        seen: dict[str, Row] = {}
+        for row in rows:
+            case_id = row["case_id"] or ""
+            if case_id in seen:
+                raise InputError(f"{self.name}: case {case_id} appears twice under {root} "
+                                 f"(e.g. {seen[case_id].get('t1c') or seen[case_id].get('t1')} "
+                                 f"and {row.get('t1c') or row.get('t1')}); keep one copy")
+            seen[case_id] = row
         return rows, meta
 
     @abc.abstractmethod
@@ -96,9 +104,13 @@ def nifti(folder: Path, stem: str) -> Path | None:
 
 
 def nifti_ending(folder: Path, ending: str) -> Path | None:
-    """The one NIfTI file in ``folder`` whose name ends with ``ending`` + suffix, if any."""
-    hits = sorted(p for suffix in NIFTI_SUFFIXES for p in folder.glob(f"*{ending}{suffix}")
-                  if p.is_file())
+    """The one NIfTI file in ``folder`` whose name ends with ``ending`` + suffix, if any.
+
+    Some archives wrap each file in a folder of the same name (``X.nii/X.nii``); both count.
+    """
+    candidates = (p for suffix in NIFTI_SUFFIXES for p in folder.glob(f"*{ending}{suffix}"))
+    hits = sorted(p if p.is_file() else p / p.name for p in candidates
+                  if p.is_file() or (p / p.name).is_file())
     if len(hits) > 1:
         raise InputError(f"folder {folder}: several files end with {ending!r}: "
                          f"{', '.join(p.name for p in hits)}")

@@ -38,7 +38,7 @@ from imagination.cohort.importers.base import (
 from imagination.cohort.manifest import ManifestMeta
 from imagination.errors import CaseError, InputError
 
-FOLDER_PATTERN = r"UCSF-PDGM-(\d{3,4})(_FU\d+d)?_nifti"
+FOLDER_PATTERN = r"UCSF-PDGM-(\d{3,4})(_FU\d+d)?(_nifti)?"
 ID_PATTERN = re.compile(r"UCSF-PDGM-(\d{1,4})(_FU\d+d)?")
 BRATS21_PATTERN = re.compile(r"BraTS2021_\d{5}")
 TABLE_PATTERNS = ("UCSF-PDGM-metadata_v*.csv", "UCSF-PDGM-metadata*.csv")
@@ -151,8 +151,13 @@ class UcsfPdgmImporter(Importer):
             if brats and not BRATS21_PATTERN.fullmatch(brats):
                 raise CaseError(f"{brats!r} is not a BraTS 2021 ID (BraTS2021_NNNNN)",
                                 column=COL_BRATS, case_id=case_id, file=str(path))
+            marker = idh(record[COL_IDH], column=COL_IDH, **where)
+            stated = stated_idh(record[COL_DIAGNOSIS])
+            if marker and stated and marker != stated:
+                warn(self.name, f"case {case_id}: IDH column says {marker} but the diagnosis "
+                                f"says IDH-{stated} ({path.name}); the IDH column is used")
             out[case_id] = {
-                "idh": idh(record[COL_IDH], column=COL_IDH, **where),
+                "idh": marker,
                 "codeletion_1p19q": values.mapped(record[COL_CODEL], CODELETION,
                                                   column=COL_CODEL, **where),
                 "mgmt": values.mapped(record[COL_MGMT], MGMT, column=COL_MGMT,
@@ -174,6 +179,16 @@ def idh(raw: str, *, case_id: str, column: str, file: Path) -> str | None:
     if key.startswith(("mutated", "idh1", "idh2")):
         return "mutant"
     return values.mapped(raw, {}, case_id=case_id, column=column, file=file)
+
+
+def stated_idh(diagnosis: str) -> str | None:
+    """The IDH status a WHO 2021 diagnosis text spells out, for a consistency check only."""
+    text = diagnosis.lower()
+    if "idh-wildtype" in text:
+        return "wildtype"
+    if "idh-mutant" in text:
+        return "mutant"
+    return None
 
 
 def tumor_type(raw: str, *, case_id: str, column: str, file: Path) -> str | None:
