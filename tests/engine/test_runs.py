@@ -32,7 +32,8 @@ def make_run(run_dir: Path, *, name: str, created: str, stored: list[int],
     for i in stored + failed:
         store.put(_key(i), JobRecord(
             key=_key(i), case_id=f"c{i // 2}", adapter="AB"[i % 2], perturbation_id="clean",
-            kind="predictions", classification={} if i in failed else {"idh": {"a": 1.0}},
+            kind="failure" if i in failed else "predictions",
+            classification={} if i in failed else {"idh": {"a": 1.0}},
             failure={"kind": "timeout", "reason": "Timeout: too slow"} if i in failed else None,
             cost=Cost(2.0, 1.0, 100.0 + i)))
     store.close()
@@ -52,7 +53,8 @@ def test_describe_counts_done_failed_missing_per_adapter(tmp_path: Path):
     assert (by_adapter["A"].planned, by_adapter["A"].done, by_adapter["A"].missing) == (3, 2, 1)
     assert (by_adapter["B"].done, by_adapter["B"].failed, by_adapter["B"].missing) == (1, 1, 1)
     assert by_adapter["A"].wall_s == 4.0 and by_adapter["B"].peak_rss_mb == 103.0
-    assert [(f.case_id, f.failure_kind) for f in s.failures] == [("c1", "timeout")]
+    assert [(f.case_id, f.kind, f.failure_kind) for f in s.failures] == [
+        ("c1", "predictions", "timeout")]
     assert s.outputs == ("per_case.csv",)
 
 

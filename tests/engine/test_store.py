@@ -180,3 +180,13 @@ def test_store_is_a_persistent_digest_cache(tmp_path: Path):
     reopened = PredictionStore(tmp_path / "store")
     assert reopened.lookup_digest(str(image.resolve()), stat.st_size, stat.st_mtime_ns) == digest
     assert reopened.lookup_digest(str(image.resolve()), stat.st_size, 1) is None
+
+
+def test_store_pickles_to_workers_and_non_durable_mode_round_trips(tmp_path: Path):
+    import pickle
+
+    store = PredictionStore(tmp_path, durable=False)
+    store.put(KEY, record())
+    clone = pickle.loads(pickle.dumps(store))
+    assert clone.durable is False and clone.root == store.root
+    assert np.array_equal(clone.get(KEY).recurrence, record().recurrence)

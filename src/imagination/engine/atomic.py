@@ -31,8 +31,8 @@ def fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def write_temporary(path: Path, payload: bytes) -> Path:
-    """Write and fsync ``payload`` to a fresh temporary file next to ``path``; return it.
+def write_temporary(path: Path, payload: bytes, *, fsync: bool = True) -> Path:
+    """Write (and fsync) ``payload`` to a fresh temporary file next to ``path``; return it.
 
     The caller publishes it with ``temp.replace(path)`` (then :func:`fsync_directory`), or
     unlinks it. Used where the rename must happen under a lock held by the caller.
@@ -43,8 +43,9 @@ def write_temporary(path: Path, payload: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

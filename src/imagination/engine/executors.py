@@ -15,7 +15,9 @@ past its timeout gets its worker killed (SIGKILL) and replaced; a worker that di
 ``os._exit``, OOM kill) fails exactly its own job, with the exit code, and is replaced. Other
 jobs are not disturbed. ``workers=1`` without a timeout runs jobs in the calling process (easy
 to debug, same outcomes). Jobs run with BLAS/OpenMP pools limited to one thread everywhere
-(``threadpoolctl``), so results do not depend on the executor or the worker count.
+(environment variables set before a worker imports them, ``threadpoolctl`` for libraries
+already loaded, Dask's own worker environment), so results do not depend on the executor or the
+worker count, and workers do not oversubscribe the cores.
 
 Dask executor: a ``distributed.Client`` to a scheduler address, or a ``LocalCluster`` of
 ``workers`` single-threaded worker processes. Jobs are submitted in a bounded window and
@@ -127,8 +129,7 @@ def run_captured(fn: Callable[[T], R], item: T) -> Outcome[R]:
     """
     started = time.perf_counter()
     try:
-        with threadpool_limits(limits=1):
-            value = fn(item)
+        value = fn(item)
     except (Exception, SystemExit) as exc:
         return _error_outcome(exc, time.perf_counter() - started)
     return Outcome(value=value, wall_s=time.perf_counter() - started)
@@ -141,6 +142,7 @@ def _worker_main(conn: multiprocessing.connection.Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     for name, value in SINGLE_THREAD_ENV.items():
         os.environ.setdefault(name, value)
+    threadpool_limits(limits=1)  # for libraries the start method had already loaded
     fn: Callable[[Any], Any] | None = None
     while True:
         try:
@@ -236,8 +238,9 @@ class LocalExecutor:
         if timeout_s is not None and timeout_s <= 0:
             raise InputError(f"timeout must be positive, got {timeout_s}")
         if self.workers == 1 and timeout_s is None:
-            for item in items:
-                yield item, run_captured(fn, item)
+            with threadpool_limits(limits=1):
+                for item in items:
+                    yield item, run_captured(fn, item)
             return
         yield from self._map_in_workers(fn, items, timeout_s)
 

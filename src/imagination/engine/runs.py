@@ -175,14 +175,16 @@ def _group_counts(plan: list[PlannedJob] | None, rows: list[IndexRow],
                   missing: list[PlannedJob]) -> tuple[GroupCounts, ...]:
     Group = tuple[str, str, str]
     planned: dict[Group, int] = defaultdict(int)
+    group_of: dict[str, Group] = {}
     if plan is not None:
-        planned_keys = {job.key for job in plan}
-        rows = [row for row in rows if row.key in planned_keys]
-        for job in plan:
-            planned[(job.adapter, job.perturbation_id, job.kind)] += 1
+        # the plan's kind is the job's stage; a stored failure may carry kind "failure"
+        group_of = {job.key: (job.adapter, job.perturbation_id, job.kind) for job in plan}
+        rows = [row for row in rows if row.key in group_of]
+        for group in group_of.values():
+            planned[group] += 1
     by_group: dict[Group, list[IndexRow]] = defaultdict(list)
     for row in rows:
-        by_group[(row.adapter, row.perturbation_id, row.kind)].append(row)
+        by_group[group_of.get(row.key, (row.adapter, row.perturbation_id, row.kind))].append(row)
     missing_by: dict[Group, int] = defaultdict(int)
     for job in missing:
         missing_by[(job.adapter, job.perturbation_id, job.kind)] += 1
@@ -215,9 +217,11 @@ def describe_run(run_dir: Path | str) -> RunSummary:
         key=lambda job: (job.adapter, job.perturbation_id, job.kind, job.case_id, job.key))
     planned_keys = None if plan is None else {job.key for job in plan}
     counted = rows if planned_keys is None else [r for r in rows if r.key in planned_keys]
+    planned_kind = {} if plan is None else {job.key: job.kind for job in plan}
     failures = sorted(
-        (FailedJob(r.case_id, r.adapter, r.perturbation_id, r.kind, r.failure_kind or "error",
-                   r.failure_reason or "") for r in counted if r.status != "ok"),
+        (FailedJob(r.case_id, r.adapter, r.perturbation_id, planned_kind.get(r.key, r.kind),
+                   r.failure_kind or "error", r.failure_reason or "")
+         for r in counted if r.status != "ok"),
         key=lambda f: (f.adapter, f.perturbation_id, f.kind, f.case_id))
     return RunSummary(
         run_dir=run_dir, config_name=_config_name(provenance),
