@@ -8,6 +8,9 @@ import numpy as np
 
 from imagination.errors import InputError
 
+#: Probabilities may overshoot [0, 1] by this much (float32 round-off); they are clipped.
+PROBA_TOLERANCE = 1e-6
+
 
 def class_inputs(
     y_true: Sequence[str], proba: np.ndarray | Sequence[Sequence[float]], classes: Sequence[str]
@@ -28,8 +31,9 @@ def class_inputs(
         raise InputError("no cases to score")
     if not np.all(np.isfinite(p)):
         raise InputError("proba contains NaN or infinite values")
-    if np.any(p < 0) or np.any(p > 1):
+    if np.any(p < -PROBA_TOLERANCE) or np.any(p > 1 + PROBA_TOLERANCE):
         raise InputError("proba values must lie in [0, 1]")
+    p = np.clip(p, 0.0, 1.0)  # float32 round-off from adapters
     index = {c: i for i, c in enumerate(labels)}
     unknown = sorted({y for y in truth if y not in index})
     if unknown:

@@ -156,18 +156,22 @@ def weighted_mean(values: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
 
 def weighted_auc(y: np.ndarray, score: np.ndarray, *, weights: np.ndarray) -> np.ndarray:
     """ROC AUC under each row of case weights, exact with tied scores (NaN without both
-    classes). Sorts once; per row, counts positives and negatives per tie group."""
+    classes). The negatives are sorted once and each positive's run of lower and tied
+    negatives is found once; per row only a cumulative sum and two gathers remain."""
     yb = np.asarray(y).astype(bool)
     s = np.asarray(score, dtype=np.float64)
-    order = np.argsort(s, kind="stable")
-    s_sorted, y_sorted = s[order], yb[order]
-    w = np.asarray(weights)[:, order].astype(np.float64)
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-    pos = np.add.reduceat(w * y_sorted, starts, axis=1)
-    neg = np.add.reduceat(w * ~y_sorted, starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
+    w = np.asarray(weights)
+    order = np.argsort(s[~yb], kind="stable")
+    neg_sorted = s[~yb][order]
+    lower = np.searchsorted(neg_sorted, s[yb], side="left")
+    upper = np.searchsorted(neg_sorted, s[yb], side="right")
+    w_pos = w[:, yb].astype(np.float64)
+    cum_neg = np.zeros((w.shape[0], neg_sorted.size + 1))
+    np.cumsum(w[:, ~yb][:, order], axis=1, out=cum_neg[:, 1:])
+    below = cum_neg[:, lower]
+    tied = cum_neg[:, upper] - below
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (pos * (below + 0.5 * neg)).sum(axis=1) / (pos.sum(axis=1) * neg.sum(axis=1))
+        return (w_pos * (below + 0.5 * tied)).sum(axis=1) / (w_pos.sum(axis=1) * cum_neg[:, -1])
 
 
 def bootstrap_auc_ci(
