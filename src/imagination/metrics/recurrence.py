@@ -144,8 +144,8 @@ def recurrence_case_metrics(
         out["coverage_gain_enhancing"] = (
             out["coverage_enhancing_model"] - out["coverage_enhancing_standard"]
         )
-    out["missed_ml_model"] = np.count_nonzero(rec & ~model) * voxel_ml
-    out["missed_ml_standard"] = np.count_nonzero(rec & ~std) * voxel_ml
+    out["missed_ml_model"] = float(np.count_nonzero(rec & ~model) * voxel_ml)
+    out["missed_ml_standard"] = float(np.count_nonzero(rec & ~std) * voxel_ml)
     out["recurrence_ml"] = n_rec * voxel_ml
     out["plan_ml"] = float(np.count_nonzero(std)) * voxel_ml
     out["voxel_auroc"] = binary_auroc(rec[brain_mask], scores[brain_mask])
