@@ -305,8 +305,9 @@ def test_ucsf_idh_contradicting_the_diagnosis_is_reported(tmp_path):
     root = fake_trees.ucsf_pdgm(tmp_path)
     table = root / "UCSF-PDGM-metadata_v5.csv"
     table.write_text(table.read_text().replace("IDH1 p.R132H", "wildtype", 1))
-    with pytest.warns(DatasetWarning, match="UCSF-PDGM-0005: IDH column says wildtype"):
+    with pytest.warns(DatasetWarning) as caught:
         rows, _ = import_dataset("ucsf-pdgm", root)
+    assert any("UCSF-PDGM-0005: IDH column says wildtype" in str(w.message) for w in caught)
     assert by_case(rows)["UCSF-PDGM-0005"]["idh"] == "wildtype"
 
 
@@ -334,3 +335,14 @@ def test_the_same_case_twice_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="UCSF-PDGM-0005 appears twice"), \
             pytest.warns(DatasetWarning):
         import_dataset("ucsf-pdgm", root)
+
+
+def test_unreadable_folder_is_an_input_error(tmp_path, monkeypatch):
+    root = fake_trees.egd(tmp_path)
+
+    def refuse(self, pattern):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "glob", refuse)
+    with pytest.raises(InputError, match=r"egd: cannot read .*Permission denied"):
+        import_dataset("egd", root)

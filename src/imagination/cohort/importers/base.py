@@ -52,7 +52,11 @@ class Importer(abc.ABC):
         root = Path(root).expanduser().resolve()
         if not root.is_dir():
             raise InputError(f"{self.name}: {root} is not a folder")
-        rows, meta = self.scan(root, options)
+        try:
+            rows, meta = self.scan(root, options)
+        except OSError as exc:  # unreadable folder or file inside the tree
+            raise InputError(f"{self.name}: cannot read {exc.filename or root}: "
+                             f"{exc.strerror or exc}") from exc
         if not rows:
             raise InputError(f"{self.name}: no case found under {root}; expected "
                              f"{self.expected_layout()}")
