@@ -61,3 +61,12 @@ def test_unknown_format_and_option_are_input_errors(tmp_path, capsys):
     assert run_app(["manifest", "import", "egd", str(root), "-o", str(tmp_path / "m.csv"),
                     "-O", "colour=blue"]) == 2
     assert "colour" in capsys.readouterr().err
+
+
+def test_formats_command_lists_every_format_and_option(capsys):
+    assert run_app(["manifest", "formats"]) == 0
+    out = capsys.readouterr().out
+    for name, importer in IMPORTERS.items():
+        assert name in out
+        for key in importer.options:
+            assert f"-O {key}=" in out

@@ -89,3 +89,12 @@ def manifest_merge(
             out_console.print(f"  {escape(overlap.describe())}")
     else:
         out_console.print("no subject appears in several datasets")
+
+
+@manifest_app.command("formats")
+def manifest_formats() -> None:
+    """List the dataset layouts `manifest import` knows, with their -O options."""
+    for importer in IMPORTERS.values():
+        out_console.print(f"[bold]{importer.name}[/]: {escape(importer.title)}")
+        for key, help_text in importer.options.items():
+            out_console.print(f"    -O {key}=...  {escape(help_text)}")
