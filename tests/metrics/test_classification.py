@@ -216,3 +216,16 @@ def test_bad_input_is_named() -> None:
         classification.sensitivity(["a"], [[0.5, 0.3, 0.2]], ("a", "b", "c"))
     with pytest.raises(InputError, match="positive class"):
         classification.sensitivity(["a"], [[0.5, 0.5]], ("a", "b"), positive="z")
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(4, 50))
+def test_auroc_invariants(seed: int, n: int) -> None:
+    y, p, classes = _data(seed, n, 2, ties=seed % 2 == 0)
+    base = classification.auroc(y, p, classes)
+    # strictly monotone transforms of the score leave AUROC unchanged
+    squashed = np.column_stack([1 - p[:, 1] ** 3, p[:, 1] ** 3])
+    assert classification.auroc(y, squashed, classes) == pytest.approx(base, abs=1e-12)
+    # binary AUROC is the same from either class's side, and reversing the score mirrors it
+    assert classification.auroc(y, p, classes, positive="a") == pytest.approx(base, abs=1e-12)
+    assert classification.auroc(y, p[:, ::-1], classes) == pytest.approx(1 - base, abs=1e-12)

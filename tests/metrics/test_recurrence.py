@@ -155,3 +155,29 @@ def test_shape_mismatch_is_named() -> None:
     with pytest.raises(InputError, match="recurrence mask"):
         rec.recurrence_case_metrics(np.zeros((4, 4, 4)), np.zeros((3, 3, 3)), c["core"],
                                     c["brain"], (1, 1, 1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), margin=st.floats(0.0, 6.0))
+def test_coverage_invariants(seed: int, margin: float) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (14, 13, 9)
+    brain = rng.random(shape) < 0.9
+    core = np.zeros(shape, bool)
+    core[tuple(rng.integers(2, 7, 3))] = True
+    recurrence = rng.random(shape) < 0.05
+    score = rng.integers(0, 4, shape).astype(np.float32)
+    sp = (1.0, 1.2, 2.0)
+    out = rec.recurrence_case_metrics(score, recurrence, core, brain, sp, margin_mm=margin)
+    for key in ("coverage_all_model", "coverage_all_standard"):
+        assert 0.0 <= out[key] <= 1.0
+    assert out["coverage_gain_all"] == pytest.approx(
+        out["coverage_all_model"] - out["coverage_all_standard"])
+    std = rec.standard_plan(core, brain, sp, margin)
+    model = rec.isovolumetric_plan(score, brain, int(std.sum()))
+    assert model.sum() == std.sum()  # iso-volumetric
+    # a wider margin never lowers the standard plan's coverage
+    wider = rec.recurrence_case_metrics(score, recurrence, core, brain, sp, margin_mm=margin + 2)
+    assert wider["coverage_all_standard"] >= out["coverage_all_standard"]
+    total = recurrence.sum() * np.prod(sp) / 1000
+    assert out["missed_ml_model"] == pytest.approx(total * (1 - out["coverage_all_model"]))
