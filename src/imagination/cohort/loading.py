@@ -120,7 +120,7 @@ def _open(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | nib.Nifti
     if not os.access(path, os.R_OK):
         raise CaseError("file is not readable (permission denied)", code="unreadable_file", **ctx)
     try:
-        image = nib.load(path)
+        image = nib.load(path, mmap=False)  # read the voxels once, leave no file mapped
     except (EOFError, zlib.error) as exc:
         raise CaseError(f"truncated or corrupt gzip stream ({exc})", code="truncated_gzip",
                         **ctx) from exc
@@ -233,7 +233,9 @@ def read_volume(path: str | os.PathLike[str], *, kind: Kind = "image",
     shape, ornt, grid = _header_grid(image, ctx)
     raw = _read_voxels(image, path, ctx).reshape(shape)
     array = _typed(raw, kind, ctx)
-    array = np.ascontiguousarray(apply_orientation(array, ornt))
+    array = apply_orientation(array, ornt)
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):
+        array = array.copy(order="K")  # flipped axes: one copy in memory order, no transpose
     return Volume(array=array, grid=grid, header_text=header_text(image))
 
 
@@ -315,8 +317,8 @@ def resample_onto(array: np.ndarray, source: Grid, target: Grid, *,
     interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
     out_type = moving.GetPixelID() if nearest else sitk.sitkFloat32
     result = sitk.Resample(moving, reference, sitk.Transform(), interpolator, 0.0, out_type)
-    resampled = sitk.GetArrayFromImage(result).transpose(2, 1, 0)
-    return np.ascontiguousarray(resampled.astype(array.dtype if nearest else np.float32))
+    resampled = sitk.GetArrayFromImage(result).transpose(2, 1, 0)  # Fortran order, like nibabel
+    return resampled.astype(array.dtype if nearest else np.float32, copy=False)
 
 
 def _first_error(case: Case, errors: list[CaseError]) -> CaseError:
