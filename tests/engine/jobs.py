@@ -66,3 +66,19 @@ def write_forever(store_root: str) -> None:
                                  perturbation_id="none", kind="predictions",
                                  recurrence=rng.random((64, 64, 48), dtype=np.float32)))
         index += 1
+
+
+def record_pid_then_hang(pid_file: str) -> None:
+    """Write this process's id, then hang (for the orphan test)."""
+    from pathlib import Path
+
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(600)
+
+
+def run_hanging_job_in_pool(pid_file: str) -> None:
+    """Body of a run that gets killed with -9 while its worker hangs."""
+    from imagination.engine.executors import LocalExecutor
+
+    executor = LocalExecutor(1)
+    list(executor.map_unordered(record_pid_then_hang, [pid_file], timeout_s=600))

@@ -100,3 +100,40 @@ def test_same_results_in_process_two_workers_and_dask_then_dask_isolates_failure
     assert len(serial) == 12
     _check_isolation(failures, expect_segfault_signal=False)
     assert after["e"].value == "E"
+
+
+def test_nothing_to_run_starts_no_worker_and_no_cluster():
+    local = LocalExecutor(2)
+    assert list(local.map_unordered(square_with_noise, [], timeout_s=5)) == []
+    assert local._pool == []
+    remote = DaskExecutor("tcp://127.0.0.1:1", workers=1)  # never contacted
+    assert list(remote.map_unordered(square_with_noise, iter([]))) == []
+    remote.close()
+
+
+def test_workers_of_a_killed_run_exit_instead_of_running_on(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    pid_file = tmp_path / "worker.pid"
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    code = ("import sys; sys.path[:0] = sys.argv[2:]; "
+            "from engine.jobs import run_hanging_job_in_pool; run_hanging_job_in_pool(sys.argv[1])")
+    run = subprocess.Popen([sys.executable, "-c", code, str(pid_file), tests_dir, *sys.path])
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and run.poll() is None
+        time.sleep(0.05)
+    worker = psutil.Process(int(pid_file.read_text()))
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    try:
+        worker.wait(timeout=20)
+    except psutil.TimeoutExpired:
+        worker.kill()
+        raise AssertionError("the orphaned worker kept running") from None

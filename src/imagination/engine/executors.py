@@ -32,6 +32,8 @@ saturation of 1.0 so that only the running job is blamed).
 from __future__ import annotations
 
 import contextlib
+import itertools
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -45,9 +47,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+import psutil
 from threadpoolctl import threadpool_limits
 
 from imagination.errors import InputError
+
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,6 +60,8 @@ R = TypeVar("R")
 FailureKind = Literal["error", "timeout", "crash"]
 ExecutorKind = Literal["local", "dask"]
 _KILL_GRACE_S = 5.0
+_STARTUP_GRACE_S = 120.0
+_STARTED = "started"
 #: Thread-pool sizes for worker processes: one job per core, no oversubscription.
 SINGLE_THREAD_ENV: dict[str, str] = {
     "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -137,12 +144,31 @@ def run_captured(fn: Callable[[T], R], item: T) -> Outcome[R]:
 
 # -- local: supervised worker processes -------------------------------------------------------
 
-def _worker_main(conn: multiprocessing.connection.Connection) -> None:
+def _process_alive(pid: int, created: float) -> bool:
+    try:
+        process = psutil.Process(pid)
+        return process.create_time() == created and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _exit_when_orphaned(owner_pid: int, owner_created: float) -> None:
+    """End this worker (even mid-job) once the process that owns the pool is gone, e.g. after
+    ``kill -9`` of the run, so that a resumed run does not compete with orphans. (The
+    forkserver stays alive as long as its children do, so the parent pid cannot be watched.)"""
+    while _process_alive(owner_pid, owner_created):
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, owner: tuple[int, float]) -> None:
     """Worker loop: receive ``(fn, item)``, send back an Outcome; exit on ``None`` or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     for name, value in SINGLE_THREAD_ENV.items():
         os.environ.setdefault(name, value)
     threadpool_limits(limits=1)  # for libraries the start method had already loaded
+    threading.Thread(target=_exit_when_orphaned, args=owner, daemon=True,
+                     name="imagination-orphan-watch").start()
     fn: Callable[[Any], Any] | None = None
     while True:
         try:
@@ -155,6 +181,10 @@ def _worker_main(conn: multiprocessing.connection.Connection) -> None:
         if new_fn is not None:
             fn = new_fn
         assert fn is not None
+        try:
+            conn.send(_STARTED)
+        except (EOFError, OSError):
+            return
         outcome = run_captured(fn, item)
         try:
             conn.send(outcome)
@@ -169,23 +199,39 @@ def _start_method() -> str:
     return "forkserver" if sys.platform.startswith("linux") else "spawn"
 
 
+@dataclass
+class _Job:
+    """The job a worker runs: submitted to the pipe, then started once the worker has
+    unpickled it (first use of a worker includes its imports, which the timeout excludes)."""
+
+    item: Any
+    submitted: float
+    started: float | None = None
+
+    def deadline(self, timeout_s: float) -> float:
+        if self.started is None:
+            return self.submitted + timeout_s + _STARTUP_GRACE_S
+        return self.started + timeout_s
+
+
 class _Worker:
     """One worker process and the job it is running."""
 
     def __init__(self, context: Any) -> None:
         parent_end, child_end = context.Pipe(duplex=True)
         self.conn = parent_end
-        self.process = context.Process(target=_worker_main, args=(child_end,),
+        owner = (os.getpid(), psutil.Process().create_time())
+        self.process = context.Process(target=_worker_main, args=(child_end, owner),
                                        name="imagination-worker", daemon=True)
         self.process.start()
         child_end.close()
         self.fn_token: int | None = None
-        self.job: tuple[Any, float] | None = None  # (item, start time)
+        self.job: _Job | None = None
 
     def submit(self, fn: Callable[[Any], Any], token: int, item: Any) -> None:
         self.conn.send((fn if self.fn_token != token else None, item))
         self.fn_token = token
-        self.job = (item, time.monotonic())
+        self.job = _Job(item, time.monotonic())
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -251,10 +297,15 @@ class LocalExecutor:
 
     def _map_in_workers(self, fn: Callable[[T], R], items: Iterable[T],
                         timeout_s: float | None) -> Iterator[tuple[T, Outcome[R]]]:
+        pending = iter(items)
+        try:
+            first = next(pending)
+        except StopIteration:  # nothing to run: no worker is started (a warm re-run)
+            return
+        pending = itertools.chain([first], pending)
         while len(self._pool) < self.workers:
             self._pool.append(_Worker(self._context))
         token = id(fn) ^ time.monotonic_ns()
-        pending = iter(items)
         exhausted = False
         finished_normally = False
         try:
@@ -279,7 +330,7 @@ class LocalExecutor:
                     continue
                 wait_s = None
                 if timeout_s is not None:
-                    next_deadline = min(w.job[1] for w in busy if w.job) + timeout_s
+                    next_deadline = min(w.job.deadline(timeout_s) for w in busy if w.job)
                     wait_s = max(0.0, next_deadline - time.monotonic())
                 multiprocessing.connection.wait(
                     [w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=wait_s)
@@ -295,30 +346,36 @@ class LocalExecutor:
 
     def _collect(self, worker: _Worker, timeout_s: float | None) -> tuple[Any, Outcome[Any]] | None:
         """The finished, crashed or timed-out job of ``worker``, if any."""
-        assert worker.job is not None
-        item, started = worker.job
-        elapsed = time.monotonic() - started
-        if worker.conn.poll():
+        job = worker.job
+        assert job is not None
+        lost = False
+        while not lost and worker.conn.poll():
             try:
-                outcome = worker.conn.recv()
+                message = worker.conn.recv()
             except (EOFError, OSError):
-                outcome = None
-            else:
-                worker.job = None
-                return item, outcome
-        if not worker.process.is_alive() or worker.conn.closed:
+                lost = True
+                break
+            if message == _STARTED:
+                job.started = time.monotonic()
+                continue
+            worker.job = None
+            return job.item, message
+        elapsed = time.monotonic() - (job.started or job.submitted)
+        if lost or not worker.process.is_alive():
             worker.process.join(_KILL_GRACE_S)
             code = worker.process.exitcode
             how = (f"killed by signal {signal.Signals(-code).name}" if code is not None
                    and code < 0 and -code in signal.valid_signals() else f"exit code {code}")
             self._replace(worker)
             message = f"the worker process running this job died ({how})"
-            return item, Outcome(failure=Failure("crash", "WorkerCrash", message), wall_s=elapsed)
-        if timeout_s is not None and elapsed >= timeout_s:
+            return job.item, Outcome(failure=Failure("crash", "WorkerCrash", message),
+                                     wall_s=elapsed)
+        if timeout_s is not None and time.monotonic() >= job.deadline(timeout_s):
             worker.kill()
             self._replace(worker)
             message = f"the job ran longer than its timeout of {timeout_s:g} s and was stopped"
-            return item, Outcome(failure=Failure("timeout", "Timeout", message), wall_s=elapsed)
+            return job.item, Outcome(failure=Failure("timeout", "Timeout", message),
+                                     wall_s=elapsed)
         return None
 
 
@@ -348,29 +405,37 @@ class DaskExecutor:
     """Jobs on a Dask cluster: a scheduler address, or a LocalCluster of ``workers`` processes."""
 
     def __init__(self, scheduler_address: str | None = None, workers: int = 1) -> None:
-        import dask
-        from distributed import Client, LocalCluster
-
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
-        self._cluster = None
-        try:
-            if scheduler_address:
-                self._client = Client(scheduler_address, timeout="30s")
-            else:
-                with dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                                      "distributed.scheduler.worker-saturation": 1.0}):
-                    self._cluster = LocalCluster(
-                        n_workers=workers, threads_per_worker=1, processes=True,
-                        dashboard_address=None, silence_logs=40, env=dict(SINGLE_THREAD_ENV))
-                    self._client = Client(self._cluster)
-        except (OSError, TimeoutError) as exc:
-            where = scheduler_address or "a local cluster"
-            raise InputError(f"cannot connect to the Dask scheduler at {where}: {exc}") from exc
+        self.scheduler_address = scheduler_address
+        self.workers = workers
+        self._client: Any = None
+        self._cluster: Any = None
 
     @property
     def client(self) -> Any:
+        """The ``distributed.Client``, connected (or its LocalCluster started) on first use."""
+        if self._client is None:
+            self._client = self._connect()
         return self._client
+
+    def _connect(self) -> Any:
+        import dask
+        from distributed import Client, LocalCluster
+
+        try:
+            if self.scheduler_address:
+                return Client(self.scheduler_address, timeout="30s")
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                                  "distributed.scheduler.worker-saturation": 1.0}):
+                self._cluster = LocalCluster(
+                    n_workers=self.workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None, silence_logs=logging.ERROR,
+                    env=dict(SINGLE_THREAD_ENV))
+                return Client(self._cluster)
+        except (OSError, TimeoutError) as exc:
+            where = self.scheduler_address or "a local cluster"
+            raise InputError(f"cannot connect to the Dask scheduler at {where}: {exc}") from exc
 
     def __enter__(self) -> DaskExecutor:
         return self
@@ -379,12 +444,15 @@ class DaskExecutor:
         self.close()
 
     def close(self) -> None:
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self._cluster is not None:
             self._cluster.close()
+            self._cluster = None
 
     def _window(self) -> int:
-        threads = sum(self._client.nthreads().values()) or 1
+        threads = sum(self.client.nthreads().values()) or 1
         return max(2 * threads, 4)
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
@@ -394,6 +462,12 @@ class DaskExecutor:
         if timeout_s is not None and timeout_s <= 0:
             raise InputError(f"timeout must be positive, got {timeout_s}")
         pending = iter(items)
+        try:
+            first = next(pending)
+        except StopIteration:  # nothing to run: no cluster is started or contacted
+            return
+        pending = itertools.chain([first], pending)
+        client = self.client
         in_flight: dict[str, tuple[T, Any]] = {}
         queue = as_completed()
         window = self._window()
@@ -403,7 +477,7 @@ class DaskExecutor:
                 item = next(pending)
             except StopIteration:
                 return False
-            future = self._client.submit(_run_with_timeout, fn, item, timeout_s, pure=False)
+            future = client.submit(_run_with_timeout, fn, item, timeout_s, pure=False)
             in_flight[future.key] = (item, future)
             queue.add(future)
             return True
@@ -419,13 +493,21 @@ class DaskExecutor:
                     outcome, restart = self._infrastructure_failure(exc), None
                 future.release()
                 if restart is not None:
-                    self._client.restart_workers([restart], raise_for_error=False)
+                    self._restart(client, restart)
                 yield item, outcome
                 if len(in_flight) < window:
                     submit_next()
         finally:
             if in_flight:
-                self._client.cancel([future for _, future in in_flight.values()], force=True)
+                client.cancel([future for _, future in in_flight.values()], force=True)
+
+    @staticmethod
+    def _restart(client: Any, worker: str) -> None:
+        """Restart the worker a timed-out job still occupies (needs a nanny)."""
+        status = client.restart_workers([worker], raise_for_error=False).get(worker)
+        if status != "OK":
+            _log.warning("could not restart Dask worker %s after a job timeout (%s); its "
+                         "thread stays busy until the job ends", worker, status)
 
     @staticmethod
     def _infrastructure_failure(exc: Exception) -> Outcome[Any]:

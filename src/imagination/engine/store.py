@@ -300,14 +300,36 @@ class PredictionStore:
                 raise ValueError("size or checksum differs from the index")
             return _decode(payload)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            self.discard(key)
+            self._discard_where(key, row[2])
             return None
 
     def discard(self, key: str) -> None:
         """Forget ``key`` (index row and object); a no-op if absent."""
+        self._discard_where(key, None)
+
+    def _discard_where(self, key: str, sha256: str | None) -> None:
+        """Drop the row and object of ``key`` (only if its checksum is still ``sha256``).
+
+        Runs under SQLite's write lock, which every publisher holds while renaming, so a record
+        rewritten meanwhile by another process is never deleted by mistake.
+        """
         conn = self._connection()
-        _retry_locked(lambda: conn.execute("DELETE FROM jobs WHERE key = ?", (key,)))
-        self.object_path(key).unlink(missing_ok=True)
+
+        def drop() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT sha256 FROM jobs WHERE key = ?", (key,)).fetchone()
+                if row is not None and sha256 is not None and row[0] != sha256:
+                    conn.execute("ROLLBACK")
+                    return
+                conn.execute("DELETE FROM jobs WHERE key = ?", (key,))
+                self.object_path(key).unlink(missing_ok=True)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        _retry_locked(drop)
 
     def keys(self) -> list[str]:
         """All indexed keys, sorted (presence of objects not checked)."""
