@@ -7,11 +7,12 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 
 from imagination.cohort.case import Case, Grid, LoadedCase
-from imagination.perturb import apply_perturbation, available, perturbation_seed
+from imagination.perturb import apply_perturbation, available, perturbation_seed, sitk_grid
 from imagination.perturb.base import rng_for
-from imagination.perturb.geometry import rigid_motion
+from imagination.perturb.geometry import move_image, rigid_motion
 from imagination.perturb.sitk_grid import world_centroid
 
 from .cases import affine, make_case, radius_mm
@@ -142,6 +143,12 @@ def test_anisotropy_removes_detail_along_its_axis_only() -> None:
     assert all(b < a for a, b in itertools.pairwise(transfer))
     # 1.5 × thicker slices keep most of a 10-voxel wave; 5 × (the wave's Nyquist) erase it
     assert transfer[0] > 0.8 and transfer[-1] < 0.05
+    # by default the slices thicken along the axis with the largest voxel size
+    for spacing, axis in (((1.0, 1.0, 1.5), 2), ((2.0, 1.0, 1.0), 0), ((1.0, 1.0, 1.0), 2)):
+        anisotropic = make_case(("t1",), spacing=spacing)
+        default = apply_perturbation(anisotropic, "anisotropy", 3, 5).images["t1"]
+        chosen = apply_perturbation(anisotropic, "anisotropy", 3, 5, {"axis": axis})
+        assert np.array_equal(default, chosen.images["t1"])
     # the same wave in-plane is untouched by thick axial slices
     in_plane, in_plane_wave = _sinusoid_case(axis=0)
     for out in _variants(in_plane, "anisotropy", {"axis": 2}):
@@ -152,15 +159,21 @@ def test_anisotropy_removes_detail_along_its_axis_only() -> None:
 @pytest.mark.parametrize("kind", ["motion", "ghosting", "spike"])
 def test_kspace_artefacts_grow_and_stay_real(kind: str) -> None:
     sizes = []
-    for case_seed in range(3):
-        case = make_case(seed=case_seed)
+    for index in range(6):
+        case = make_case(seed=index, case_id=f"case-{index}")
+        for image in case.images.values():  # smooth anatomy: displacements change it gradually
+            image[:] = gaussian_filter(image, 1.5)
         outs = _variants(case, kind)
         for out in outs:
             for m in ("t1", "t1c", "flair"):
                 image = out.images[m]
                 assert np.isrealobj(image) and np.all(np.isfinite(image)) and image.min() >= 0
         sizes.append([float(np.abs(o.images["t1"] - case.images["t1"]).mean()) for o in outs])
-    assert _strictly_increasing(list(np.mean(sizes, axis=0)))
+    if kind == "motion":
+        # random motion directions: strength grows on average over cases
+        assert _strictly_increasing(list(np.mean(sizes, axis=0)))
+    else:
+        assert all(_strictly_increasing(row) for row in sizes)
 
 
 def test_kspace_artefacts_keep_signed_images_real_and_centred() -> None:
@@ -240,3 +253,16 @@ def test_rigid_motion_has_the_level_angle_and_moves_content_accordingly() -> Non
     before = _centroid_mm(case.images["pet"], case.grid)
     expected = np.asarray(motion.TransformPoint(tuple(before)))
     np.testing.assert_allclose(_centroid_mm(out.images["pet"], case.grid), expected, atol=0.1)
+
+
+@pytest.mark.parametrize("background", [0.0, 5.0])
+def test_moving_a_cropped_box_equals_resampling_the_whole_grid(background: float) -> None:
+    case = _blob_case(("t1c", "pet"))
+    blob = case.images["pet"]
+    # a zero background takes the cropped path, a constant one touches the faces
+    image = np.where(blob > 1.0, blob, 0).astype(np.float32) + np.float32(background)
+    assert (image[0] == 0).all() == (background == 0)
+    motion = rigid_motion(np.random.default_rng(3), 3.0, 3.0, np.array([0.0, -5.0, 15.0]))
+    source = sitk_grid.to_sitk(image, case.grid)
+    whole = sitk_grid.from_sitk(sitk_grid.resample(source, source, motion.GetInverse()))
+    np.testing.assert_allclose(move_image(image, case, motion), whole, rtol=1e-6, atol=1e-4)

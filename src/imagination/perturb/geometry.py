@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from imagination.cohort.case import LoadedCase
+from imagination.cohort.case import Grid, LoadedCase
 from imagination.perturb.base import (
     PET,
     Perturbation,
@@ -50,10 +50,46 @@ def rigid_motion(rng: np.random.Generator, translation_mm: float, rotation_deg: 
     return motion
 
 
+def _box(low: np.ndarray, high: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    low = np.clip(np.floor(low).astype(int), 0, np.array(shape))
+    high = np.clip(np.ceil(high).astype(int) + 1, 0, np.array(shape))
+    return tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+
+
+def _sub_grid(grid: Grid, box: tuple[slice, ...]) -> Grid:
+    affine = np.array(grid.affine, dtype=np.float64)
+    affine[:3, 3] = affine[:3, :3] @ np.array([b.start for b in box]) + affine[:3, 3]
+    return Grid(tuple(b.stop - b.start for b in box), affine)  # type: ignore[arg-type]
+
+
 def move_image(image: np.ndarray, case: LoadedCase, motion: sitk.Transform) -> np.ndarray:
-    """The image content moved by ``motion`` (world mm), on the case grid."""
-    source = to_sitk(image.astype(np.float32), case.grid)
-    return from_sitk(resample(source, source, motion.GetInverse())).astype(np.float32)
+    """The image content moved by ``motion`` (world mm), on the case grid. When the non-zero
+    voxels stay clear of the array's faces, only their box and its moved copy are resampled
+    (the result equals resampling the whole grid, for a fraction of the time)."""
+    support = np.argwhere(image != 0)
+    out = np.zeros(image.shape, dtype=np.float32)
+    if support.size == 0:
+        return out
+    shape = image.shape
+    if np.any(support.min(axis=0) == 0) or np.any(support.max(axis=0) == np.array(shape) - 1):
+        whole = to_sitk(image.astype(np.float32), case.grid)
+        return from_sitk(resample(whole, whole, motion.GetInverse())).astype(np.float32)
+    source_box = _box(support.min(axis=0) - 1, support.max(axis=0) + 1, shape)
+    affine = np.asarray(case.grid.affine, dtype=np.float64)
+    corners = np.array([[b.start if pick == 0 else b.stop - 1 for b, pick in zip(source_box, c,
+                                                                              strict=True)]
+                        for c in np.ndindex(2, 2, 2)], dtype=np.float64)
+    world = corners @ affine[:3, :3].T + affine[:3, 3]
+    moved = np.array([motion.TransformPoint(tuple(float(v) for v in p)) for p in world])
+    moved_index = np.linalg.solve(affine[:3, :3], (moved - affine[:3, 3]).T).T
+    target_box = _box(moved_index.min(axis=0) - 1, moved_index.max(axis=0) + 1, shape)
+    if any(b.stop <= b.start for b in target_box):
+        return out
+    source = to_sitk(image[source_box].astype(np.float32), _sub_grid(case.grid, source_box))
+    target = to_sitk(np.zeros([b.stop - b.start for b in target_box], np.float32),
+                     _sub_grid(case.grid, target_box))
+    out[target_box] = from_sitk(resample(source, target, motion.GetInverse()))
+    return out
 
 
 def _move(case: LoadedCase, modalities: list[str], value: float, seed: int) -> LoadedCase:

@@ -64,20 +64,21 @@ def _normalised_coordinates(brain: np.ndarray, spacing: tuple[float, float, floa
     low, high = index.min(axis=0), index.max(axis=0)
     centre = (low + high) / 2.0
     half = max(float(np.max((high - low) * np.asarray(spacing) / 2.0)), 1e-6)
-    shape = brain.shape
-    return [((np.arange(shape[a]) - centre[a]) * spacing[a] / half).reshape(
-        [-1 if b == a else 1 for b in range(3)]) for a in range(3)]
+    return [(np.arange(brain.shape[a]) - centre[a]) * spacing[a] / half for a in range(3)]
 
 
 def bias_field(brain: np.ndarray, spacing: tuple[float, float, float], strength: float,
                rng: np.random.Generator, order: int = 3) -> np.ndarray:
-    """Multiplicative field exp(P), P a random polynomial of degree 1..``order`` in normalised
-    coordinates, centred on its brain mean and scaled so that max |P| in the brain = strength."""
-    x, y, z = _normalised_coordinates(brain, spacing)
-    log_field = np.zeros(brain.shape, dtype=np.float64)
+    """Multiplicative field exp(P), P = Σ c_ijk x^i y^j z^k over 0 < i + j + k <= ``order``
+    with standard normal c_ijk, in normalised coordinates; P is centred on its brain mean and
+    scaled so that max |P| in the brain = strength."""
+    coefficients = np.zeros((order + 1,) * 3)
     for i, j, k in itertools.product(range(order + 1), repeat=3):
         if 0 < i + j + k <= order:
-            log_field = log_field + rng.normal() * (x**i) * (y**j) * (z**k)
+            coefficients[i, j, k] = rng.normal()
+    powers = [np.power.outer(c, np.arange(order + 1)) for c in
+              _normalised_coordinates(brain, spacing)]
+    log_field = np.einsum("ijk,ai,bj,ck->abc", coefficients, *powers, optimize=True)
     log_field -= log_field[brain].mean()
     peak = float(np.max(np.abs(log_field[brain])))
     if peak > 0:

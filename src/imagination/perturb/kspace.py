@@ -6,11 +6,14 @@ array axis (0 or 1, the in-plane axes of an axial acquisition), drawn from the s
 the magnitude, an already normalised image the real part (see ``magnitude_or_real``).
 
 * ``motion``: k-space is acquired in five equal blocks along the phase-encoding axis; the
-  patient sits still during the central block and is moved by a rigid motion of the level's
-  size (translation in mm and rotation in degrees, random directions) during each of the four
-  others. Each block is taken from the transform of the accordingly moved image (SimpleITK).
-* ``ghosting``: every ``ghosts``-th plane along the phase-encoding axis (random phase of the
-  pattern, centre of k-space kept) is scaled by 1 − level, giving ``ghosts`` faint replicas.
+  patient lies in the reference pose during the central block, in one moved pose during the
+  two blocks before it and in another during the two after it. Each pose is a rigid motion of
+  the level's size (translation in mm and rotation in degrees, random directions); its blocks
+  are taken from the transform of the accordingly moved image (SimpleITK).
+* ``ghosting``: every ``ghosts``-th plane from the k-space centre along the phase-encoding
+  axis (the centre itself kept) is multiplied by 1 ∓ level (sign from the seed): a periodic
+  line error of fixed size, giving faint replicas shifted by 1/``ghosts`` of the field of
+  view.
 * ``spike``: one bright k-space point (and its mirror, so the image stays real) at a random
   position between 10 % and 40 % of the half-extent from the centre along each axis, with a
   random phase; its amplitude is the level × |k-space at the centre| (the image's sum).
@@ -71,12 +74,12 @@ def motion_artefact(image: np.ndarray, case: LoadedCase, amplitude: float, axis:
                     rng: np.random.Generator, centre: np.ndarray) -> np.ndarray:
     kspace = _kspace(image)
     bounds = np.linspace(0, image.shape[axis], MOTION_BLOCKS + 1).round().astype(int)
-    for block in range(MOTION_BLOCKS):
-        motion = rigid_motion(rng, amplitude, amplitude, centre)
-        if block == MOTION_BLOCKS // 2:
-            continue
-        where = _block(axis, bounds[block], bounds[block + 1])
-        kspace[where] = _kspace(move_image(image, case, motion))[where]
+    still = MOTION_BLOCKS // 2
+    for blocks in (range(still), range(still + 1, MOTION_BLOCKS)):
+        moved = _kspace(move_image(image, case, rigid_motion(rng, amplitude, amplitude, centre)))
+        for block in blocks:
+            where = _block(axis, bounds[block], bounds[block + 1])
+            kspace[where] = moved[where]
     return _image(kspace, image)
 
 
@@ -92,16 +95,19 @@ def _motion(case: LoadedCase, value: float, seed: int, params: Mapping[str, Any]
 
 
 def ghosting_artefact(image: np.ndarray, intensity: float, ghosts: int, axis: int,
-                      phase: int) -> np.ndarray:
+                      sign: float) -> np.ndarray:
+    """Planes at k = ±ghosts, ±2·ghosts, … from the k-space centre along ``axis`` are
+    multiplied by 1 − sign·intensity (sign ±1): ghosts of one polarity or the other, of the
+    same size."""
     kspace = _kspace(image)
     n = image.shape[axis]
-    centre = n // 2
+    offset = np.arange(n) - n // 2
     keep = max(1, round(GHOST_KEEP_CENTRE * n))
-    planes = np.arange(n)
-    scaled = (planes % ghosts == phase) & (np.abs(planes - centre) > keep)
+    modulated = (offset % ghosts == 0) & (np.abs(offset) > keep)
     shape = [1, 1, 1]
     shape[axis] = n
-    kspace *= np.where(scaled, 1.0 - intensity, 1.0).reshape(shape).astype(np.float32)
+    factor = np.where(modulated, 1.0 - sign * intensity, 1.0)
+    kspace *= factor.reshape(shape).astype(np.float32)
     return _image(kspace, image)
 
 
@@ -115,8 +121,8 @@ def _ghosting(case: LoadedCase, value: float, seed: int,
     for m in target_modalities(case, "ghosting", params, allow_pet=False):
         rng = rng_for(seed, m)
         axis = _phase_axis("ghosting", params, rng)
-        phase = int(rng.integers(0, ghosts))
-        changed[m] = ghosting_artefact(case.images[m], value, ghosts, axis, phase)
+        sign = 1.0 if rng.random() < 0.5 else -1.0
+        changed[m] = ghosting_artefact(case.images[m], value, ghosts, axis, sign)
     return with_arrays(case, images=changed)
 
 
@@ -142,15 +148,16 @@ def _spike(case: LoadedCase, value: float, seed: int, params: Mapping[str, Any])
 
 PERTURBATIONS: tuple[Perturbation, ...] = (
     Perturbation(PerturbationInfo(
-        "motion", "rigid patient motion during 4 of 5 k-space blocks along the "
+        "motion", "two rigid patient motions, each during 2 of 5 k-space blocks along the "
         "phase-encoding axis (blurring and ghosts)", "MRI images (never PET)",
         "translation (mm) and rotation (degrees) of each motion, both equal to the value",
         (0.5, 1.0, 2.0, 3.0, 4.0), seeded=True, params=("modalities", "axis")), _motion),
     Perturbation(PerturbationInfo(
-        "ghosting", "every n-th k-space plane along the phase-encoding axis scaled down "
-        "(n = params.ghosts, default 4)", "MRI images (never PET)",
-        "scaling lost by the affected planes (1 − factor)", (0.15, 0.3, 0.45, 0.6, 0.8),
-        seeded=True, params=("modalities", "axis", "ghosts")), _ghosting),
+        "ghosting", "every n-th k-space plane from the centre along the phase-encoding axis "
+        "scaled by 1 ∓ level (n = params.ghosts, default 4)",
+        "MRI images (never PET)", "size of the change of the affected planes, |1 − factor|",
+        (0.15, 0.3, 0.45, 0.6, 0.8), seeded=True, params=("modalities", "axis", "ghosts")),
+        _ghosting),
     Perturbation(PerturbationInfo(
         "spike", "one k-space spike (herringbone stripes across the image)",
         "MRI images (never PET)", "spike amplitude / |k-space centre| (image sum)",

@@ -3,8 +3,10 @@
 Each image is (1) blurred along the axis so that its slice profile becomes a Gaussian of FWHM
 = the thick-slice spacing (factor × voxel size), (2) sampled with SimpleITK on a grid whose
 spacing along the axis is factor × the original, starting at a random sub-slice offset, and
-(3) resampled back onto the case grid with linear interpolation. The axis is drawn from the
-seed unless ``params["axis"]`` (0, 1 or 2, array axes in RAS+ order) fixes it.
+(3) resampled back onto the case grid with linear interpolation. The axis is
+``params["axis"]`` (0, 1 or 2, array axes in RAS+ order), by default the case's slice axis:
+the one with the largest voxel size, axis 2 (axial slices) when isotropic. So the strength
+depends on the severity alone; the seed sets the sub-slice offset.
 """
 
 from __future__ import annotations
@@ -56,9 +58,10 @@ def thick_slices(image: np.ndarray, grid: Grid, axis: int, factor: float,
     return from_sitk(resample(coarse, fine)).astype(np.float32)
 
 
-def _axis(params: Mapping[str, Any], rng: np.random.Generator) -> int:
-    drawn = int(rng.integers(0, 3))
-    axis = params.get("axis", drawn)
+def _axis(params: Mapping[str, Any], spacing: tuple[float, float, float]) -> int:
+    largest = max(spacing)
+    default = max(a for a in range(3) if spacing[a] >= largest - 1e-6)
+    axis = params.get("axis", default)
     if isinstance(axis, bool) or axis not in (0, 1, 2):
         raise InputError(f"perturbation anisotropy: axis must be 0, 1 or 2, got {axis!r}")
     return int(axis)
@@ -67,9 +70,8 @@ def _axis(params: Mapping[str, Any], rng: np.random.Generator) -> int:
 def _anisotropy(case: LoadedCase, value: float, seed: int,
                 params: Mapping[str, Any]) -> LoadedCase:
     check_params("anisotropy", params, ("modalities", "axis"))
-    rng = rng_for(seed, "anisotropy")
-    axis = _axis(params, rng)
-    offset = float(rng.uniform(0.0, value))
+    axis = _axis(params, case.grid.spacing)
+    offset = float(rng_for(seed, "anisotropy").uniform(0.0, value))
     changed = {m: thick_slices(case.images[m], case.grid, axis, value, offset)
                for m in target_modalities(case, "anisotropy", params)}
     return with_arrays(case, images=changed)
@@ -79,7 +81,7 @@ PERTURBATIONS: tuple[Perturbation, ...] = (
     Perturbation(PerturbationInfo(
         "anisotropy", "thick slices along one axis (Gaussian slice profile, random sub-slice "
         "offset), linearly resampled back to the case grid",
-        "MRI images (PET when listed in modalities); one axis per case, from the seed or "
-        "params.axis", "slice spacing / original voxel size along the axis",
+        "MRI images (PET when listed in modalities), along the slice axis (largest voxel "
+        "size, else axial) or params.axis", "slice spacing / original voxel size along the axis",
         (1.5, 2.0, 3.0, 4.0, 5.0), seeded=True, params=("modalities", "axis")), _anisotropy),
 )
