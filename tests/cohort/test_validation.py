@@ -347,3 +347,21 @@ def test_header_with_impossible_dimensions_is_unreadable_not_a_crash(tmp_path, r
     problem = only(check(tmp_path, rows), "unreadable_file")
     assert_names(problem, "c1", "flair", path)
     assert "NIfTI header" in problem.message
+
+
+def test_the_same_manifest_given_twice_is_read_once(tmp_path, rows):
+    path = write_cohort(tmp_path, rows)
+    assert validate_manifests([path, tmp_path / "." / "cohort.csv"]) == []
+
+
+def test_a_manifest_without_cases_is_an_error(tmp_path):
+    path = tmp_path / "cohort.yaml"
+    path.write_text("label_map: brats2021\ncases: []\n")
+    problem = only(validate_manifests([path]), "no_cases")
+    assert problem.file == str(path)
+
+
+def test_an_unknown_preset_is_reported_once_not_per_tumour_mask(tmp_path, rows):
+    problems = check(tmp_path, rows, meta=ManifestMeta(label_map="brats2099"))
+    problem = only(problems, "bad_metadata")
+    assert problem.column == "label_map" and "brats2021" in problem.message

@@ -30,7 +30,8 @@ def _from_error(error: CaseError) -> Problem:
     return Problem(error.case_id, error.column, error.file, error.code, "error", error.reason)
 
 
-def _mask_problems(case: Case, ref: FileRef, volume: Volume) -> Iterator[Problem]:
+def _mask_problems(case: Case, ref: FileRef, volume: Volume, *,
+                   check_codes: bool) -> Iterator[Problem]:
     def problem(code: str, severity: Severity, message: str) -> Problem:
         return Problem(case.case_id, ref.column, str(ref.path), code, severity, message)
 
@@ -39,7 +40,7 @@ def _mask_problems(case: Case, ref: FileRef, volume: Volume) -> Iterator[Problem
         yield problem("empty_mask", "error" if required else "warning",
                       f"{ref.key} mask is empty (no non-zero voxel)")
         return
-    if ref.key != "tumor":
+    if ref.key != "tumor" or not check_codes:
         return
     if case.label_map is None:
         yield problem("missing_label_map", "error",
@@ -78,14 +79,18 @@ def _coverage_problems(case: Case, volumes: dict[FileRef, Volume]) -> Iterator[P
                           f"{reference.column}; the rest will be 0 after resampling")
 
 
-def file_problems(case: Case) -> list[Problem]:
-    """Every problem of a case's files: reading, grids, mask content, header text."""
+def file_problems(case: Case, *, check_codes: bool = True) -> list[Problem]:
+    """Every problem of a case's files: reading, grids, mask content, header text.
+
+    ``check_codes=False`` skips the tumour-mask codes (when the declared label map is invalid,
+    which is reported once for the manifest).
+    """
     volumes, errors = read_case_volumes(case)
     errors += grid_errors(case, {ref: vol.grid for ref, vol in volumes.items()})
     problems = [_from_error(e) for e in errors]
     problems += _coverage_problems(case, volumes)
     for ref, volume in volumes.items():
         if ref.kind == "mask":
-            problems += _mask_problems(case, ref, volume)
+            problems += _mask_problems(case, ref, volume, check_codes=check_codes)
         problems += _header_problems(case, ref, volume)
     return problems

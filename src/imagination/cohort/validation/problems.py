@@ -6,6 +6,7 @@ manifest and metadata
     ``unreadable_manifest`` [error]  the manifest cannot be read or parsed at all
     ``bad_metadata`` [error]         invalid metadata: label map, vocabularies, resample, reference
     ``missing_column`` [error]       a required column (case_id, subject_id, site) is absent
+    ``no_cases`` [error]             the manifest lists no case
     ``unknown_column`` [warning]     a column the manifest format does not know (ignored)
 rows
     ``missing_value`` [error]        a required cell (case_id, subject_id, site) is empty
@@ -42,7 +43,7 @@ Severity = Literal["error", "warning"]
 
 #: Every code validation may report (see the module docstring).
 CODES: Final[tuple[str, ...]] = (
-    "unreadable_manifest", "bad_metadata", "missing_column", "unknown_column",
+    "unreadable_manifest", "bad_metadata", "missing_column", "no_cases", "unknown_column",
     "missing_value", "label_not_in_vocabulary", "invalid_covariate", "invalid_alias",
     "path_outside_root", "duplicate_case_id", "subject_multiple_sites",
     "subject_in_several_manifests", "missing_file", "unreadable_file", "not_nifti",

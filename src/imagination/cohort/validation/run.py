@@ -64,15 +64,19 @@ def _read(path: Path) -> Manifest | Problem:
                        str(exc))
 
 
+def _label_map_is_valid(manifest: Manifest) -> bool:
+    try:
+        manifest.meta.label_map_object()
+    except InputError:
+        return False
+    return True
+
+
 def _files_case(manifest: Manifest, entry: Entry, *, allow_outside_root: bool) -> Case:
     """A case record for file checks: only paths that may be read, lenient about the rest."""
     meta, row = manifest.meta, entry.row
     cells = {c: manifest.resolve(v) for c, v in path_cells(manifest, row).items()
              if allow_outside_root or manifest.is_inside_root(v)}
-    try:
-        label_map = meta.label_map_object()
-    except InputError:
-        label_map = None
     return Case(
         case_id=row.get("case_id") or f"row {entry.index + 1}",
         subject_id=row.get("subject_id") or "",
@@ -80,19 +84,27 @@ def _files_case(manifest: Manifest, entry: Entry, *, allow_outside_root: bool) -
         images={c: p for c, p in cells.items() if c in image_columns(meta)},
         masks={c.removeprefix(MASK_PREFIX): p for c, p in cells.items()
                if c.startswith(MASK_PREFIX)},
-        label_map=label_map,
+        label_map=meta.label_map_object() if _label_map_is_valid(manifest) else None,
         resample=frozenset(meta.resample),
         reference=meta.reference,
         manifest=manifest.path,
     )
 
 
+def _unique(paths: Sequence[str | Path]) -> list[Path]:
+    """Paths in order, each manifest once (the same file given twice is read once)."""
+    first: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        first.setdefault(path.resolve(), path)
+    return list(first.values())
+
+
 def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
              check_files: bool = True) -> ValidationReport:
     """Check manifests, their rows, identities across them and (optionally) every file."""
     report = ValidationReport()
-    for path in paths:
-        read = _read(Path(path))
+    for path in _unique(paths):
+        read = _read(path)
         if isinstance(read, Problem):
             report.problems.append(read)
         else:
@@ -100,6 +112,10 @@ def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
     entries: list[Entry] = []
     for manifest in report.manifests:
         report.problems += metadata_problems(manifest)
+        if not manifest.rows:
+            report.problems.append(Problem(None, None, str(manifest.path), "no_cases", "error",
+                                           "the manifest lists no case"))
+            continue
         report.problems += column_problems(manifest)
         for index, row in enumerate(manifest.rows):
             entries.append(Entry(manifest, row, index))
@@ -111,7 +127,8 @@ def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
     if check_files:
         for entry in entries:
             case = _files_case(entry.manifest, entry, allow_outside_root=allow_outside_root)
-            report.problems += file_problems(case)
+            report.problems += file_problems(case, check_codes=case.label_map is not None
+                                             or entry.manifest.meta.label_map is None)
     return report
 
 
