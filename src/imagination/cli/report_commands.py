@@ -1,0 +1,74 @@
+"""`imagination report RUN_DIR` and `imagination leaderboard RUN_DIR`: thin wrappers."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from imagination.cli.app import app, err_console, out_console
+from imagination.report import tables
+from imagination.report.markdown import leaderboard_markdown
+from imagination.report.regenerate import GateOptions, regenerate
+
+LEADERBOARD_COLUMNS = ("task", "metric", "adapter", "value", "ci_low", "ci_high", "n", "n_failed",
+                       "rank", "rank_ci_low", "rank_ci_high")
+
+
+class Format(StrEnum):
+    csv = "csv"
+    md = "md"
+    json = "json"
+
+
+@app.command("report")
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `imagination bench`."),
+    baseline: Path | None = typer.Option(
+        None, "--baseline", help="An earlier run directory to compare against."),
+    max_drop: float | None = typer.Option(
+        None, "--max-drop", help="Largest allowed worsening against --baseline (default 0.02)."),
+    require: list[str] = typer.Option(
+        [], "--require",
+        help="Gate 'TASK:METRIC OP VALUE[,adapter=LABEL][,on=value|ci_low|ci_high]', "
+             "e.g. 'idh:auroc>=0.80'. Repeatable."),
+    no_config_gates: bool = typer.Option(
+        False, "--no-config-gates", help="Ignore the gates of the run's config."),
+) -> None:
+    """Regenerate report.html, summary.md and junit.xml from the stored results (no model is
+    run) and evaluate the gates: exit 1 when a gate fails."""
+    outcome = regenerate(run_dir, GateOptions(
+        require=tuple(require), baseline_dir=baseline, max_drop=max_drop,
+        config_gates=not no_config_gates))
+    for path in outcome.written:
+        out_console.print(f"wrote {path}")
+    for gate in outcome.failed:
+        err_console.print(f"[bold red]gate failed:[/] {gate.name}: {gate.message}")
+    if outcome.gates:
+        out_console.print(f"gates: {len(outcome.gates) - len(outcome.failed)} passed, "
+                          f"{len(outcome.failed)} failed")
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command("leaderboard")
+def leaderboard(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `imagination bench`."),
+    task: str | None = typer.Option(None, "--task", help="Only this task."),
+    metric: str | None = typer.Option(None, "--metric", help="Only this metric."),
+    fmt: Format = typer.Option(Format.csv, "--format", help="Output format."),
+) -> None:
+    """Print the leaderboard (values with 95% intervals and ranks) as CSV, Markdown or JSON."""
+    board = tables.read_table(Path(run_dir), "leaderboard.csv", required=True)
+    assert board is not None
+    rows = tables.select_leaderboard(board, task=task, metric=metric)
+    columns = [*LEADERBOARD_COLUMNS, *(c for c in rows.columns if c not in LEADERBOARD_COLUMNS)]
+    rows = rows[columns]
+    if fmt is Format.csv:
+        typer.echo(rows.to_csv(index=False, lineterminator="\n"), nl=False)
+    elif fmt is Format.md:
+        typer.echo(leaderboard_markdown(rows))
+    else:
+        records = tables.json_safe(rows.to_dict(orient="records"))
+        typer.echo(json.dumps(records, indent=2, ensure_ascii=False))

@@ -1,0 +1,92 @@
+"""``summary.md`` for CI step summaries, and leaderboards as Markdown tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from imagination.report.gates import GateResult
+from imagination.report.tables import RunResults, primary_metric, select_leaderboard
+
+
+def fmt(value: object, digits: int = 3) -> str:
+    """A number for people: fixed decimals, ``–`` for missing, integers as integers."""
+    if value is None:
+        return "–"
+    if isinstance(value, int | bool):
+        return str(int(value))
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(x):
+        return "–"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x.is_integer() and abs(x) >= 1:
+        return str(int(x))
+    return f"{x:.{digits}f}"
+
+
+def count(value: object) -> str:
+    """A count: an integer, ``–`` for missing."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if math.isnan(x) else str(round(x))
+
+
+def interval(low: object, high: object, digits: int = 3) -> str:
+    return f"[{fmt(low, digits)}, {fmt(high, digits)}]"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(x: object) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def leaderboard_markdown(rows: pd.DataFrame) -> str:
+    """Leaderboard rows as a Markdown table with intervals and rank ranges."""
+    body = [
+        (r.task, r.metric, r.adapter, fmt(r.value), interval(r.ci_low, r.ci_high),
+         count(r.rank), interval(r.rank_ci_low, r.rank_ci_high, 0), count(r.n),
+         count(r.n_failed))
+        for r in rows.itertuples(index=False)
+    ]
+    return markdown_table(("task", "metric", "adapter", "value", "95% CI", "rank", "rank CI",
+                           "n", "failed"), body)
+
+
+def gates_markdown(gates: Sequence[GateResult]) -> str:
+    if not gates:
+        return "No gates were configured."
+    failed = [g for g in gates if not g.passed]
+    head = (f"**{len(failed)} of {len(gates)} gates FAILED**" if failed
+            else f"**All {len(gates)} gates passed**")
+    ordered = failed + [g for g in gates if g.passed]
+    rows = [("❌ fail" if not g.passed else "✅ pass", g.name, fmt(g.observed, 4),
+             fmt(g.threshold, 4), g.message) for g in ordered]
+    return head + "\n\n" + markdown_table(("", "gate", "observed", "threshold", "detail"), rows)
+
+
+def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
+    """The CI step summary: gates first, then each task's headline leaderboard."""
+    name = results.run.get("config", {}).get("name", results.run_dir.name)
+    parts = [f"# imagination benchmark: {name}", "", "## Gates", "", gates_markdown(gates)]
+    for task in results.tasks:
+        metric = primary_metric(results, task)
+        rows = select_leaderboard(results.leaderboard, task=task, metric=metric)
+        parts += ["", f"## {task}: {metric}", "", leaderboard_markdown(rows)]
+    if results.failures is not None and not results.failures.empty:
+        counts = results.failures.groupby("adapter").size()
+        listed = ", ".join(f"{adapter} {count}" for adapter, count in counts.items())
+        parts += ["", f"Failed cases (all perturbations): {listed}. See failures.csv."]
+    parts += ["", "Full report: report.html", ""]
+    return "\n".join(parts)

@@ -1,0 +1,300 @@
+"""The report's figures: each function takes plain data and returns SVG text (matplotlib, no
+pyplot state, Agg-free vector output). Colours per adapter are passed in so that one adapter
+has one colour throughout a report. Output is deterministic (fixed hash salt, no date)."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from imagination.metrics.decision import DecisionCurve
+from imagination.report.curves import CalibrationCurve, RocCurve
+
+PALETTE: tuple[str, ...] = (
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#7f7f7f",
+)
+_STYLE = {
+    "svg.fonttype": "none", "svg.hashsalt": "imagination-report", "font.size": 9,
+    "font.family": "DejaVu Sans", "axes.spines.top": False, "axes.spines.right": False,
+    "axes.titlesize": 10, "legend.fontsize": 8, "legend.frameon": False,
+}
+
+
+def adapter_colours(adapters: Sequence[str]) -> dict[str, str]:
+    return {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(adapters)}
+
+
+def _svg(fig: Figure) -> str:
+    buffer = io.StringIO()
+    with mpl.rc_context(_STYLE):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+def _figure(width: float, height: float) -> Figure:
+    with mpl.rc_context(_STYLE):
+        return Figure(figsize=(width, height), layout="constrained")
+
+
+def _grid(n: int, *, cols: int, panel: tuple[float, float]) -> tuple[Figure, list[Axes]]:
+    cols = max(1, min(cols, n))
+    rows = math.ceil(n / cols)
+    with mpl.rc_context(_STYLE):
+        fig = _figure(panel[0] * cols, panel[1] * rows)
+        axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def roc_plot(curves: Mapping[str, RocCurve], colours: Mapping[str, str], *,
+             title: str = "ROC curves") -> str:
+    with mpl.rc_context(_STYLE):
+        fig = _figure(4.6, 4.0)
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--", label="chance")
+        for adapter, curve in curves.items():
+            ax.plot(curve.fpr, curve.tpr, color=colours[adapter], lw=1.6,
+                    drawstyle="steps-post" if curve.fpr.size < 200 else "default",
+                    label=f"{adapter} (AUC {curve.auc:.3f})")
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 − specificity (false-positive rate)",
+               ylabel="sensitivity (true-positive rate)", title=title, aspect="equal")
+        ax.legend(loc="lower right")
+        return _svg(fig)
+
+
+def calibration_plot(curves: Mapping[str, CalibrationCurve], colours: Mapping[str, str]) -> str:
+    with mpl.rc_context(_STYLE):
+        fig = _figure(4.6, 4.0)
+        ax = fig.add_subplot()
+        ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--", label="perfect calibration")
+        label = "predicted probability"
+        for adapter, curve in curves.items():
+            sizes = 12 + 60 * curve.counts / max(1, curve.counts.max())
+            ax.plot(curve.predicted, curve.observed, color=colours[adapter], lw=1.2)
+            ax.scatter(curve.predicted, curve.observed, s=sizes, color=colours[adapter],
+                       label=adapter, zorder=3)
+            label = curve.label
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel=f"mean {label} (10 bins)",
+               ylabel="observed frequency", title="Calibration (marker area ∝ cases in bin)",
+               aspect="equal")
+        ax.legend(loc="upper left")
+        return _svg(fig)
+
+
+def confusion_plot(matrices: Mapping[str, np.ndarray], classes: Sequence[str]) -> str:
+    k = len(classes)
+    side = 1.1 + 0.45 * k
+    fig, axes = _grid(len(matrices), cols=3, panel=(side + 0.6, side))
+    with mpl.rc_context(_STYLE):
+        for ax, (adapter, matrix) in zip(axes, matrices.items(), strict=True):
+            totals = matrix.sum(axis=1, keepdims=True)
+            share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
+            ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+            for (i, j), count in np.ndenumerate(matrix):
+                ax.text(j, i, str(int(count)), ha="center", va="center", fontsize=8,
+                        color="white" if share[i, j] > 0.6 else "black")
+            short = [c[:10] for c in classes]
+            ax.set_xticks(range(k), short, rotation=45 if k > 2 else 0, ha="right" if k > 2
+                          else "center")
+            ax.set_yticks(range(k), short)
+            ax.set(xlabel="predicted", ylabel="true", title=adapter)
+            ax.spines[:].set_visible(False)
+        return _svg(fig)
+
+
+def decision_plot(curves: Mapping[str, DecisionCurve], colours: Mapping[str, str], *,
+                  positive: str) -> str:
+    with mpl.rc_context(_STYLE):
+        fig = _figure(5.4, 3.8)
+        ax = fig.add_subplot()
+        first = next(iter(curves.values()))
+        ax.plot(first.thresholds, first.treat_all, color="#666", lw=1.0, label="treat all")
+        ax.plot(first.thresholds, first.treat_none, color="#222", lw=1.0, ls=":",
+                label="treat none")
+        top = float(first.treat_all.max())
+        for adapter, curve in curves.items():
+            ax.plot(curve.thresholds, curve.model, color=colours[adapter], lw=1.6, label=adapter)
+            top = max(top, float(np.nanmax(curve.model)))
+        span = max(top, 0.05)
+        ax.set(xlim=(0, 1), ylim=(-0.25 * span, 1.1 * span), xlabel="threshold probability",
+               ylabel="net benefit", title=f"Decision curves (acting on '{positive}')")
+        ax.legend(loc="upper right")
+        return _svg(fig)
+
+
+@dataclass(frozen=True)
+class ForestRow:
+    label: str
+    value: float
+    low: float
+    high: float
+    n: int
+    overall: bool = False
+
+
+def forest_plot(panels: Mapping[str, Sequence[ForestRow]], colours: Mapping[str, str], *,
+                metric: str, notes: Mapping[str, str] | None = None) -> str:
+    """One panel per adapter: per-site estimates with intervals and the pooled value."""
+    height = 0.9 + 0.28 * max(len(rows) for rows in panels.values())
+    fig, axes = _grid(len(panels), cols=3, panel=(3.3, height))
+    with mpl.rc_context(_STYLE):
+        for ax, (adapter, rows) in zip(axes, panels.items(), strict=True):
+            y = np.arange(len(rows))[::-1]
+            for yi, row in zip(y, rows, strict=True):
+                colour = "#000" if row.overall else colours[adapter]
+                if not (math.isnan(row.low) or math.isnan(row.high)):
+                    ax.plot([row.low, row.high], [yi, yi], color=colour, lw=1.4)
+                ax.plot([row.value], [yi], marker="D" if row.overall else "s", color=colour,
+                        ms=6 if row.overall else 4)
+            ax.set_yticks(y, [f"{r.label} (n={r.n})" for r in rows])
+            title = adapter + (f"\n{notes[adapter]}" if notes and adapter in notes else "")
+            ax.set(xlabel=metric, title=title)
+        return _svg(fig)
+
+
+def coverage_pairs_plot(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                        colours: Mapping[str, str], *, metric: str) -> str:
+    """Per case, a line from the standard plan's coverage to the model plan's."""
+    fig, axes = _grid(len(pairs), cols=4, panel=(2.5, 3.2))
+    with mpl.rc_context(_STYLE):
+        for ax, (adapter, (standard, model)) in zip(axes, pairs.items(), strict=True):
+            for s, m in zip(standard, model, strict=True):
+                colour = "#2ca02c" if m > s else "#d62728" if m < s else "#aaa"
+                ax.plot([0, 1], [s, m], color=colour, lw=0.8, alpha=0.7, marker="o", ms=2.5)
+            better = int(np.sum(model > standard))
+            worse = int(np.sum(model < standard))
+            ax.plot([0, 1], [np.mean(standard), np.mean(model)], color=colours[adapter],
+                    lw=2.8, marker="o", ms=5, label="mean")
+            ax.set_xticks([0, 1], ["standard\n15 mm", "model"])
+            ax.set(xlim=(-0.2, 1.2), ylim=(-0.03, 1.03), ylabel=metric,
+                   title=f"{adapter}\n↑{better} ↓{worse} ={len(model) - better - worse}")
+        return _svg(fig)
+
+
+def example_slice_plot(t1c: np.ndarray, recurrence: np.ndarray, standard_plan: np.ndarray,
+                       model_plan: np.ndarray, *, title: str) -> str:
+    """An axial slice: T1c, recurrence filled red, standard plan and model plan as contours."""
+    with mpl.rc_context(_STYLE):
+        fig = _figure(4.4, 4.4)
+        ax = fig.add_subplot()
+        image = np.asarray(t1c, float).T  # RAS+ (x, y) -> rows = y for display
+        low, high = np.percentile(image, [1, 99.5]) if image.size else (0, 1)
+        ax.imshow(image, cmap="gray", origin="lower", vmin=low, vmax=high,
+                  interpolation="nearest")
+        rec = np.ma.masked_where(np.asarray(recurrence).T == 0, np.asarray(recurrence).T)
+        ax.imshow(rec, cmap=mpl.colors.ListedColormap(["#ff2a2a"]), alpha=0.55,
+                  origin="lower", interpolation="nearest")
+        handles = []
+        for mask, colour, name in ((standard_plan, "#ffd700", "standard plan (15 mm)"),
+                                   (model_plan, "#00e5ff", "model plan (same volume)")):
+            mask = np.asarray(mask, float).T
+            if mask.max() > 0:
+                ax.contour(mask, levels=[0.5], colors=[colour], linewidths=1.3,
+                           origin="lower")
+            handles.append(mpl.lines.Line2D([], [], color=colour, lw=1.5, label=name))
+        handles.append(mpl.patches.Patch(color="#ff2a2a", alpha=0.55, label="recurrence"))
+        ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  fontsize=7)
+        ax.set_axis_off()
+        ax.set_title(title)
+        return _svg(fig)
+
+
+@dataclass(frozen=True)
+class RobustnessSeries:
+    severity: np.ndarray
+    delta: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def robustness_plot(panels: Mapping[str, Mapping[str, RobustnessSeries]],
+                    colours: Mapping[str, str], *, metric: str) -> str:
+    """One panel per perturbation kind: change of the metric vs severity, one line per adapter."""
+    fig, axes = _grid(len(panels), cols=3, panel=(3.2, 2.8))
+    with mpl.rc_context(_STYLE):
+        for ax, (kind, series) in zip(axes, panels.items(), strict=True):
+            ax.axhline(0, color="#999", lw=0.8)
+            for adapter, s in series.items():
+                x = np.concatenate([[0], s.severity])
+                ax.plot(x, np.concatenate([[0], s.delta]), color=colours[adapter], lw=1.5,
+                        marker="o", ms=3, label=adapter)
+                ax.fill_between(x, np.concatenate([[0], s.low]), np.concatenate([[0], s.high]),
+                                color=colours[adapter], alpha=0.15, lw=0)
+            ax.set(xlabel="severity (0 = clean)", ylabel=f"Δ {metric} vs clean", title=kind)
+            ax.set_xticks(range(0, 6))
+        axes[0].legend(loc="lower left")
+        return _svg(fig)
+
+
+@dataclass(frozen=True)
+class RankPoint:
+    metric: str
+    adapter: str
+    rank: float
+    low: float
+    high: float
+
+
+def rank_stability_plot(points: Sequence[RankPoint], colours: Mapping[str, str]) -> str:
+    """Rank (1 = best) per metric with its bootstrap interval, one line per adapter."""
+    metrics = list(dict.fromkeys(p.metric for p in points))
+    adapters = list(dict.fromkeys(p.adapter for p in points))
+    with mpl.rc_context(_STYLE):
+        fig = _figure(max(4.0, 0.75 * len(metrics) + 2.5), 3.4)
+        ax = fig.add_subplot()
+        offsets = np.linspace(-0.25, 0.25, len(adapters)) if len(adapters) > 1 else [0.0]
+        for offset, adapter in zip(offsets, adapters, strict=True):
+            mine = [p for p in points if p.adapter == adapter]
+            x = np.asarray([metrics.index(p.metric) for p in mine], float) + offset
+            ranks = np.asarray([p.rank for p in mine], float)
+            low = ranks - np.asarray([p.low for p in mine], float)
+            high = np.asarray([p.high for p in mine], float) - ranks
+            ax.errorbar(x, ranks, yerr=[np.nan_to_num(low), np.nan_to_num(high)], fmt="o",
+                        color=colours[adapter], ms=6, elinewidth=2.5, capsize=4, label=adapter)
+        ax.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right")
+        ax.set_xlim(-0.6, len(metrics) - 0.4)
+        ax.set_yticks(range(1, len(adapters) + 1))
+        ax.set_ylim(len(adapters) + 0.5, 0.5)
+        ax.set(ylabel="rank (1 = best)", title="Rank stability (bootstrap 95% rank interval)")
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+        return _svg(fig)
+
+
+def interval_plot(panels: Mapping[str, Sequence[tuple[str, float, float, float]]],
+                  colours: Mapping[str, str]) -> str:
+    """Dot-and-whisker per adapter (value, CI low, CI high), one panel per metric."""
+    height = 0.8 + 0.3 * max(len(rows) for rows in panels.values())
+    fig, axes = _grid(len(panels), cols=3, panel=(3.2, height))
+    with mpl.rc_context(_STYLE):
+        for ax, (metric, rows) in zip(axes, panels.items(), strict=True):
+            y = np.arange(len(rows))[::-1]
+            for yi, (adapter, value, low, high) in zip(y, rows, strict=True):
+                ax.plot([low, high], [yi, yi], color=colours[adapter], lw=1.6)
+                ax.plot([value], [yi], "o", color=colours[adapter], ms=4.5)
+            ax.set_yticks(y, [r[0] for r in rows])
+            ax.set_title(metric)
+        return _svg(fig)
+
+
+def bar_plot(counts: Mapping[str, int], *, title: str, xlabel: str) -> str:
+    with mpl.rc_context(_STYLE):
+        fig = _figure(4.2, 0.8 + 0.28 * len(counts))
+        ax = fig.add_subplot()
+        labels = list(counts)
+        y = np.arange(len(labels))[::-1]
+        ax.barh(y, [counts[k] for k in labels], color="#4c72b0")
+        for yi, label in zip(y, labels, strict=True):
+            ax.text(counts[label], yi, f" {counts[label]}", va="center", fontsize=8)
+        ax.set_yticks(y, labels)
+        ax.set(xlabel=xlabel, title=title)
+        return _svg(fig)

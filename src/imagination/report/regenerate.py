@@ -1,0 +1,99 @@
+"""Regenerate a run's report outputs (``report.html``, ``summary.md``, ``junit.xml``) from its
+stored tables, evaluating the gates; no model is run.
+
+Gates come from the run's config (``run.json["config"]["gates"]``), from ``--require`` specs and
+from an optional baseline run. Every spec is checked before anything is written, so a bad spec
+leaves the run directory untouched (exit 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imagination.engine.atomic import atomic_write_text
+from imagination.errors import EXIT_GATE_FAILED, EXIT_OK, InputError
+from imagination.report import tables
+from imagination.report.gates import (
+    Baseline,
+    GateResult,
+    Requirement,
+    evaluate_gates,
+    parse_requirement,
+    requirement_from_config,
+)
+from imagination.report.html import render_report
+from imagination.report.junit import junit_xml
+from imagination.report.markdown import summary_markdown
+
+DEFAULT_MAX_DROP = 0.02
+REPORT_FILES: tuple[str, ...] = ("report.html", "summary.md", "junit.xml")
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    """Gates beyond the config's: ``--require`` specs and a baseline run directory."""
+
+    require: tuple[str, ...] = ()
+    baseline_dir: Path | None = None
+    max_drop: float | None = None
+    config_gates: bool = True
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    exit_code: int
+    gates: list[GateResult]
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed]
+
+
+def requirements(results: tables.RunResults, options: GateOptions) -> list[Requirement]:
+    config = results.run.get("config") or {}
+    configured = (config.get("gates") or []) if options.config_gates else []
+    if not isinstance(configured, list):
+        raise InputError(f"{results.run_dir / 'run.json'}: config.gates must be a list")
+    return ([requirement_from_config(entry) for entry in configured]
+            + [parse_requirement(spec) for spec in options.require])
+
+
+def baseline(options: GateOptions) -> Baseline | None:
+    if options.baseline_dir is None:
+        if options.max_drop is not None:
+            raise InputError("--max-drop needs --baseline OLD_RUN_DIR")
+        return None
+    board = tables.read_table(Path(options.baseline_dir), "leaderboard.csv", required=True)
+    assert board is not None
+    max_drop = DEFAULT_MAX_DROP if options.max_drop is None else options.max_drop
+    return Baseline(leaderboard=board, max_drop=max_drop,
+                    source=f"baseline {Path(options.baseline_dir).name}")
+
+
+def evaluate(results: tables.RunResults, options: GateOptions) -> list[GateResult]:
+    return evaluate_gates(results.leaderboard, requirements(results, options),
+                          baseline=baseline(options), direction=results.direction,
+                          target=tables.metric_target)
+
+
+def regenerate(run_dir: str | Path, options: GateOptions | None = None) -> ReportOutcome:
+    """Evaluate the gates, then write the three report files atomically."""
+    options = options or GateOptions()
+    results = tables.load_run(run_dir)
+    gates = evaluate(results, options)
+    name = str((results.run.get("config") or {}).get("name", results.run_dir.name))
+    outputs = {
+        "report.html": render_report(results, gates),
+        "summary.md": summary_markdown(results, gates),
+        "junit.xml": junit_xml(gates, run_name=name),
+    }
+    written = [atomic_write_text(results.run_dir / file, text) for file, text in outputs.items()]
+    code = EXIT_GATE_FAILED if any(not g.passed for g in gates) else EXIT_OK
+    return ReportOutcome(exit_code=code, gates=gates, written=written)
+
+
+def write_reports(run_dir: str | Path, gates: GateOptions | None = None) -> int:
+    """Regenerate every report output of ``run_dir``; 1 when a gate failed, else 0."""
+    return regenerate(run_dir, gates).exit_code

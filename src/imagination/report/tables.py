@@ -1,0 +1,208 @@
+"""Load a run directory's tables (``docs/run_directory.md``) into a typed :class:`RunResults`.
+
+Only ``run.json`` and ``leaderboard.csv`` are required; every other table is optional and comes
+back as ``None`` when the run did not write it (no robustness study, no failures, …). A table
+that exists but lacks a documented column is an input error naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imagination.errors import InputError
+from imagination.metrics import registry
+
+#: Columns each table must have (extra columns are kept).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "leaderboard.csv": ("task", "metric", "adapter", "value", "ci_low", "ci_high", "n",
+                        "n_failed", "rank", "rank_ci_low", "rank_ci_high"),
+    "comparisons.csv": ("task", "metric", "adapter_a", "adapter_b", "test", "estimate",
+                        "p_value", "p_holm"),
+    "cohort.csv": ("case_id", "subject_id", "site"),
+    "predictions.csv": ("task", "adapter", "perturbation", "case_id", "site", "truth", "class",
+                        "probability"),
+    "per_case.csv": ("task", "adapter", "perturbation", "case_id", "site", "metric", "value"),
+    "sites.csv": ("task", "metric", "adapter", "site", "value", "ci_low", "ci_high", "n"),
+    "failures.csv": ("adapter", "perturbation", "case_id", "kind", "reason"),
+    "cost.csv": ("adapter", "perturbation", "case_id", "wall_s", "cpu_s", "peak_rss_mb"),
+    "robustness.csv": ("task", "metric", "adapter", "perturbation", "severity", "value", "delta",
+                       "delta_ci_low", "delta_ci_high", "n"),
+    "reproducibility.csv": (),
+}
+#: Columns read as text even when every value looks like a number (grade "4", case "001").
+TEXT_COLUMNS: tuple[str, ...] = (
+    "task", "metric", "adapter", "adapter_a", "adapter_b", "perturbation", "case_id",
+    "subject_id", "site", "truth", "class", "kind", "reason", "test", "timepoint", "modalities",
+    "tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "sex", "scanner",
+)
+HETEROGENEITY_SITE = "(heterogeneity)"
+CLEAN = "clean"
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """Everything a report needs from one run directory."""
+
+    run_dir: Path
+    run: dict[str, Any]
+    leaderboard: pd.DataFrame
+    comparisons: pd.DataFrame | None = None
+    cohort: pd.DataFrame | None = None
+    predictions: pd.DataFrame | None = None
+    per_case: pd.DataFrame | None = None
+    sites: pd.DataFrame | None = None
+    failures: pd.DataFrame | None = None
+    cost: pd.DataFrame | None = None
+    robustness: pd.DataFrame | None = None
+    reproducibility: pd.DataFrame | None = None
+
+    @property
+    def tasks(self) -> list[str]:
+        """Tasks in the leaderboard, in the config's order where it gives one."""
+        present = list(dict.fromkeys(self.leaderboard["task"]))
+        order = [t for t in self.run.get("config", {}).get("tasks", []) if t in present]
+        return order + [t for t in present if t not in order]
+
+    @property
+    def adapters(self) -> list[str]:
+        """Adapter labels in the leaderboard, in the config's order where it gives one."""
+        present = list(dict.fromkeys(self.leaderboard["adapter"]))
+        configured = [a.get("id") or a.get("name")
+                      for a in self.run.get("config", {}).get("adapters", [])]
+        order = [a for a in configured if a in present]
+        return order + [a for a in present if a not in order]
+
+    def metrics(self, task: str) -> list[str]:
+        """Metrics of ``task`` in leaderboard order."""
+        rows = self.leaderboard[self.leaderboard["task"] == task]
+        return list(dict.fromkeys(rows["metric"]))
+
+    def direction(self, metric: str) -> str:
+        """``higher``, ``lower`` or ``target``: the leaderboard's column, else the registry."""
+        if "direction" in self.leaderboard.columns:
+            found = self.leaderboard.loc[self.leaderboard["metric"] == metric, "direction"]
+            found = found.dropna()
+            if not found.empty:
+                return str(found.iloc[0])
+        return metric_direction(metric)
+
+
+def metric_direction(metric: str) -> str:
+    """The registry's direction of ``metric``; ``higher`` for a metric it does not know."""
+    try:
+        return registry.get(metric).direction
+    except InputError:
+        return "higher"
+
+
+def metric_target(metric: str) -> float | None:
+    """The ideal value of a ``target``-direction metric (calibration slope 1, intercept 0)."""
+    try:
+        return registry.get(metric).target
+    except InputError:
+        return None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    header = pd.read_csv(path, nrows=0).columns
+    dtypes = {column: str for column in TEXT_COLUMNS if column in header}
+    try:
+        return pd.read_csv(path, dtype=dtypes, keep_default_na=True)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: cannot be read as CSV: {exc}") from None
+
+
+def read_table(run_dir: Path, name: str, *, required: bool = False) -> pd.DataFrame | None:
+    """One table of the run directory, checked for its documented columns."""
+    path = run_dir / name
+    if not path.is_file():
+        if required:
+            raise InputError(f"run directory {run_dir}: {name} is missing (run the bench first)")
+        return None
+    try:
+        table = _read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file is empty (no header row)") from None
+    missing = [c for c in REQUIRED_COLUMNS.get(name, ()) if c not in table.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    return table
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "run.json"
+    if not path.is_file():
+        raise InputError(f"run directory {run_dir}: run.json is missing (not a run directory)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: the top level must be an object")
+    return data
+
+
+def load_run(run_dir: str | Path) -> RunResults:
+    """Read every stored table of ``run_dir``; an input error when it is not a run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"run directory {run_dir}: not found")
+    run = read_run_json(run_dir)
+    leaderboard = read_table(run_dir, "leaderboard.csv", required=True)
+    assert leaderboard is not None
+    optional = {
+        name.removesuffix(".csv"): read_table(run_dir, name)
+        for name in REQUIRED_COLUMNS if name != "leaderboard.csv"
+    }
+    return RunResults(run_dir=run_dir, run=run, leaderboard=leaderboard, **optional)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN/inf to ``None`` and numpy scalars to Python, recursively (for JSON output)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+#: Headline metric of a task, first one present in the leaderboard wins.
+PRIMARY_METRICS: tuple[str, ...] = (
+    "auroc", "coverage_all_model", "coverage_enhancing_model", "balanced_accuracy", "dice",
+)
+
+
+def primary_metric(results: RunResults, task: str) -> str:
+    """The metric a task's headline uses (AUROC, recurrence coverage, … or the first listed)."""
+    metrics = results.metrics(task)
+    return next((m for m in PRIMARY_METRICS if m in metrics), metrics[0])
+
+
+def select_leaderboard(leaderboard: pd.DataFrame, *, task: str | None = None,
+                       metric: str | None = None) -> pd.DataFrame:
+    """Rows of one task and/or metric, sorted by task, metric and rank; input error if none."""
+    rows = leaderboard
+    if task is not None:
+        if task not in set(rows["task"]):
+            raise InputError(f"task {task!r} is not in the leaderboard (tasks: "
+                             f"{', '.join(sorted(set(rows['task'])))})")
+        rows = rows[rows["task"] == task]
+    if metric is not None:
+        if metric not in set(rows["metric"]):
+            raise InputError(f"metric {metric!r} is not in the leaderboard"
+                             f"{f' for task {task}' if task else ''} (metrics: "
+                             f"{', '.join(sorted(set(rows['metric'])))})")
+        rows = rows[rows["metric"] == metric]
+    return rows.sort_values(["task", "metric", "rank", "adapter"], kind="stable",
+                            na_position="last").reset_index(drop=True)

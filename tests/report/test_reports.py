@@ -1,0 +1,152 @@
+"""report.html, summary.md and junit.xml regenerated from the fixture run; the report command's
+exit codes."""
+
+from __future__ import annotations
+
+import base64
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from imagination.cli.app import run_app
+from imagination.errors import InputError
+from imagination.report.regenerate import GateOptions, regenerate
+from imagination.report.tables import load_run
+
+FAILING = "idh:auroc >= 0.8 [prevalence]"
+IMAGE = re.compile(r'<img src="(data:image/svg\+xml;base64,[A-Za-z0-9+/=]+)" alt="([^"]+)"')
+
+
+def test_failing_config_gate_gives_exit_1(reported_run):
+    _, outcome = reported_run
+    assert outcome.exit_code == 1
+    assert [g.name for g in outcome.failed] == [FAILING]
+
+
+def test_summary_names_the_failing_gate_and_by_how_much(reported_run):
+    run_dir, _ = reported_run
+    summary = (run_dir / "summary.md").read_text()
+    assert "1 of 1 gates FAILED" in summary
+    line = next(x for x in summary.splitlines() if FAILING in x)
+    assert "fail" in line and "0.5" in line and "0.8" in line and "−0.3" in line
+    # the headline leaderboard of every task is there, best adapter first
+    idh = summary.split("## idh: auroc")[1].split("##")[0]
+    assert idh.index("radiomics_lr") < idh.index("age_volume_lr") < idh.index("| prevalence")
+
+
+def test_junit_has_one_testcase_per_gate_and_names_the_failure(reported_run):
+    run_dir, _ = reported_run
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    cases = root.findall("./testsuite/testcase")
+    assert [c.get("name") for c in cases] == [FAILING]
+    failure = cases[0].find("failure")
+    assert failure is not None and FAILING in failure.get("message")
+    assert "observed 0.5" in failure.get("message") and "threshold 0.8" in failure.get("message")
+    assert root.get("tests") == "1" and root.get("failures") == "1"
+
+
+def test_report_is_one_self_contained_file_with_every_plot(reported_run):
+    run_dir, _ = reported_run
+    page = (run_dir / "report.html").read_text()
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', page)
+    assert "<script" not in page and "default-src 'none'" in page
+    images = IMAGE.findall(page)
+    assert len(images) == page.count("<img ")
+    alts = [alt for _, alt in images]
+    for task in ("idh", "tumor_type"):
+        for kind in ("ROC curves", "Calibration curves", "Confusion matrices",
+                     "Forest plot per site", "Rank stability"):
+            assert f"{kind} for {task}" in alts
+    assert "Decision curves for idh" in alts and "Decision curves for tumor_type" not in alts
+    assert "Robustness curves for idh" in alts
+    assert "Paired recurrence coverage for recurrence" in alts
+    assert "Example slice: fk_growth, case C007" in alts
+    for uri, alt in images:  # every embedded figure is a well-formed SVG document
+        svg = ET.fromstring(base64.b64decode(uri.split(",", 1)[1]))
+        assert svg.tag.endswith("svg"), alt
+
+
+def test_report_reads_cohort_first_and_provenance_last(reported_run):
+    run_dir, _ = reported_run
+    page = (run_dir / "report.html").read_text()
+    headings = [re.sub(r"^\d+ · ", "", h) for h in re.findall(r"<h2[^>]*>(.*?)</h2>", page)]
+    assert headings == ["Cohort", "Task: idh", "Task: tumor_type", "Task: recurrence",
+                        "Adapters", "Gates", "Provenance"]
+    text = re.sub(r"<[^>]+>", " ", page)
+    assert "probabilities sum to 1.37" in text          # a failure reason of radiomics_lr
+    assert "not a medical device" in text               # its model card
+    assert "UCSF" in text and "oligodendroglioma" in text
+
+
+def test_report_is_byte_identical_when_regenerated(reported_run, tmp_path):
+    run_dir, _ = reported_run
+    first = (run_dir / "report.html").read_bytes()
+    regenerate(run_dir)
+    assert (run_dir / "report.html").read_bytes() == first
+
+
+def test_passing_requirements_exit_0(run_dir):
+    code = run_app(["report", str(run_dir), "--no-config-gates",
+                    "--require", "idh:auroc>=0.95,adapter=radiomics_lr",
+                    "--require", "idh:brier<=0.2,adapter=radiomics_lr,on=ci_high"])
+    assert code == 0
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    assert root.get("tests") == "2" and root.get("failures") == "0"
+
+
+def test_baseline_regression_fails_and_is_named(run_dir, worse_run):
+    outcome = regenerate(worse_run, GateOptions(baseline_dir=run_dir, max_drop=0.02,
+                                                config_gates=False))
+    assert outcome.exit_code == 1
+    names = {g.name for g in outcome.failed}
+    assert "no drop > 0.02: idh:auroc [radiomics_lr]" in names
+    assert "no drop > 0.02: idh:brier [radiomics_lr]" in names  # Brier rose
+    assert not any("[prevalence]" in n and "auroc" in n for n in names)  # 0.5 both times
+    summary = (worse_run / "summary.md").read_text()
+    assert "no drop &gt; 0.02" not in summary and "no drop > 0.02: idh:auroc [radiomics_lr]" in \
+        summary
+
+
+@pytest.mark.parametrize("args", [
+    ["--require", "idh:auroc>>0.8"], ["--require", "idh:nosuch>=0.1"],
+    ["--max-drop", "0.1"], ["--baseline", "/nonexistent/run"],
+])
+def test_bad_specs_exit_2_and_write_nothing(run_dir, args, capsys):
+    assert run_app(["report", str(run_dir), *args]) == 2
+    assert not (run_dir / "report.html").exists() and not (run_dir / "junit.xml").exists()
+    assert "error" in capsys.readouterr().err
+
+
+def test_not_a_run_directory_exits_2(tmp_path, capsys):
+    assert run_app(["report", str(tmp_path)]) == 2
+    assert "run.json is missing" in capsys.readouterr().err
+
+
+def test_table_missing_a_column_names_file_and_column(run_dir):
+    table = pd.read_csv(run_dir / "sites.csv").drop(columns=["ci_high"])
+    table.to_csv(run_dir / "sites.csv", index=False)
+    with pytest.raises(InputError, match=r"sites\.csv: missing column\(s\) ci_high"):
+        load_run(run_dir)
+
+
+def test_optional_tables_may_be_absent(run_dir):
+    for name in ("robustness.csv", "sites.csv", "predictions.csv", "cohort.csv", "cost.csv",
+                 "failures.csv", "comparisons.csv", "reproducibility.csv", "per_case.csv"):
+        (run_dir / name).unlink()
+    for path in (run_dir / "examples").iterdir():
+        path.unlink()
+    outcome = regenerate(run_dir, GateOptions(config_gates=False))
+    assert outcome.exit_code == 0
+    page = (run_dir / "report.html").read_text()
+    assert "Task: recurrence" in page and "ROC curves for idh" not in page
+
+
+def test_bad_example_file_is_an_input_error_naming_it(run_dir):
+    path = next((run_dir / "examples").iterdir())
+    path.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match=path.name):
+        regenerate(run_dir)
+    assert isinstance(Path(path), Path)
