@@ -41,15 +41,20 @@ def runs_list(
 
 
 def _print_summary(s: RunSummary, limit: int) -> None:
-    out_console.print(f"[bold]{s.run_dir}[/]  config {s.config_name or '-'}  "
-                      f"created {s.created or '-'}")
+    out_console.print(f"{s.run_dir}  config {s.config_name or '-'}  created {s.created or '-'}",
+                      markup=False)
     out_console.print(f"jobs: {_count(s.planned)} planned, {s.done} done, {s.failed} failed, "
                       f"{len(s.missing) if s.has_plan else '-'} missing"
                       + (f", {s.stale} stale (not in the plan)" if s.stale else "")
-                      + f"  [{s.state}]")
+                      + f"  ({s.state})", markup=False)
     if s.groups:
-        table = Table("adapter", "perturb.", "kind", "plan", "ok", "fail", "miss",
-                      "wall s", "cpu s", "peak MiB", box=None, header_style="bold")
+        table = Table(box=None, header_style="bold")
+        for name, values in (("adapter", [g.adapter for g in s.groups]),
+                             ("perturbation", [g.perturbation_id for g in s.groups]),
+                             ("kind", [g.kind for g in s.groups])):
+            table.add_column(name, no_wrap=True, min_width=max(map(len, [name, *values])))
+        for name in ("plan", "ok", "fail", "miss", "wall s", "cpu s", "peak MiB"):
+            table.add_column(name, justify="right")
         for g in s.groups:
             table.add_row(g.adapter, g.perturbation_id, g.kind, _count(g.planned), str(g.done),
                           str(g.failed), _count(g.missing), f"{g.wall_s:.1f}", f"{g.cpu_s:.1f}",
