@@ -16,7 +16,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "imagination.cli.cohort_commands",
     "imagination.cli.adapter_commands",
     "imagination.cli.runs_commands",
+    "imagination.cli.bench_commands",
     "imagination.cli.report_commands",
+    "imagination.cli.synth_commands",
 )
 
 for _module in COMMAND_MODULES:

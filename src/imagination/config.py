@@ -1,0 +1,175 @@
+"""The bench configuration: a validated YAML schema (pydantic), JSON-schema exportable.
+
+Errors name the YAML path of the wrong key and, where the value is a choice, the allowed values.
+Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from imagination.cohort.vocabulary import TASKS
+from imagination.errors import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SyntheticCohort(_Strict):
+    """A synthetic cohort made on first use in the cache folder."""
+
+    cases: int = Field(default=40, ge=4, le=2000)
+    sites: int = Field(default=3, ge=1, le=20)
+    seed: int = 1
+    resolution: float = Field(default=2.0, gt=0.5, le=8.0, description="voxel size in mm")
+
+
+class CohortConfig(_Strict):
+    manifests: list[Path] = Field(default_factory=list, description="manifest files")
+    synthetic: SyntheticCohort | None = Field(
+        default=None, description="use the synthetic demo cohort instead of manifests")
+    allow_outside_root: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CohortConfig:
+        if not self.manifests and self.synthetic is None:
+            raise ValueError("give 'manifests' or 'synthetic'")
+        if self.manifests and self.synthetic is not None:
+            raise ValueError("give either 'manifests' or 'synthetic', not both")
+        return self
+
+
+class AdapterConfig(_Strict):
+    name: str = Field(description="registry name (see `imagination adapters list`)")
+    id: str | None = Field(default=None, description="display name; defaults to name")
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0, description="per case")
+
+    @property
+    def label(self) -> str:
+        return self.id or self.name
+
+
+class PerturbationConfig(_Strict):
+    kind: str = Field(description="perturbation name (see imagination.perturb)")
+    severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("severities")
+    @classmethod
+    def _levels(cls, value: list[int]) -> list[int]:
+        bad = [v for v in value if not 1 <= v <= 5]
+        if bad:
+            raise ValueError(f"severity levels must be 1..5, got {bad}")
+        return sorted(set(value))
+
+
+class StatisticsConfig(_Strict):
+    n_resamples: int = Field(default=2000, ge=100, le=100_000)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    seed: int = 0
+    ci_method: Literal["bca", "percentile"] = "percentile"
+
+
+class CrossfitConfig(_Strict):
+    n_folds: int = Field(default=5, ge=2, le=20)
+    seed: int = 0
+    leave_one_site_out: bool = False
+
+
+class ExecutorConfig(_Strict):
+    kind: Literal["local", "dask"] = "local"
+    workers: int = Field(default=2, ge=1, le=512)
+    scheduler: str | None = Field(default=None, description="Dask scheduler address")
+
+
+class GateConfig(_Strict):
+    """``task:metric OP value`` for an adapter (or all adapters)."""
+
+    task: str
+    metric: str
+    op: Literal[">=", "<=", ">", "<"] = ">="
+    value: float
+    adapter: str | None = None
+    on: Literal["value", "ci_low", "ci_high"] = "value"
+
+
+class BenchConfig(_Strict):
+    name: str = "bench"
+    cohort: CohortConfig
+    tasks: list[Literal["tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "recurrence"]] = (
+        Field(default_factory=lambda: list(TASKS)))
+    adapters: list[AdapterConfig] = Field(min_length=1)
+    metrics: dict[str, list[str]] = Field(
+        default_factory=dict, description="per task: metric names (default: all of the family)")
+    perturbations: list[PerturbationConfig] = Field(default_factory=list)
+    statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
+    crossfit: CrossfitConfig = Field(default_factory=CrossfitConfig)
+    failure_policy: Literal["worst", "exclude"] = "worst"
+    gates: list[GateConfig] = Field(default_factory=list)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    recurrence_margin_mm: float = Field(default=15.0, gt=0, le=50)
+
+    @model_validator(mode="after")
+    def _unique_adapter_ids(self) -> BenchConfig:
+        labels = [a.label for a in self.adapters]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"adapter ids must be unique; repeated: {dupes} (set 'id')")
+        return self
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        ctx = err.get("ctx") or {}
+        if "expected" in ctx:
+            msg += f" (allowed: {ctx['expected']})"
+        lines.append(f"  {loc}: {msg}")
+    return f"config {source} is invalid:\n" + "\n".join(lines)
+
+
+def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config>") -> BenchConfig:
+    """Validate a config mapping; resolve manifest paths against ``base_dir``."""
+    if not isinstance(data, dict):
+        raise InputError(f"config {source}: the top level must be a mapping")
+    try:
+        config = BenchConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_format_errors(exc, source)) from None
+    config.cohort.manifests = [
+        p if p.is_absolute() else (base_dir / p).resolve() for p in config.cohort.manifests
+    ]
+    return config
+
+
+def load_config(path: str | os.PathLike[str]) -> BenchConfig:
+    """Read and validate a YAML bench config."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config {path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"config {path}: not valid YAML: {exc}") from None
+    return parse_config(data or {}, base_dir=path.parent.resolve(), source=str(path))
+
+
+def config_json_schema() -> dict[str, Any]:
+    schema = BenchConfig.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "imagination bench config"
+    return schema
+
+
+def demo_config_path() -> Path:
+    """The embedded demo config shipped inside the package."""
+    return Path(__file__).parent / "configs" / "demo.yaml"

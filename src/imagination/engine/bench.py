@@ -1,0 +1,237 @@
+"""`imagination bench`: walk the line once — cohort, plan, execute (resumable), score, report.
+
+Every stage reads what the stage before wrote: a killed run resumes from the store, and
+``imagination report RUN_DIR`` redoes the right end without running a model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from imagination import __version__
+from imagination.adapters.protocol import Adapter, LearningAdapter
+from imagination.adapters.registry import create, describe
+from imagination.cohort.cohort import Cohort
+from imagination.cohort.manifest import read_manifest
+from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
+from imagination.config import BenchConfig, SyntheticCohort
+from imagination.engine.atomic import atomic_write_text
+from imagination.engine.executors import make_executor
+from imagination.engine.hashing import canonical
+from imagination.engine.jobs import failure_record, run_job
+from imagination.engine.plan import JobSpec, build_plan, input_digests
+from imagination.engine.provenance import collect_environment
+from imagination.engine.store import PredictionStore
+from imagination.errors import InputError, RunIncomplete
+
+log = logging.getLogger("imagination.bench")
+
+ProgressHook = Callable[[str, int, int], None]
+
+
+@dataclass
+class BenchOutcome:
+    """What a finished bench run produced."""
+
+    run_dir: Path
+    n_jobs: int
+    n_computed: int
+    n_reused: int
+    n_failed: int
+    tables: dict[str, Path] = field(default_factory=dict)
+    exit_code: int = 0
+    gate_messages: list[str] = field(default_factory=list)
+
+
+def cache_dir() -> Path:
+    """Where generated cohorts are kept (``$IMAGINATION_CACHE`` or ``~/.cache/imagination``)."""
+    env = os.environ.get("IMAGINATION_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return (base if env else base / "imagination").resolve()
+
+
+def ensure_synthetic_cohort(spec: SyntheticCohort, *, workers: int = 1) -> Path:
+    """The manifest of a synthetic cohort, generated on first use (atomically) in the cache."""
+    from imagination.cohort.synthetic import SynthConfig, generate_cohort
+
+    name = f"synth-c{spec.cases}-s{spec.sites}-seed{spec.seed}-r{spec.resolution:g}"
+    target = cache_dir() / "cohorts" / name
+    manifest = target / "manifest.csv"
+    if manifest.is_file():
+        return manifest
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    try:
+        log.info("generating the synthetic cohort %s (first use)", name)
+        generate_cohort(staging, SynthConfig(n_cases=spec.cases, n_sites=spec.sites,
+                                             seed=spec.seed, resolution_mm=spec.resolution,
+                                             workers=workers))
+        try:
+            staging.rename(target)
+        except OSError:  # another process won the race: use its cohort
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def resolve_manifests(config: BenchConfig, *, workers: int = 1) -> list[Path]:
+    if config.cohort.synthetic is not None:
+        return [ensure_synthetic_cohort(config.cohort.synthetic, workers=workers)]
+    return list(config.cohort.manifests)
+
+
+def cohort_vocabularies(manifests: Sequence[Path]) -> dict[str, tuple[str, ...]]:
+    """Class vocabulary per classification task; manifests validated together must agree."""
+    vocab: dict[str, tuple[str, ...]] = {}
+    for path in manifests:
+        meta = read_manifest(path).meta
+        for task in CLASSIFICATION_TASKS:
+            words = meta.vocabulary(task)
+            if task in vocab and vocab[task] != words:
+                raise InputError(f"manifest {path}: vocabulary of {task} {list(words)} differs "
+                                 f"from another manifest's {list(vocab[task])}")
+            vocab[task] = words
+    return vocab
+
+
+def build_adapters(config: BenchConfig) -> dict[str, Adapter | LearningAdapter]:
+    adapters: dict[str, Adapter | LearningAdapter] = {}
+    for entry in config.adapters:
+        try:
+            adapters[entry.label] = create(entry.name, **entry.params)
+        except InputError as exc:
+            raise InputError(f"config adapters[{entry.label}]: {exc}") from None
+        if not set(adapters[entry.label].tasks) & set(config.tasks):
+            log.warning("adapter %s does none of the configured tasks; it is skipped",
+                        entry.label)
+    return adapters
+
+
+def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(canonical(dict(doc)), indent=2, sort_keys=True) + "\n")
+
+
+def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfig,
+             workers: int, executor_kind: str, scheduler: str | None,
+             progress: ProgressHook | None) -> tuple[int, int]:
+    """Run the missing jobs; each finished job is stored at once. Returns (done, failed)."""
+    done = failed = 0
+    total = len(jobs)
+    by_timeout: dict[float | None, list[JobSpec]] = {}
+    for job in jobs:
+        by_timeout.setdefault(job.timeout_s, []).append(job)
+    with make_executor(executor_kind, workers, scheduler) as executor:  # type: ignore[arg-type]
+        for timeout, group in by_timeout.items():
+            for spec, outcome in executor.map_unordered(run_job, group, timeout_s=timeout):
+                if outcome.ok and outcome.value is not None:
+                    record = outcome.value
+                else:
+                    assert outcome.failure is not None
+                    record = failure_record(spec, outcome.failure, outcome.wall_s)
+                store.put(spec.key, record)
+                done += 1
+                failed += record.failure is not None
+                if progress:
+                    progress("models", done, total)
+    return done, failed
+
+
+def run_bench(
+    config: BenchConfig,
+    *,
+    run_dir: Path,
+    workers: int | None = None,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    retry_failed: bool = False,
+    progress: ProgressHook | None = None,
+    config_source: str | None = None,
+) -> BenchOutcome:
+    """Run (or resume) a benchmark into ``run_dir`` and write its tables and reports."""
+    from imagination.engine.scoring import score_run
+
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    workers = workers or config.executor.workers
+    executor = executor or config.executor.kind
+    scheduler = scheduler or config.executor.scheduler
+    timings: dict[str, float] = {}
+
+    manifests = resolve_manifests(config, workers=workers)
+    cohort = Cohort.from_manifests(manifests, allow_outside_root=config.cohort.allow_outside_root)
+    vocabularies = cohort_vocabularies(cohort.manifests)
+    adapters = build_adapters(config)
+    timings["cohort_s"] = time.perf_counter() - t0
+
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = PredictionStore(run_dir / "store")
+    t1 = time.perf_counter()
+    plan = build_plan(config, list(cohort.cases), adapters, vocabularies, digest_cache=store)
+    _write_json(run_dir / "plan.json", {"jobs": [job.index_entry() for job in plan]})
+    timings["plan_s"] = time.perf_counter() - t1
+
+    if force:
+        for job in plan:
+            store.discard(job.key)
+    failed_keys = {r.key for r in store.rows() if r.status == "failed"} if retry_failed else set()
+    missing = [job for job in plan if job.key in failed_keys or not store.has(job.key)]
+    log.info("%d jobs: %d stored, %d to run", len(plan), len(plan) - len(missing), len(missing))
+
+    t2 = time.perf_counter()
+    try:
+        _done, n_failed_new = _execute(missing, store, config, workers, executor, scheduler,
+                                       progress)
+    except KeyboardInterrupt:
+        raise RunIncomplete(
+            f"interrupted; finished jobs are kept in {run_dir / 'store'}: run the same command "
+            "again to resume") from None
+    timings["models_s"] = time.perf_counter() - t2
+
+    t3 = time.perf_counter()
+    scored = score_run(config, cohort, plan, store, run_dir, adapters=adapters,
+                       vocabularies=vocabularies, progress=progress)
+    timings["scoring_s"] = time.perf_counter() - t3
+    timings["wall_s"] = time.perf_counter() - t0
+
+    provenance = {
+        "imagination_version": __version__,
+        "config": config.model_dump(mode="json"),
+        "config_source": config_source,
+        "adapters": {label: describe(a) for label, a in adapters.items()},
+        "environment": collect_environment(),
+        "cohort": {
+            "manifests": [str(p) for p in cohort.manifests],
+            "n_cases": len(cohort),
+            "sites": list(cohort.sites),
+            "digests": {c.case_id: input_digests(c, store) for c in cohort.cases},
+        },
+        "seeds": {"statistics": config.statistics.seed, "crossfit": config.crossfit.seed,
+                  "perturbations": {j.key: j.perturbation_seed for j in plan
+                                    if j.perturbation_seed is not None}},
+        "metric_policies": scored.policies,
+        "timings": {"started": started.isoformat(timespec="seconds"),
+                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                    **{k: round(v, 3) for k, v in timings.items()}},
+        "jobs": {"total": len(plan), "computed": len(missing),
+                 "reused": len(plan) - len(missing), "failed": scored.n_failed},
+    }
+    _write_json(run_dir / "run.json", provenance)
+    outcome = BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
+                           n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
+                           tables=scored.tables)
+    del n_failed_new
+    return outcome

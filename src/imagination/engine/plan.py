@@ -1,0 +1,126 @@
+"""The run plan: one job per case × adapter × perturbation variant, each with a content key.
+
+A job's key hashes what determines its output: the adapter (name, version, parameters), the
+contents of the case's *input* files (never the follow-up truth), the job kind and the
+perturbation with its seed. Equal keys mean a stored result can be reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from imagination.adapters.protocol import Adapter, LearningAdapter
+from imagination.adapters.registry import is_learning
+from imagination.cohort.case import Case
+from imagination.config import BenchConfig
+from imagination.engine.hashing import DigestCache, file_digest, job_key
+
+JobKind = Literal["predictions", "features"]
+CLEAN = "clean"
+#: Masks that are outcome truth: never shown to an adapter, never part of a job key.
+TRUTH_MASKS: tuple[str, ...] = ("recurrence",)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A perturbation variant of the inputs (``kind=None`` is the clean data)."""
+
+    kind: str | None = None
+    severity: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return CLEAN if self.kind is None else f"{self.kind}@{self.severity}"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs to run one job (picklable)."""
+
+    key: str
+    case: Case
+    adapter_label: str
+    adapter_name: str
+    adapter_params: Mapping[str, Any]
+    kind: JobKind
+    tasks: tuple[str, ...]
+    variant: Variant
+    perturbation_seed: int | None
+    vocabularies: Mapping[str, tuple[str, ...]]
+    timeout_s: float | None = None
+
+    def index_entry(self) -> dict[str, str]:
+        return {"key": self.key, "case_id": self.case.case_id, "adapter": self.adapter_label,
+                "perturbation_id": self.variant.id, "kind": self.kind}
+
+
+def blinded(case: Case) -> Case:
+    """The case as an adapter may see it: no outcome labels, no follow-up truth masks."""
+    masks = {k: v for k, v in case.masks.items() if k not in TRUTH_MASKS}
+    return replace(case, labels={}, masks=masks)
+
+
+def input_digests(case: Case, cache: DigestCache | None = None) -> dict[str, str]:
+    """SHA-256 of each input file of a blinded case, keyed by column."""
+    seen = blinded(case)
+    digests = {m: file_digest(p, cache) for m, p in sorted(seen.images.items())}
+    digests.update({f"mask_{m}": file_digest(p, cache) for m, p in sorted(seen.masks.items())})
+    return digests
+
+
+def variants(config: BenchConfig) -> list[Variant]:
+    """The clean variant first, then every configured perturbation × severity."""
+    out = [Variant()]
+    for pert in config.perturbations:
+        out.extend(Variant(pert.kind, level, dict(pert.params)) for level in pert.severities)
+    return out
+
+
+def _seed(base: int, case_id: str, kind: str, severity: int) -> int:
+    from imagination.perturb.registry import perturbation_seed
+
+    return perturbation_seed(base, case_id, kind, severity)
+
+
+def adapter_tasks(adapter: Adapter | LearningAdapter, config: BenchConfig) -> tuple[str, ...]:
+    return tuple(t for t in config.tasks if t in adapter.tasks)
+
+
+def build_plan(
+    config: BenchConfig,
+    cases: Sequence[Case],
+    adapters: Mapping[str, Adapter | LearningAdapter],
+    vocabularies: Mapping[str, tuple[str, ...]],
+    *,
+    digest_cache: DigestCache | None = None,
+    seed_of: Any = None,
+) -> list[JobSpec]:
+    """All jobs of the run, in a stable order (case, adapter, variant)."""
+    by_label = {a.label: a for a in config.adapters}
+    all_variants = variants(config)
+    jobs: list[JobSpec] = []
+    for case in cases:
+        digests = input_digests(case, digest_cache)
+        for label, adapter in adapters.items():
+            tasks = adapter_tasks(adapter, config)
+            if not tasks:
+                continue
+            kind: JobKind = "features" if is_learning(adapter) else "predictions"
+            params = dict(adapter.params())
+            for variant in all_variants:
+                seed = None if variant.kind is None else _seed(
+                    config.statistics.seed, case.case_id, variant.kind, variant.severity)
+                pert = None if variant.kind is None else {
+                    "kind": variant.kind, "severity": variant.severity,
+                    "params": dict(variant.params), "seed": seed}
+                key = job_key(adapter.name, adapter.version, params, digests, pert,
+                              extra={"kind": kind, "tasks": list(tasks)})
+                jobs.append(JobSpec(
+                    key=key, case=blinded(case), adapter_label=label,
+                    adapter_name=by_label[label].name, adapter_params=dict(by_label[label].params),
+                    kind=kind, tasks=tasks, variant=variant, perturbation_seed=seed,
+                    vocabularies=dict(vocabularies), timeout_s=by_label[label].timeout_s))
+    return jobs

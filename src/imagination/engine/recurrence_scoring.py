@@ -1,0 +1,122 @@
+"""Per-case recurrence scoring: load each case's truth once, score every stored map of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imagination.cohort.case import Case, LoadedCase
+from imagination.cohort.loading import load_case
+from imagination.engine.plan import JobSpec
+from imagination.engine.store import PredictionStore
+from imagination.metrics.recurrence import (
+    isovolumetric_plan,
+    recurrence_case_metrics,
+    standard_plan,
+)
+
+
+@dataclass
+class RecurrenceTruth:
+    """What scoring needs of a case: recurrence (all, enhancing), the core and the brain."""
+
+    recurrence: np.ndarray
+    enhancing: np.ndarray | None
+    core: np.ndarray
+    brain: np.ndarray
+    spacing: tuple[float, float, float]
+    t1c: np.ndarray | None
+
+
+def recurrence_truth(loaded: LoadedCase) -> RecurrenceTruth | None:
+    """Truth masks of a loaded case, or ``None`` when it has no follow-up recurrence mask.
+
+    With a label map, all recurrence = ET + NETC + SNFH codes (cavity excluded, as
+    PREDICT-GBM) and enhancing = ET codes; without one, every non-zero voxel is recurrence.
+    The core for the standard plan is the pre-operative TC plus any resection cavity.
+    """
+    if "recurrence" not in loaded.masks:
+        return None
+    rec_codes = loaded.masks["recurrence"]
+    label_map = loaded.case.label_map
+    if label_map is not None:
+        recurrence = label_map.region_mask(rec_codes, "WT")
+        enhancing = label_map.region_mask(rec_codes, "ET")
+    else:
+        recurrence, enhancing = rec_codes > 0, None
+    core = np.zeros(loaded.grid.shape, dtype=bool)
+    if "tumor" in loaded.masks and label_map is not None:
+        core |= loaded.region("TC") | label_map.region_mask(loaded.masks["tumor"], "RC")
+    if "cavity" in loaded.masks:
+        core |= loaded.masks["cavity"] > 0
+    return RecurrenceTruth(recurrence, enhancing, core, loaded.brain(), loaded.grid.spacing,
+                           loaded.images.get("t1c"))
+
+
+@dataclass
+class RecurrenceScore:
+    job: JobSpec
+    values: dict[str, float] | None  # None = failed or missing
+    reason: str
+
+
+def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: PredictionStore,
+                     *, margin_mm: float, examples_dir: Path | None = None,
+                     ) -> Iterator[RecurrenceScore]:
+    """Score every recurrence job, one case (and one map) in memory at a time."""
+    by_case: dict[str, list[JobSpec]] = {}
+    for job in jobs:
+        by_case.setdefault(job.case.case_id, []).append(job)
+    example_written: set[str] = set()
+    for case in cases:
+        case_jobs = by_case.get(case.case_id, [])
+        if not case_jobs:
+            continue
+        truth = recurrence_truth(load_case(case))
+        if truth is None:
+            continue
+        for job in case_jobs:
+            record = store.get(job.key)
+            if record is None or record.failure is not None or record.recurrence is None:
+                reason = ("missing: no stored result" if record is None else
+                          f"{(record.failure or {}).get('kind', 'error')}: "
+                          f"{(record.failure or {}).get('reason', 'no map')}")
+                yield RecurrenceScore(job, None, reason)
+                continue
+            values = recurrence_case_metrics(
+                record.recurrence, truth.recurrence, truth.core, truth.brain, truth.spacing,
+                margin_mm=margin_mm, enhancing_mask=truth.enhancing)
+            yield RecurrenceScore(job, values, "")
+            if (examples_dir is not None and job.variant.kind is None
+                    and job.adapter_label not in example_written and truth.t1c is not None
+                    and truth.recurrence.any()):
+                write_example(examples_dir, job, truth, record.recurrence, margin_mm)
+                example_written.add(job.adapter_label)
+
+
+def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map: np.ndarray,
+                  margin_mm: float) -> Path:
+    """An axial slice (the one with most recurrence) of T1c, recurrence and both plans."""
+    from imagination.engine.atomic import atomic_write_bytes
+
+    std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
+    model = isovolumetric_plan(score_map, truth.brain, int(np.count_nonzero(std)))
+    z = int(np.argmax(truth.recurrence.sum(axis=(0, 1))))
+    import io
+
+    buffer = io.BytesIO()
+    assert truth.t1c is not None
+    np.savez_compressed(buffer, t1c=truth.t1c[:, :, z], recurrence=truth.recurrence[:, :, z],
+                        standard_plan=std[:, :, z], model_plan=model[:, :, z],
+                        spacing=np.asarray(truth.spacing), slice_index=np.asarray(z))
+    path = folder / f"recurrence_{job.adapter_label}_{job.case.case_id}.npz"
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def metric_names(values: Mapping[str, float]) -> list[str]:
+    return sorted(values)
