@@ -365,3 +365,11 @@ def test_an_unknown_preset_is_reported_once_not_per_tumour_mask(tmp_path, rows):
     problems = check(tmp_path, rows, meta=ManifestMeta(label_map="brats2099"))
     problem = only(problems, "bad_metadata")
     assert problem.column == "label_map" and "brats2021" in problem.message
+
+
+def test_progress_callback_counts_the_cases(tmp_path, rows):
+    from imagination.cohort.validation import validate
+
+    seen: list[tuple[int, int]] = []
+    validate([write_cohort(tmp_path, rows)], on_case=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]

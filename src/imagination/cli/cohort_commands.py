@@ -7,9 +7,10 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from imagination.cli.app import app, out_console
+from imagination.cli.app import app, err_console, out_console
 from imagination.cohort.validation import Problem, ValidationReport, validate
 from imagination.errors import InputError
 
@@ -69,7 +70,13 @@ def validate_command(
 
     Exit 0 when clean, 2 when there are errors (or warnings with --strict).
     """
-    report = validate(manifests, allow_outside_root=allow_outside_root)
+    with Progress(TextColumn("checking files"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as progress:
+        task = progress.add_task("validate", total=None)
+        report = validate(manifests, allow_outside_root=allow_outside_root,
+                          on_case=lambda done, total: progress.update(task, completed=done,
+                                                                      total=total))
     unreadable = [p for p in report.problems if p.code == "unreadable_manifest"]
     if not as_json and not report.manifests and len(unreadable) == 1 == len(report.problems):
         raise InputError(unreadable[0].message)  # nothing could be read: one clear message

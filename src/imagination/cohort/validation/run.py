@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,8 +100,12 @@ def _unique(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
-             check_files: bool = True) -> ValidationReport:
-    """Check manifests, their rows, identities across them and (optionally) every file."""
+             check_files: bool = True,
+             on_case: Callable[[int, int], None] | None = None) -> ValidationReport:
+    """Check manifests, their rows, identities across them and (optionally) every file.
+
+    ``on_case(done, total)`` is called after each case's files are checked (for progress).
+    """
     report = ValidationReport()
     for path in _unique(paths):
         read = _read(path)
@@ -125,10 +129,12 @@ def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
     report.problems += duplicate_case_problems(entries)
     report.problems += leakage_problems(entries)
     if check_files:
-        for entry in entries:
+        for done, entry in enumerate(entries, start=1):
             case = _files_case(entry.manifest, entry, allow_outside_root=allow_outside_root)
             report.problems += file_problems(case, check_codes=case.label_map is not None
                                              or entry.manifest.meta.label_map is None)
+            if on_case is not None:
+                on_case(done, len(entries))
     return report
 
 
