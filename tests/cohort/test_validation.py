@@ -230,14 +230,15 @@ def test_path_leaving_the_manifest_folder(tmp_path):
     assert validate_manifests([path], allow_outside_root=True) == []
 
 
-def test_identifying_text_in_a_nifti_header_is_a_warning(tmp_path, rows):
+@pytest.mark.parametrize("field", ["descrip", "db_name", "aux_file", "intent_name"])
+def test_identifying_text_in_a_nifti_header_is_a_warning(tmp_path, rows, field):
     image = nib.Nifti1Image(image_array(), make_affine())
-    image.header["descrip"] = b"Doe^John 1970-01-01"
+    image.header[field] = b"Doe^John 1970-01-01"[: 16 if field == "intent_name" else None]
     path = tmp_path / "c1/flair.nii.gz"
     nib.save(image, path)
     problem = only(check(tmp_path, rows), "identifying_header_text")
     assert_names(problem, "c1", "flair", path)
-    assert problem.severity == "warning" and "descrip" in problem.message
+    assert problem.severity == "warning" and repr(field) in problem.message
     assert "Doe" not in problem.message  # never echo the identifying text
 
 
