@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imagination.engine import hashing
@@ -84,12 +84,14 @@ params = st.dictionaries(st.text(max_size=8),
                          max_size=6)
 
 
+@settings(deadline=None)
 @given(params)
 def test_key_is_independent_of_insertion_order(p):
     reversed_params = dict(reversed(list(p.items())))
     assert key_with(adapter_params=p) == key_with(adapter_params=reversed_params)
 
 
+@settings(deadline=None)
 @given(params, st.text(min_size=1, max_size=8), finite)
 def test_adding_or_changing_a_float_parameter_changes_the_key(p, name, value):
     changed = {**p, name: value}
@@ -97,6 +99,7 @@ def test_adding_or_changing_a_float_parameter_changes_the_key(p, name, value):
         name in p and type(p[name]) is float and repr(p[name]) == repr(value))
 
 
+@settings(deadline=None)
 @given(finite)
 def test_floats_round_trip_through_canonical_json(value):
     assert json.loads(canonical_json({"x": value}))["x"] == value

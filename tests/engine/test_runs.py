@@ -101,3 +101,11 @@ def test_cli_list_and_show(tmp_path: Path, capsys):
     assert "6 planned, 3 done, 1 failed, 2 missing" in out
     assert "Timeout: too slow" in out and "c2" in out
     assert run_app(["runs", "show", str(tmp_path)]) == 2
+
+
+def test_unreadable_store_index_is_an_input_error(tmp_path: Path):
+    run = tmp_path / "run"
+    (run / "store").mkdir(parents=True)
+    (run / "store" / "index.sqlite").write_bytes(b"this is not a database" * 10)
+    with pytest.raises(InputError, match="cannot read the store index"):
+        describe_run(run)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -161,14 +162,18 @@ def _created(run_dir: Path, provenance: dict[str, Any]) -> str | None:
 
 def _stored_rows(run_dir: Path) -> list[IndexRow]:
     """Index rows whose objects are intact in size (no store is created if there is none)."""
-    if not (run_dir / STORE_DIR / INDEX_NAME).is_file():
+    index = run_dir / STORE_DIR / INDEX_NAME
+    if not index.is_file():
         return []
-    store = PredictionStore(run_dir / STORE_DIR)
     try:
-        present = store.present_keys()
-        return [row for row in store.rows() if row.key in present]
-    finally:
-        store.close()
+        store = PredictionStore(run_dir / STORE_DIR)
+        try:
+            present = store.present_keys()
+            return [row for row in store.rows() if row.key in present]
+        finally:
+            store.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise InputError(f"{index}: cannot read the store index: {exc}") from exc
 
 
 def _group_counts(plan: list[PlannedJob] | None, rows: list[IndexRow],
