@@ -72,14 +72,21 @@ def _binary_logits(
     return (truth == pos).astype(np.float64), np.log(q) - np.log1p(-q)
 
 
+def separated(x: np.ndarray, y: np.ndarray) -> bool:
+    """True when a cut on x splits the classes (ties at the cut allowed): then the maximum
+    likelihood slope is infinite (complete or quasi-complete separation)."""
+    pos, neg = x[y], x[~y]
+    return bool(neg.max() <= pos.min() or pos.max() <= neg.min())
+
+
 def calibration_slope(y_true: Sequence[str], proba: Proba, classes: Sequence[str], *,
                       positive: str | None = None, threshold: float = 0.5) -> float:
     """Slope b of the logistic recalibration model logit P(y=1) = a + b·logit(p), fitted by
-    maximum likelihood (Newton). NaN with one class or when the fit does not converge
-    (separable data)."""
+    maximum likelihood (Newton). NaN with one class, with separated classes (no finite
+    estimate) or when the fit does not converge."""
     del threshold
     y, x = _binary_logits(y_true, proba, classes, positive)
-    if y.min() == y.max():
+    if y.min() == y.max() or separated(x, y.astype(bool)):
         return float("nan")
     design = np.column_stack([np.ones_like(x), x])
     beta = np.zeros(2)
