@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -149,4 +148,16 @@ def test_bad_example_file_is_an_input_error_naming_it(run_dir):
     path.write_bytes(b"not a zip")
     with pytest.raises(InputError, match=path.name):
         regenerate(run_dir)
-    assert isinstance(Path(path), Path)
+
+
+def test_write_reports_takes_the_bench_config_gate_list(run_dir):
+    from imagination.config import GateConfig
+    from imagination.report.regenerate import write_reports
+
+    gates = [GateConfig(task="idh", metric="auroc", op=">=", value=0.9, adapter="radiomics_lr"),
+             GateConfig(task="idh", metric="brier", op="<=", value=0.05, adapter="radiomics_lr")]
+    assert write_reports(run_dir, gates) == 1  # these replace run.json's gates
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    names = [(c.get("name"), c.find("failure") is not None) for c in root.iter("testcase")]
+    assert names == [("idh:auroc >= 0.9 [radiomics_lr]", False),
+                     ("idh:brier <= 0.05 [radiomics_lr]", True)]

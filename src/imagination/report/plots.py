@@ -181,18 +181,21 @@ def coverage_pairs_plot(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]],
 
 
 def example_slice_plot(t1c: np.ndarray, recurrence: np.ndarray, standard_plan: np.ndarray,
-                       model_plan: np.ndarray, *, title: str) -> str:
-    """An axial slice: T1c, recurrence filled red, standard plan and model plan as contours."""
+                       model_plan: np.ndarray, *, title: str,
+                       spacing: tuple[float, float] = (1.0, 1.0)) -> str:
+    """An axial slice: T1c, recurrence filled red, standard plan and model plan as contours.
+    ``spacing`` (mm along the slice's two axes) sets the pixel aspect ratio."""
     with mpl.rc_context(_STYLE):
         fig = _figure(4.4, 4.4)
         ax = fig.add_subplot()
         image = np.asarray(t1c, float).T  # RAS+ (x, y) -> rows = y for display
         low, high = np.percentile(image, [1, 99.5]) if image.size else (0, 1)
+        aspect = spacing[1] / spacing[0] if spacing[0] > 0 else 1.0
         ax.imshow(image, cmap="gray", origin="lower", vmin=low, vmax=high,
-                  interpolation="nearest")
+                  interpolation="nearest", aspect=aspect)
         rec = np.ma.masked_where(np.asarray(recurrence).T == 0, np.asarray(recurrence).T)
         ax.imshow(rec, cmap=mpl.colors.ListedColormap(["#ff2a2a"]), alpha=0.55,
-                  origin="lower", interpolation="nearest")
+                  origin="lower", interpolation="nearest", aspect=aspect)
         handles = []
         for mask, colour, name in ((standard_plan, "#ffd700", "standard plan (15 mm)"),
                                    (model_plan, "#00e5ff", "model plan (same volume)")):

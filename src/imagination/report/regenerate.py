@@ -8,8 +8,10 @@ leaves the run directory untouched (exit 2).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from imagination.engine.atomic import atomic_write_text
 from imagination.errors import EXIT_GATE_FAILED, EXIT_OK, InputError
@@ -38,6 +40,8 @@ class GateOptions:
     baseline_dir: Path | None = None
     max_drop: float | None = None
     config_gates: bool = True
+    #: already-parsed requirements (e.g. the in-memory config's gates)
+    requirements: tuple[Requirement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ def requirements(results: tables.RunResults, options: GateOptions) -> list[Requi
     if not isinstance(configured, list):
         raise InputError(f"{results.run_dir / 'run.json'}: config.gates must be a list")
     return ([requirement_from_config(entry) for entry in configured]
+            + list(options.requirements)
             + [parse_requirement(spec) for spec in options.require])
 
 
@@ -94,6 +99,15 @@ def regenerate(run_dir: str | Path, options: GateOptions | None = None) -> Repor
     return ReportOutcome(exit_code=code, gates=gates, written=written)
 
 
-def write_reports(run_dir: str | Path, gates: GateOptions | None = None) -> int:
-    """Regenerate every report output of ``run_dir``; 1 when a gate failed, else 0."""
+def write_reports(run_dir: str | Path,
+                  gates: GateOptions | Sequence[Any] | None = None) -> int:
+    """Regenerate every report output of ``run_dir``; 1 when a gate failed, else 0.
+
+    ``gates`` is a :class:`GateOptions`, or the bench config's gate list (``GateConfig``
+    models or mappings), which then replaces the gates stored in ``run.json``.
+    """
+    if gates is not None and not isinstance(gates, GateOptions):
+        parsed = tuple(requirement_from_config(
+            g.model_dump() if hasattr(g, "model_dump") else g) for g in gates)
+        gates = GateOptions(requirements=parsed, config_gates=False)
     return regenerate(run_dir, gates).exit_code

@@ -233,6 +233,8 @@ def example_figure(adapter: str, case_id: str, path: Path) -> str:
             if missing:
                 raise InputError(f"{path}: missing array(s) {', '.join(missing)}")
             arrays = {k: np.asarray(data[k]) for k in EXAMPLE_ARRAYS}
+            spacing = (tuple(float(x) for x in np.asarray(data["spacing"]).ravel()[:2])
+                       if "spacing" in data else (1.0, 1.0))
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable .npz file: {exc}") from None
     shapes = {a.shape for a in arrays.values()}
@@ -241,7 +243,8 @@ def example_figure(adapter: str, case_id: str, path: Path) -> str:
                          f"{ {k: a.shape for k, a in arrays.items()} }")
     return plots.example_slice_plot(arrays["t1c"], arrays["recurrence"],
                                     arrays["standard_plan"], arrays["model_plan"],
-                                    title=f"{adapter}, case {case_id} (axial)")
+                                    title=f"{adapter}, case {case_id} (axial)",
+                                    spacing=spacing)
 
 
 def recurrence_figures(results: RunResults, task: str, colours: dict[str, str]) -> dict[str, Any]:
