@@ -137,3 +137,21 @@ def test_workers_of_a_killed_run_exit_instead_of_running_on(tmp_path):
     except psutil.TimeoutExpired:
         worker.kill()
         raise AssertionError("the orphaned worker kept running") from None
+
+
+@pytest.mark.xdist_group("dask")
+def test_dask_executor_connects_to_a_given_scheduler_address():
+    from distributed import LocalCluster
+
+    with (LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                       dashboard_address=None) as cluster,
+          make_executor("dask", 1, cluster.scheduler_address) as executor):
+        got = dict(executor.map_unordered(square_with_noise, [3, 4]))
+    assert {k: v.value for k, v in got.items()} == {3: square_with_noise(3),
+                                                    4: square_with_noise(4)}
+
+
+def test_dask_executor_reports_an_unreachable_scheduler_as_input_error():
+    executor = DaskExecutor("tcp://127.0.0.1:9", workers=1, connect_timeout_s=1.0)
+    with pytest.raises(InputError, match="cannot connect to the Dask scheduler"):
+        list(executor.map_unordered(square_with_noise, [1]))

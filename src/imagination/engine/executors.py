@@ -61,6 +61,7 @@ FailureKind = Literal["error", "timeout", "crash"]
 ExecutorKind = Literal["local", "dask"]
 _KILL_GRACE_S = 5.0
 _STARTUP_GRACE_S = 120.0
+_WINDOW_REFRESH_S = 2.0
 _STARTED = "started"
 #: Thread-pool sizes for worker processes: one job per core, no oversubscription.
 SINGLE_THREAD_ENV: dict[str, str] = {
@@ -404,10 +405,12 @@ def _run_with_timeout(fn: Callable[[T], R], item: T,
 class DaskExecutor:
     """Jobs on a Dask cluster: a scheduler address, or a LocalCluster of ``workers`` processes."""
 
-    def __init__(self, scheduler_address: str | None = None, workers: int = 1) -> None:
+    def __init__(self, scheduler_address: str | None = None, workers: int = 1, *,
+                 connect_timeout_s: float = 30.0) -> None:
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
         self.scheduler_address = scheduler_address
+        self.connect_timeout_s = connect_timeout_s
         self.workers = workers
         self._client: Any = None
         self._cluster: Any = None
@@ -425,7 +428,7 @@ class DaskExecutor:
 
         try:
             if self.scheduler_address:
-                return Client(self.scheduler_address, timeout="30s")
+                return Client(self.scheduler_address, timeout=self.connect_timeout_s)
             with dask.config.set({"distributed.scheduler.allowed-failures": 0,
                                   "distributed.scheduler.worker-saturation": 1.0}):
                 self._cluster = LocalCluster(
@@ -452,6 +455,8 @@ class DaskExecutor:
             self._cluster = None
 
     def _window(self) -> int:
+        """Jobs kept submitted: twice the cluster's threads, so workers never wait, while the
+        client holds only a bounded slice of the plan."""
         threads = sum(self.client.nthreads().values()) or 1
         return max(2 * threads, 4)
 
@@ -471,6 +476,7 @@ class DaskExecutor:
         in_flight: dict[str, tuple[T, Any]] = {}
         queue = as_completed()
         window = self._window()
+        window_checked = time.monotonic()
 
         def submit_next() -> bool:
             try:
@@ -495,8 +501,10 @@ class DaskExecutor:
                 if restart is not None:
                     self._restart(client, restart)
                 yield item, outcome
-                if len(in_flight) < window:
-                    submit_next()
+                if time.monotonic() - window_checked > _WINDOW_REFRESH_S:  # workers join late
+                    window, window_checked = self._window(), time.monotonic()
+                while len(in_flight) < window and submit_next():
+                    pass
         finally:
             if in_flight:
                 client.cancel([future for _, future in in_flight.values()], force=True)
