@@ -77,3 +77,14 @@ def test_identical_models_and_too_few_cases() -> None:
     assert t.difference == 0.0 and t.p_value == 1.0
     with pytest.raises(InputError, match="two positive"):
         delong.delong_ci([1, 0, 0], [0.2, 0.1, 0.3])
+
+
+def test_hanley_mcneil_ct_ratings() -> None:
+    # Hanley & McNeil (1982), Radiology 143:29, Table 1: 109 CT images rated 1-5.
+    # Published AUC 0.893 with their approximate SE 0.032; DeLong's SE is close to it.
+    normal = np.repeat([1, 2, 3, 4, 5], [33, 6, 6, 11, 2])
+    abnormal = np.repeat([1, 2, 3, 4, 5], [3, 2, 2, 11, 33])
+    y = np.r_[np.zeros(normal.size, bool), np.ones(abnormal.size, bool)]
+    r = delong.delong_ci(y, np.r_[normal, abnormal].astype(float))
+    assert r.auc == pytest.approx(0.893, abs=5e-4)
+    assert r.se == pytest.approx(0.032, abs=0.002)

@@ -65,7 +65,7 @@ def delong_ci(y: np.ndarray | Sequence[bool], score: np.ndarray | Sequence[float
     se = float(np.sqrt(cov[0, 0]))
     z = norm.ppf(1 - alpha / 2)
     auc = float(aucs[0])
-    return AucInterval(auc, se, max(0.0, auc - z * se), min(1.0, auc + z * se))
+    return AucInterval(auc, se, float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se)))
 
 
 def delong_paired_test(y: np.ndarray | Sequence[bool], score_a: np.ndarray | Sequence[float],
@@ -84,5 +84,5 @@ def delong_paired_test(y: np.ndarray | Sequence[bool], score_a: np.ndarray | Seq
     else:
         z = 0.0 if diff == 0 else float(np.sign(diff) * np.inf)
         p = 1.0 if diff == 0 else 0.0
-    half = norm.ppf(1 - alpha / 2) * se
+    half = float(norm.ppf(1 - alpha / 2)) * se
     return PairedAucTest(float(aucs[0]), float(aucs[1]), diff, se, z, p, diff - half, diff + half)
