@@ -2,6 +2,7 @@
 
 from imagination.growth.atlas import Atlas, load_mni152
 from imagination.growth.fisher_kolmogorov import (
+    GrowthSolver,
     gaussian_seed,
     simulate_growth,
     stable_time_step,
@@ -10,6 +11,7 @@ from imagination.growth.fisher_kolmogorov import (
 
 __all__ = [
     "Atlas",
+    "GrowthSolver",
     "gaussian_seed",
     "load_mni152",
     "simulate_growth",

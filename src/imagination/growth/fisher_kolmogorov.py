@@ -55,18 +55,26 @@ def gaussian_seed(shape: Sequence[int], center_vox: Sequence[float], sigma_mm: f
     return np.exp(-r2 / (2.0 * float(sigma_mm) ** 2)).astype(np.float32)
 
 
+def _axis_slices(ndim: int, axis: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Index of the lower and the upper voxel of every face normal to ``axis``."""
+    lo = [slice(None)] * ndim
+    hi = [slice(None)] * ndim
+    lo[axis] = slice(0, -1)
+    hi[axis] = slice(1, None)
+    return tuple(lo), tuple(hi)
+
+
 def _face_coefficients(diffusivity: np.ndarray,
                        spacing_mm: Sequence[float]) -> list[np.ndarray]:
     """Per axis, harmonic-mean face diffusivity divided by h² (1/day); 0 where a side is 0."""
     coeffs = []
-    d = diffusivity.astype(np.float64)
+    d = np.asarray(diffusivity, dtype=np.float64)
     for axis, h in enumerate(spacing_mm):
-        n = d.shape[axis]
-        lo = d.take(np.arange(0, n - 1), axis=axis)
-        hi = d.take(np.arange(1, n), axis=axis)
+        lo_index, hi_index = _axis_slices(d.ndim, axis)
+        lo, hi = d[lo_index], d[hi_index]
+        product = lo * hi
         total = lo + hi
-        with np.errstate(divide="ignore", invalid="ignore"):
-            face = np.where(total > 0, 2.0 * lo * hi / np.where(total > 0, total, 1.0), 0.0)
+        face = np.divide(2.0 * product, total, out=np.zeros_like(total), where=product > 0)
         coeffs.append(face / float(h) ** 2)
     return coeffs
 
@@ -75,13 +83,9 @@ def _outflow_rate(coeffs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarra
     """Sum of a voxel's face coefficients (1/day): the explicit scheme needs dt * this <= 1."""
     rate = np.zeros(shape, dtype=np.float64)
     for axis, c in enumerate(coeffs):
-        n = shape[axis]
-        lo = [slice(None)] * len(shape)
-        hi = [slice(None)] * len(shape)
-        lo[axis] = slice(0, n - 1)
-        hi[axis] = slice(1, n)
-        rate[tuple(lo)] += c
-        rate[tuple(hi)] += c
+        lo, hi = _axis_slices(len(shape), axis)
+        rate[lo] += c
+        rate[hi] += c
     return rate
 
 
@@ -121,6 +125,49 @@ def _domain_box(domain: np.ndarray) -> tuple[slice, ...]:
     return tuple(index)
 
 
+class GrowthSolver:
+    """Fisher–Kolmogorov stepping on one diffusivity map, set up once and advanced repeatedly.
+
+    Equivalent to calling :func:`simulate_growth` for each interval, without recomputing the
+    face coefficients (useful to grow until a volume is reached).
+    """
+
+    def __init__(self, diffusivity: np.ndarray, spacing_mm: Sequence[float]) -> None:
+        diffusivity = np.asarray(diffusivity)
+        _validate(np.zeros(diffusivity.shape, np.float32), diffusivity, 0.0, 0.0, spacing_mm)
+        self.shape = diffusivity.shape
+        self.domain = diffusivity > 0
+        self.box = _domain_box(self.domain) if self.domain.any() else None
+        if self.box is None:
+            return
+        self._domain_box = self.domain[self.box]
+        self._coeffs = _face_coefficients(diffusivity[self.box], spacing_mm)
+        self._peak = float(_outflow_rate(self._coeffs, self._domain_box.shape).max())
+
+    def advance(self, density: np.ndarray, rho: float, days: float) -> np.ndarray:
+        """u after ``days`` more days from ``density`` (float32 in [0, 1])."""
+        density = np.asarray(density)
+        if density.shape != self.shape:
+            raise InputError(f"density {density.shape} and diffusivity {self.shape} differ")
+        if not np.all(np.isfinite(density)):
+            raise InputError("initial density must be finite")
+        if not (math.isfinite(rho) and rho >= 0 and math.isfinite(days) and days >= 0):
+            raise InputError(f"rho and days must be finite and non-negative: {rho}, {days}")
+        result = np.zeros(self.shape, dtype=np.float32)
+        if self.box is None:
+            return result
+        u = (np.clip(density[self.box], 0.0, 1.0) * self._domain_box).astype(np.float32)
+        n_steps = max(1, math.ceil(days * self._peak / SAFETY)) if days > 0 else 0
+        if n_steps:
+            dt = days / n_steps
+            _integrate(u, [(c * dt).astype(np.float32) for c in self._coeffs], float(rho), dt,
+                       n_steps)
+        u *= self._domain_box
+        np.clip(u, 0.0, 1.0, out=u)
+        result[self.box] = u
+        return result
+
+
 def simulate_growth(initial: np.ndarray, diffusivity: np.ndarray, rho: float, days: float,
                     spacing_mm: Sequence[float]) -> np.ndarray:
     """Tumour cell density u after ``days`` of Fisher–Kolmogorov growth.
@@ -133,24 +180,7 @@ def simulate_growth(initial: np.ndarray, diffusivity: np.ndarray, rho: float, da
     initial = np.asarray(initial)
     diffusivity = np.asarray(diffusivity)
     _validate(initial, diffusivity, float(rho), float(days), spacing_mm)
-    domain = diffusivity > 0
-    result = np.zeros(initial.shape, dtype=np.float32)
-    if not domain.any():
-        return result
-    box = _domain_box(domain)
-    d = diffusivity[box].astype(np.float32)
-    u = (np.clip(initial[box], 0.0, 1.0) * domain[box]).astype(np.float32)
-    coeffs = _face_coefficients(d, spacing_mm)
-    rate = _outflow_rate(coeffs, d.shape)
-    peak = float(rate.max())
-    n_steps = max(1, math.ceil(days * peak / SAFETY)) if days > 0 else 0
-    if n_steps:
-        dt = days / n_steps
-        _integrate(u, [(c * dt).astype(np.float32) for c in coeffs], float(rho), dt, n_steps)
-    u *= domain[box]
-    np.clip(u, 0.0, 1.0, out=u)
-    result[box] = u
-    return result
+    return GrowthSolver(diffusivity, spacing_mm).advance(initial, float(rho), float(days))
 
 
 def _react(u: np.ndarray, rho: float, dt: float, scratch: np.ndarray) -> None:
@@ -171,14 +201,7 @@ def _integrate(u: np.ndarray, step_coeffs: list[np.ndarray], rho: float, dt: flo
     change = np.empty_like(u)
     scratch = np.empty_like(u)
     fluxes = [np.empty(c.shape, dtype=u.dtype) for c in step_coeffs]
-    slices = []
-    for axis in range(ndim):
-        n = u.shape[axis]
-        lo = [slice(None)] * ndim
-        hi = [slice(None)] * ndim
-        lo[axis] = slice(0, n - 1)
-        hi[axis] = slice(1, n)
-        slices.append((tuple(lo), tuple(hi)))
+    slices = [_axis_slices(ndim, axis) for axis in range(ndim)]
     _react(u, rho, dt / 2, scratch)
     for step in range(n_steps):
         change.fill(0.0)

@@ -1,0 +1,42 @@
+"""`imagination synth`: write a synthetic multicenter glioma cohort with known truth."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from imagination.cli.app import app, out_console
+from imagination.cohort.synthetic import SynthConfig, generate_cohort, parse_prevalence
+
+
+@app.command("synth")
+def synth(
+    out_dir: Path = typer.Argument(..., help="Folder to write the cohort into."),
+    cases: int = typer.Option(40, "--cases", help="Number of cases."),
+    sites: int = typer.Option(3, "--sites", help="Number of centres (scanners, case mixes)."),
+    seed: int = typer.Option(1, "--seed", help="Random seed; same arguments, same bytes."),
+    resolution: float = typer.Option(2.0, "--resolution", help="MRI voxel size in mm."),
+    pet_resolution: float | None = typer.Option(
+        None, "--pet-resolution", help="PET voxel size in mm (default: max(4, 2 x resolution))."
+    ),
+    prevalence: str | None = typer.Option(
+        None, "--prevalence",
+        help="Tumour-type weights, e.g. glioblastoma=0.5,astrocytoma=0.3,oligodendroglioma=0.2",
+    ),
+    workers: int = typer.Option(
+        0, "--workers", help="Worker processes, 0 = one per CPU up to 4 (output is identical)."
+    ),
+) -> None:
+    """Write NIfTI images, manifest.csv (+ .meta.yaml) and truth.json into OUT_DIR."""
+    config = SynthConfig(
+        n_cases=cases, n_sites=sites, seed=seed, resolution_mm=resolution,
+        pet_resolution_mm=pet_resolution, workers=workers or min(4, os.cpu_count() or 1),
+        **({"prevalence": parse_prevalence(prevalence)} if prevalence else {}),
+    )
+    summary = generate_cohort(out_dir, config)
+    mix = ", ".join(f"{name} {count}" for name, count in summary.type_counts.items())
+    out_console.print(f"wrote {summary.n_cases} cases ({mix})")
+    out_console.print(f"manifest: {summary.manifest}")
+    out_console.print(f"truth:    {summary.truth}")

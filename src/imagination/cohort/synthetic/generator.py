@@ -1,0 +1,166 @@
+"""Synthetic multicenter cohort: plan the cases, synthesise each one, write the files.
+
+Every case has its own random stream derived from (seed, case index), so the output is the same
+whatever the number of worker processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagination.cohort.synthetic.anatomy import load_anatomy
+from imagination.cohort.synthetic.config import SynthConfig
+from imagination.cohort.synthetic.followup import simulate_followup
+from imagination.cohort.synthetic.images import REFERENCE_LEVEL, synthesize_images
+from imagination.cohort.synthetic.pet import pet_grid, synthesize_pet
+from imagination.cohort.synthetic.sites import (
+    MR_MODALITIES,
+    SiteProfile,
+    apply_scanner,
+    assign_sites,
+    bias_field,
+    make_sites,
+)
+from imagination.cohort.synthetic.tumor import ET, NETC, SNFH, grow_tumour
+from imagination.cohort.synthetic.tumor_types import sample_case_parameters
+from imagination.cohort.synthetic.writer import (
+    case_folder,
+    write_cohort_index,
+    write_image,
+    write_mask,
+)
+from imagination.errors import InputError
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    index: int
+    case_id: str
+    site: SiteProfile
+    tumor_type: str
+
+
+@dataclass(frozen=True)
+class CohortSummary:
+    manifest: Path
+    truth: Path
+    n_cases: int
+    type_counts: dict[str, int]
+
+
+def plan_cohort(config: SynthConfig) -> list[CasePlan]:
+    """Sites, their case counts and each case's tumour type (from the site's case mix)."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0]))
+    sites = make_sites(config, rng)
+    site_of = assign_sites(config.n_cases, config.n_sites, rng)
+    plans = []
+    for index, site_index in enumerate(site_of):
+        site = sites[site_index]
+        names = sorted(site.type_mix)
+        p = np.array([site.type_mix[n] for n in names])
+        tumor_type = names[int(rng.choice(len(names), p=p / p.sum()))]
+        plans.append(CasePlan(index=index, case_id=f"synth-{index + 1:03d}", site=site,
+                              tumor_type=tumor_type))
+    return plans
+
+
+def _volumes(labels: np.ndarray, voxel_ml: float) -> dict[str, float]:
+    codes = {"NETC": NETC, "SNFH": SNFH, "ET": ET}
+    return {name: float(np.count_nonzero(labels == code)) * voxel_ml
+            for name, code in codes.items()}
+
+
+def synthesize_case(plan: CasePlan, config: SynthConfig,
+                    out_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Generate and write one case; return its manifest row and its truth record."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1, plan.index]))
+    anatomy = load_anatomy(config.resolution_mm)
+    grid = anatomy.atlas.grid
+    voxel_ml = grid.voxel_volume_ml
+    params = sample_case_parameters(rng, plan.tumor_type, plan.site.age_shift)
+    tumour = grow_tumour(anatomy, params, rng)
+    clean = synthesize_images(anatomy, tumour, params)
+    bias = bias_field(grid.shape, plan.site.bias_amplitude, rng)
+    folder = case_folder(plan.case_id)
+    prefix = f"{folder}/{plan.case_id}"
+    row: dict[str, Any] = {"case_id": plan.case_id, "subject_id": f"subject-{plan.index + 1:03d}",
+                           "site": plan.site.name}
+    for modality in MR_MODALITIES:
+        image = apply_scanner(clean[modality], modality, plan.site, REFERENCE_LEVEL[modality],
+                              bias, tumour.brain, grid.spacing, rng)
+        row[modality] = write_image(out_dir, f"{prefix}_{modality}.nii.gz", image, grid)
+    grid_pet = pet_grid(grid, config.pet_spacing_mm)
+    pet = synthesize_pet(anatomy, tumour, params, grid_pet, plan.site.pet_noise_fraction, rng)
+    row["pet"] = write_image(out_dir, f"{prefix}_pet.nii.gz", pet, grid_pet, dtype=np.float32)
+    row["mask_tumor"] = write_mask(out_dir, f"{prefix}_seg.nii.gz", tumour.labels, grid)
+    row["mask_brain"] = write_mask(out_dir, f"{prefix}_brain.nii.gz", tumour.brain, grid)
+    truth: dict[str, Any] = {
+        "site": plan.site.name,
+        "parameters": dataclasses.asdict(params),
+        "seeds": tumour.seeds,
+        "growth_days": tumour.days,
+        "volumes_ml": _volumes(tumour.labels, voxel_ml),
+        "density": write_image(out_dir, f"truth/{plan.case_id}_density.nii.gz",
+                               tumour.density, grid, dtype=np.float32),
+    }
+    if params.is_glioma:
+        follow = simulate_followup(tumour, params, grid.spacing, voxel_ml)
+        row["mask_recurrence"] = write_mask(out_dir, f"{prefix}_recurrence.nii.gz",
+                                            follow.recurrence, grid)
+        row["mask_cavity"] = write_mask(out_dir, f"{prefix}_cavity.nii.gz", follow.cavity, grid)
+        truth["followup"] = {
+            "days": follow.days,
+            "cavity_ml": float(np.count_nonzero(follow.cavity)) * voxel_ml,
+            "recurrence_ml": _volumes(follow.recurrence, voxel_ml),
+        }
+    row.update({
+        "tumor_type": params.tumor_type, "idh": params.idh,
+        "codeletion_1p19q": params.codeletion_1p19q, "mgmt": params.mgmt,
+        "grade": params.grade, "age": params.age, "sex": params.sex,
+        "scanner": plan.site.scanner, "field_strength": plan.site.field_strength,
+    })
+    return row, truth
+
+
+def _synthesize_job(job: tuple[CasePlan, SynthConfig, Path]) -> tuple[dict, dict]:
+    return synthesize_case(*job)
+
+
+def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
+    """Write the whole cohort into ``out_dir`` (created if needed)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    plans = plan_cohort(config)
+    jobs = [(plan, config, out) for plan in plans]
+    if config.workers > 1:
+        with ProcessPoolExecutor(max_workers=config.workers) as pool:
+            results = list(pool.map(_synthesize_job, jobs))
+    else:
+        results = [_synthesize_job(job) for job in jobs]
+    rows = [row for row, _ in results]
+    truth = {
+        "generator": {"seed": config.seed, "n_cases": config.n_cases, "n_sites": config.n_sites,
+                      "resolution_mm": config.resolution_mm,
+                      "pet_resolution_mm": config.pet_spacing_mm,
+                      "prevalence": config.normalised_prevalence(),
+                      "label_map": {"1": "NETC", "2": "SNFH", "3": "ET", "4": "RC"},
+                      "recurrence_codes": {"1": "necrotic/non-enhancing core recurrence",
+                                           "2": "non-enhancing FLAIR recurrence",
+                                           "3": "enhancing recurrence"}},
+        "sites": {p.site.name: dataclasses.asdict(p.site) for p in plans},
+        "cases": {row["case_id"]: case_truth for row, case_truth in results},
+    }
+    manifest = write_cohort_index(out, rows, truth)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["tumor_type"]] = counts.get(row["tumor_type"], 0) + 1
+    return CohortSummary(manifest=manifest, truth=out / "truth.json", n_cases=len(rows),
+                         type_counts=dict(sorted(counts.items())))
