@@ -161,3 +161,12 @@ def test_write_reports_takes_the_bench_config_gate_list(run_dir):
     names = [(c.get("name"), c.find("failure") is not None) for c in root.iter("testcase")]
     assert names == [("idh:auroc >= 0.9 [radiomics_lr]", False),
                      ("idh:brier <= 0.05 [radiomics_lr]", True)]
+
+
+def test_reproducibility_without_task_column_gets_its_own_section(run_dir):
+    pd.DataFrame({"adapter": ["radiomics_lr"], "check": ["repeat_run"], "verdict": ["drift"],
+                  "icc": [0.83]}).to_csv(run_dir / "reproducibility.csv", index=False)
+    regenerate(run_dir, GateOptions(config_gates=False))
+    page = (run_dir / "report.html").read_text()
+    section = page.split('<h2 id="reproducibility">')[1].split("<h2")[0]
+    assert "drift" in section and "0.830" in section

@@ -70,6 +70,9 @@ def report_context(results: RunResults, gates: Sequence[GateResult]) -> dict[str
         "gates": sections.gate_rows(gates),
         "n_failed_gates": sum(not g.passed for g in gates),
         "provenance": provenance_section(results),
+        "reproducibility": (sections.plain_table(results.reproducibility)
+                            if results.reproducibility is not None
+                            and "task" not in results.reproducibility.columns else None),
         "failure_policy": config.get("failure_policy", "–"),
     }
 
