@@ -266,6 +266,14 @@ def recurrence_figures(results: RunResults, task: str, colours: dict[str, str]) 
     return out
 
 
+def _int(value: object) -> int:
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    return 0 if math.isnan(x) else round(x)
+
+
 def site_figure(results: RunResults, task: str, metric: str,
                 colours: dict[str, str]) -> str | None:
     rows = _rows(results.sites, task=task, metric=metric)
@@ -280,12 +288,12 @@ def site_figure(results: RunResults, task: str, metric: str,
         het = mine[mine["site"] == HETEROGENEITY_SITE]
         sites = mine[mine["site"] != HETEROGENEITY_SITE].sort_values("site")
         panel = [plots.ForestRow(str(r.site), float(r.value), float(r.ci_low), float(r.ci_high),
-                                 int(r.n)) for r in sites.itertuples(index=False)]
+                                 _int(r.n)) for r in sites.itertuples(index=False)]
         overall = _rows(results.leaderboard, task=task, metric=metric, adapter=adapter)
         if not overall.empty:
             o = overall.iloc[0]
             panel.append(plots.ForestRow("all sites", float(o["value"]), float(o["ci_low"]),
-                                         float(o["ci_high"]), int(o["n"]), overall=True))
+                                         float(o["ci_high"]), _int(o["n"]), overall=True))
         if not het.empty:
             h = het.iloc[0]
             notes[adapter] = f"I² = {fmt(100 * h['value'], 0)}%, Q p = {_p(h['ci_low'])}"
