@@ -116,9 +116,20 @@ def crossfit_predict(
     n_folds: int = 5,
     seed: int = 0,
     leave_one_site_out: bool = False,
+    test_features: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Out-of-fold class probabilities, ``n_cases × n_classes`` in the order of ``classes``."""
+    """Out-of-fold class probabilities, ``n_cases × n_classes`` in the order of ``classes``.
+
+    Each fold's model is fitted on ``features`` of the other folds; it predicts the held-out
+    cases from ``test_features`` when given (same rows and columns, e.g. the features of
+    perturbed inputs: a model trained on clean data, tested on perturbed data), else from
+    ``features``.
+    """
     features = np.asarray(features, dtype=np.float64)
+    targets = features if test_features is None else np.asarray(test_features, dtype=np.float64)
+    if targets.shape != features.shape:
+        raise InputError(f"cross-fitting {task}: test features shape {targets.shape} differs "
+                         f"from the training features {features.shape}")
     if features.ndim != 2 or features.shape[0] != len(labels):
         raise InputError(f"cross-fitting {task}: features shape {features.shape} does not match "
                          f"{len(labels)} cases")
@@ -142,7 +153,7 @@ def crossfit_predict(
             out[test] = smoothed_prevalence(train_labels, classes)
             continue
         probabilities = np.asarray(adapter.fit_predict(task, present, features[train],
-                                                       train_labels, features[test]),
+                                                       train_labels, targets[test]),
                                    dtype=np.float64)
         if probabilities.shape != (int(test.sum()), len(present)):
             raise InputError(f"adapter {adapter.name}: fit_predict returned shape "

@@ -14,17 +14,14 @@ from itertools import combinations
 import numpy as np
 
 from imagination.config import StatisticsConfig
+from imagination.errors import InputError
 from imagination.metrics.registry import Metric
-from imagination.stats.bootstrap import (
-    interval,
-    jackknife_weights,
-    resample_weights,
-    weighted_auc,
-)
+from imagination.stats.bootstrap import interval, jackknife_weights, resample_weights
 from imagination.stats.delong import delong_paired_test
 from imagination.stats.multiple import holm
 from imagination.stats.paired import mcnemar, wilcoxon_paired
 from imagination.stats.ranking import rank_stability
+from imagination.stats.resampled import resampled_classification
 from imagination.stats.sites import SiteEstimate, site_heterogeneity, site_means
 
 
@@ -59,13 +56,13 @@ def classification_distribution(metric: Metric, y_true: np.ndarray, proba: np.nd
                                 classes: Sequence[str], positive: str | None,
                                 weights: np.ndarray) -> np.ndarray:
     """The metric under each row of integer case weights (exact: weights = case repeats)."""
-    pos = _pos(classes, positive)
-    if metric.name == "auroc" and pos is not None:
-        return weighted_auc(y_true == classes[pos], proba[:, pos], weights=weights)
-    if metric.name in ("brier", "log_loss"):
-        per_case = _per_case_loss(metric.name, y_true, proba, classes, pos)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return weights @ per_case / weights.sum(axis=1)
+    try:
+        fast = resampled_classification(metric.name, list(y_true), proba, list(classes),
+                                        weights=weights, positive=positive)
+    except (InputError, ValueError, ZeroDivisionError, FloatingPointError):
+        fast = None
+    if fast is not None:
+        return np.asarray(fast, dtype=np.float64)
     cases = np.arange(y_true.size)
     out = np.empty(weights.shape[0])
     for b, row in enumerate(weights):
@@ -74,24 +71,12 @@ def classification_distribution(metric: Metric, y_true: np.ndarray, proba: np.nd
     return out
 
 
-def _per_case_loss(name: str, y_true: np.ndarray, proba: np.ndarray, classes: Sequence[str],
-                   pos: int | None) -> np.ndarray:
-    truth = np.array([list(classes).index(y) for y in y_true])
-    if name == "log_loss":
-        eps = np.finfo(np.float64).eps
-        return -np.log(np.clip(proba[np.arange(truth.size), truth], eps, 1 - eps))
-    if pos is not None:
-        return (proba[:, pos] - (truth == pos)) ** 2
-    onehot = np.eye(len(classes))[truth]
-    return ((proba - onehot) ** 2).sum(axis=1)
-
-
 def _safe(metric: Metric, y: np.ndarray, proba: np.ndarray, classes: Sequence[str],
           positive: str | None) -> float:
     kwargs = {"positive": positive} if len(classes) == 2 else {}
     try:
         return float(metric.compute(list(y), proba, list(classes), **kwargs))
-    except (ValueError, ZeroDivisionError, FloatingPointError):
+    except (InputError, ValueError, ZeroDivisionError, FloatingPointError):
         return float("nan")
 
 
@@ -165,11 +150,15 @@ def leaderboard_rows(task: str, metric: Metric, agg: Aggregate,
 
 
 def _bootstrap_p(diff: np.ndarray) -> float:
-    """Two-sided paired-bootstrap p-value of a difference of zero."""
+    """Two-sided paired-bootstrap p-value of a zero difference, (k + 1) / (B + 1) on each
+    side so that it is never reported as exactly 0."""
     finite = diff[np.isfinite(diff)]
     if finite.size == 0:
         return float("nan")
-    return float(min(1.0, 2 * min(np.mean(finite <= 0), np.mean(finite >= 0))))
+    if np.all(finite == 0):
+        return 1.0
+    tail = min(np.count_nonzero(finite <= 0), np.count_nonzero(finite >= 0))
+    return float(min(1.0, 2 * (tail + 1) / (finite.size + 1)))
 
 
 PairTest = Callable[[int, int], tuple[str, float, float]]
