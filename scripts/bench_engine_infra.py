@@ -6,6 +6,7 @@ figures. Medians of several repetitions; the machine is shared, so compare ratio
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -151,12 +152,15 @@ def bench_measure(rows: list[tuple[str, str]]) -> None:
 
 
 def main() -> int:
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, str]] = [("load average (1 min) at the start",
+                                    f"{os.getloadavg()[0]:.1f}")]
     with tempfile.TemporaryDirectory() as tmp:
         bench_store(rows, Path(tmp))
         bench_hashing(rows, Path(tmp))
     bench_measure(rows)
     bench_executors(rows)
+    rows.append(("load average (1 min) at the end, on this many cores",
+                 f"{os.getloadavg()[0]:.1f} on {os.cpu_count()}"))
     print("| measurement | figure |\n|---|---|")
     for name, figure in rows:
         print(f"| {name} | {figure} |")

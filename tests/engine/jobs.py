@@ -82,3 +82,23 @@ def run_hanging_job_in_pool(pid_file: str) -> None:
 
     executor = LocalExecutor(1)
     list(executor.map_unordered(record_pid_then_hang, [pid_file], timeout_s=600))
+
+
+def predict_case(item: tuple[str, int]):
+    """A stand-in adapter job: a seeded score map and probabilities for one case."""
+    from imagination.engine.cost import measure
+    from imagination.engine.store import JobRecord
+
+    key, seed = item
+
+    def work() -> tuple[dict, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        score_map = rng.random((8, 8, 8), dtype=np.float32)
+        p = float(rng.random())
+        time.sleep(0.05)
+        return {"idh": {"mutant": p, "wildtype": 1.0 - p}}, score_map
+
+    (classification, score_map), cost = measure(work)
+    return JobRecord(key=key, case_id=f"case{seed}", adapter="stand-in", perturbation_id="clean",
+                     kind="predictions", classification=classification, recurrence=score_map,
+                     cost=cost)

@@ -155,3 +155,39 @@ def test_dask_executor_reports_an_unreachable_scheduler_as_input_error():
     executor = DaskExecutor("tcp://127.0.0.1:9", workers=1, connect_timeout_s=1.0)
     with pytest.raises(InputError, match="cannot connect to the Dask scheduler"):
         list(executor.map_unordered(square_with_noise, [1]))
+
+
+def test_interrupted_run_resumes_with_only_the_missing_jobs(tmp_path):
+    import numpy as np
+
+    from engine.jobs import predict_case
+    from imagination.engine.hashing import job_key
+    from imagination.engine.store import PredictionStore
+
+    items = [(job_key("stand-in", "1", {}, {"t1c": f"{seed:064x}"}, None), seed)
+             for seed in range(10)]
+    reference = {key: predict_case((key, seed)) for key, seed in items}
+
+    store = PredictionStore(tmp_path / "store")
+    with LocalExecutor(2) as executor:
+        jobs = executor.map_unordered(predict_case, items, timeout_s=30)
+        for _, outcome in jobs:
+            store.put(outcome.value.key, outcome.value)
+            if len(store) == 4:
+                jobs.close()  # the user interrupts: running jobs are killed, nothing half-stored
+                break
+        assert all(worker.job is None for worker in executor._pool)
+    assert len(store) == 4
+    missing = [item for item in items if not store.has(item[0])]
+    assert len(missing) == 6
+    ran = []
+    with LocalExecutor(2) as executor:
+        for item, outcome in executor.map_unordered(predict_case, missing, timeout_s=30):
+            ran.append(item)
+            store.put(outcome.value.key, outcome.value)
+    assert sorted(ran) == sorted(missing)
+    assert store.keys() == sorted(reference)
+    for key, expected in reference.items():
+        got = store.get(key)
+        assert got.classification == expected.classification
+        assert np.array_equal(got.recurrence, expected.recurrence)
