@@ -20,6 +20,7 @@ from imagination.perturb import (
     is_applicable,
     perturbation_record,
     perturbation_seed,
+    validate_request,
 )
 from imagination.perturb.base import NOT_APPLICABLE
 
@@ -172,3 +173,16 @@ def test_record_replays_the_variant() -> None:
     replay = apply_perturbation(case, record["kind"], record["severity"], record["seed"],
                                 record["params"])
     assert _same(replay, apply_perturbation(case, "blur", 4, 99, {"modalities": ["t1"]}))
+
+
+def test_requests_are_checked_before_any_case_is_loaded() -> None:
+    assert validate_request("blur", 2, {"modalities": ["pet"]}).info.name == "blur"
+    assert validate_request("drop_swi", 1).info.name == "drop_swi"
+    for kind, severity, params, message in (
+            ("spike", 1, {"modalities": ["pet"]}, "cannot apply to pet"),
+            ("bias_field", 2, {"modalities": ["t1", "pet"]}, "cannot apply to pet"),
+            ("misregister_pet", 1, {"modalities": ["pet"]}, "unknown parameter"),
+            ("noise", 9, None, "severity"),
+            ("gamma", 1, ["t1"], "mapping")):
+        with pytest.raises(InputError, match=message):
+            validate_request(kind, severity, params)

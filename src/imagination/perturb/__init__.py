@@ -7,7 +7,8 @@ from imagination.perturb.registry import (
     perturbation_id,
     perturbation_record,
     perturbation_seed,
+    validate_request,
 )
 
 __all__ = ["apply_perturbation", "available", "is_applicable", "perturbation_id",
-           "perturbation_record", "perturbation_seed"]
+           "perturbation_record", "perturbation_seed", "validate_request"]

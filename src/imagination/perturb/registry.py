@@ -16,7 +16,13 @@ from imagination.cohort.case import Case, LoadedCase
 from imagination.cohort.vocabulary import MODALITIES
 from imagination.errors import InputError
 from imagination.perturb import geometry, intensity, kspace, masks, resolution
-from imagination.perturb.base import PET, SEVERITIES, Perturbation, PerturbationInfo
+from imagination.perturb.base import (
+    PET,
+    SEVERITIES,
+    Perturbation,
+    PerturbationInfo,
+    check_params,
+)
 from imagination.perturb.missing import PREFIX as DROP_PREFIX
 from imagination.perturb.missing import drop_perturbation
 
@@ -27,6 +33,8 @@ _FIXED: dict[str, Perturbation] = {
 }
 _MRI_KINDS = ("noise", "bias_field", "gamma", "blur", "anisotropy", "motion", "ghosting",
               "spike")
+#: Kinds that never apply to PET (a coil artefact and the k-space artefacts).
+_MRI_ONLY = ("bias_field", "motion", "ghosting", "spike")
 
 
 def available() -> dict[str, PerturbationInfo]:
@@ -56,17 +64,36 @@ def _check_seed(seed: int) -> None:
         raise InputError(f"perturbation seed must be a non-negative integer, got {seed!r}")
 
 
+def validate_request(kind: str, severity: int, params: Mapping[str, Any] | None = None,
+                     ) -> Perturbation:
+    """Check a configured variant before anything runs: known kind, severity 1..5, accepted
+    parameter names, ``modalities`` a list of names and no PET for MRI-only kinds. Raises
+    :class:`InputError`; returns the perturbation."""
+    perturbation = get(kind)
+    _check_severity(kind, severity)
+    if params is None:
+        return perturbation
+    if not isinstance(params, Mapping):
+        raise InputError(f"perturbation {kind}: params must be a mapping, got {params!r}")
+    check_params(kind, params, perturbation.info.params)
+    modalities = params.get("modalities")
+    if modalities is not None:
+        if isinstance(modalities, str) or not all(isinstance(m, str) for m in modalities):
+            raise InputError(f"perturbation {kind}: modalities must be a list of names, "
+                             f"got {modalities!r}")
+        if PET in modalities and kind in _MRI_ONLY:
+            raise InputError(f"perturbation {kind} is an MRI artefact and cannot apply to pet")
+    return perturbation
+
+
 def apply_perturbation(case: LoadedCase, kind: str, severity: int, seed: int,
                        params: Mapping[str, Any] | None = None) -> LoadedCase:
     """A new case with ``kind`` applied at ``severity`` (1..5) using ``seed``. The input case
     and its arrays are never changed. Raises :class:`InputError` for an unknown kind, severity
     or parameter, and a ``CaseError`` with code ``perturbation_not_applicable`` when the case
     lacks what the kind changes (see :func:`is_applicable`)."""
-    perturbation = get(kind)
-    _check_severity(kind, severity)
+    perturbation = validate_request(kind, severity, params)
     _check_seed(seed)
-    if params is not None and not isinstance(params, Mapping):
-        raise InputError(f"perturbation {kind}: params must be a mapping, got {params!r}")
     return perturbation.apply(case, perturbation.info.value(severity), seed, dict(params or {}))
 
 
