@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imagination.cohort.vocabulary import MODALITIES
 from imagination.errors import CaseError, InputError
@@ -186,3 +188,14 @@ def test_requests_are_checked_before_any_case_is_loaded() -> None:
             ("gamma", 1, ["t1"], "mapping")):
         with pytest.raises(InputError, match=message):
             validate_request(kind, severity, params)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(KINDS), st.integers(1, 5), st.integers(0, 2**63 - 1))
+def test_any_seed_gives_finite_arrays_on_the_grid(kind: str, severity: int, seed: int) -> None:
+    case = make_case()
+    out = apply_perturbation(case, kind, severity, seed)
+    assert out.grid == case.grid
+    for image in out.images.values():
+        assert image.dtype == np.float32 and np.all(np.isfinite(image))
+    assert all(np.issubdtype(m.dtype, np.integer) for m in out.masks.values())

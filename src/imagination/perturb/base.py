@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +26,6 @@ PET = "pet"
 NOT_APPLICABLE = "perturbation_not_applicable"
 
 Apply = Callable[[LoadedCase, float, int, Mapping[str, Any]], LoadedCase]
-DefaultTargets = Literal["mri", "all"]
 
 
 @dataclass(frozen=True)
