@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from imagination.report import plots, sections
+from imagination.report import plots, sections, task_section
 from imagination.report.gates import GateResult
 from imagination.report.tables import RunResults
 
@@ -64,7 +64,7 @@ def report_context(results: RunResults, gates: Sequence[GateResult]) -> dict[str
     return {
         "title": config.get("name", results.run_dir.name),
         "cohort": cohort,
-        "tasks": [sections.task_section(results, task, colours) for task in results.tasks],
+        "tasks": [task_section.task_section(results, task, colours) for task in results.tasks],
         "adapters": [sections.adapter_section(results, a) for a in results.adapters],
         "colours": colours,
         "gates": sections.gate_rows(gates),

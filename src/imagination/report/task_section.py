@@ -1,0 +1,242 @@
+"""One task's report section as plain data: leaderboard tables, pairwise comparisons and the
+figures (ROC, calibration, confusion, decision curves or recurrence coverage, per-site forest,
+robustness, rank stability)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from imagination.cohort.vocabulary import SPATIAL_TASKS
+from imagination.report import curves, plots
+from imagination.report.examples import example_figure, example_files
+from imagination.report.markdown import count, fmt, interval
+from imagination.report.sections import (
+    DIRECTION_WORDS,
+    HEADLINE_METRICS,
+    MAX_HEADLINE,
+    as_int,
+    label,
+    p_text,
+    plain_table,
+    rows_where,
+)
+from imagination.report.tables import HETEROGENEITY_SITE, RunResults, primary_metric
+
+
+def _headline(results: RunResults, task: str) -> list[str]:
+    metrics = results.metrics(task)
+    chosen = [m for m in HEADLINE_METRICS if m in metrics][:MAX_HEADLINE]
+    return chosen or metrics[:MAX_HEADLINE]
+
+
+def leaderboard_rows(results: RunResults, task: str) -> dict[str, Any]:
+    """Wide headline table (adapters × headline metrics) and the full long table."""
+    board = rows_where(results.leaderboard, task=task)
+    primary = primary_metric(results, task)
+    headline = _headline(results, task)
+    order = (board[board["metric"] == primary].sort_values("rank", na_position="last")["adapter"]
+             .tolist())
+    order += [a for a in results.adapters if a not in order and a in set(board["adapter"])]
+    wide = []
+    for adapter in order:
+        cells = []
+        for metric in headline:
+            row = board[(board["adapter"] == adapter) & (board["metric"] == metric)]
+            if row.empty:
+                cells.append({"value": "–", "ci": ""})
+                continue
+            r = row.iloc[0]
+            cells.append({"value": fmt(r["value"]), "ci": interval(r["ci_low"], r["ci_high"])})
+        main = board[(board["adapter"] == adapter) & (board["metric"] == primary)]
+        r = main.iloc[0] if not main.empty else None
+        wide.append({
+            "adapter": adapter, "cells": cells,
+            "rank": count(r["rank"]) if r is not None else "–",
+            "rank_ci": interval(r["rank_ci_low"], r["rank_ci_high"], 0) if r is not None else "",
+            "n": count(r["n"]) if r is not None else "–",
+            "n_failed": count(r["n_failed"]) if r is not None else "–",
+        })
+    long = [[label(r.metric), DIRECTION_WORDS.get(results.direction(r.metric), ""), r.adapter,
+             fmt(r.value), interval(r.ci_low, r.ci_high), count(r.rank),
+             interval(r.rank_ci_low, r.rank_ci_high, 0), count(r.n), count(r.n_failed)]
+            for r in board.sort_values(["metric", "rank"]).itertuples(index=False)]
+    return {"primary": primary, "primary_label": label(primary),
+            "headline": [(m, label(m), DIRECTION_WORDS.get(results.direction(m), ""))
+                         for m in headline], "wide": wide, "long": long}
+
+
+def comparison_rows(results: RunResults, task: str, metric: str) -> list[list[str]]:
+    rows = rows_where(results.comparisons, task=task, metric=metric)
+    if rows.empty:
+        return []
+    out = []
+    for r in rows.sort_values("p_holm", na_position="last").to_dict("records"):
+        ci = interval(r.get("ci_low"), r.get("ci_high")) if "ci_low" in r else ""
+        p_holm = float(r["p_holm"]) if r["p_holm"] == r["p_holm"] else math.nan
+        out.append([f"{r['adapter_a']} vs {r['adapter_b']}", str(r["test"]),
+                    fmt(r["estimate"]), ci, p_text(r["p_value"]), p_text(r["p_holm"]),
+                    "yes" if p_holm < 0.05 else "no", count(r.get("n"))])
+    return out
+
+
+def classification_figures(results: RunResults, task: str,
+                           colours: dict[str, str]) -> dict[str, Any]:
+    """ROC, calibration, confusion matrices and (binary) decision curves on clean inputs."""
+    if results.predictions is None:
+        return {}
+    datas = {a: curves.classification_data(results.predictions, task, a)
+             for a in results.adapters}
+    datas = {a: d for a, d in datas.items() if d is not None}
+    if not datas:
+        return {}
+    first = next(iter(datas.values()))
+    rocs = {a: c for a, d in datas.items() if (c := curves.roc(d)) is not None}
+    out: dict[str, Any] = dict.fromkeys(("roc", "calibration", "confusion", "decision"))
+    if rocs:
+        title = "ROC curves" if first.binary else "ROC curves (macro-average one-vs-rest)"
+        out["roc"] = plots.roc_plot(rocs, colours, title=title)
+    out["calibration"] = plots.calibration_plot(
+        {a: curves.calibration(d) for a, d in datas.items()}, colours)
+    out["confusion"] = plots.confusion_plot({a: curves.confusion(d) for a, d in datas.items()},
+                                            first.classes)
+    decisions = {a: c for a, d in datas.items() if (c := curves.decision(d)) is not None}
+    if decisions and first.positive is not None:
+        out["decision"] = plots.decision_plot(decisions, colours, positive=first.positive)
+    out["threshold_note"] = (f"positive class '{first.positive}', threshold 0.5" if first.binary
+                             else "predicted class = highest probability")
+    return out
+
+
+def recurrence_figures(results: RunResults, task: str, colours: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"coverage": None}
+    if results.per_case is not None:
+        pairs = {}
+        for adapter in results.adapters:
+            standard, model = curves.paired_case_values(
+                results.per_case, task, adapter, "coverage_all_standard", "coverage_all_model")
+            if standard.size:
+                pairs[adapter] = (standard, model)
+        if pairs:
+            out["coverage"] = plots.coverage_pairs_plot(pairs, colours,
+                                                        metric="recurrence coverage (all)")
+    out["examples"] = [{"caption": f"{adapter}, case {case_id}",
+                        "svg": example_figure(adapter, case_id, path)}
+                       for adapter, case_id, path in example_files(results.run_dir, task,
+                                                               results.adapters)]
+    return out
+
+
+def site_figure(results: RunResults, task: str, metric: str,
+                colours: dict[str, str]) -> str | None:
+    rows = rows_where(results.sites, task=task, metric=metric)
+    if rows.empty:
+        return None
+    panels: dict[str, list[plots.ForestRow]] = {}
+    notes: dict[str, str] = {}
+    for adapter in results.adapters:
+        mine = rows[rows["adapter"] == adapter]
+        if mine.empty:
+            continue
+        het = mine[mine["site"] == HETEROGENEITY_SITE]
+        sites = mine[mine["site"] != HETEROGENEITY_SITE].sort_values("site")
+        panel = [plots.ForestRow(str(r.site), float(r.value), float(r.ci_low), float(r.ci_high),
+                                 as_int(r.n)) for r in sites.itertuples(index=False)]
+        overall = rows_where(results.leaderboard, task=task, metric=metric, adapter=adapter)
+        if not overall.empty:
+            o = overall.iloc[0]
+            panel.append(plots.ForestRow("all sites", float(o["value"]), float(o["ci_low"]),
+                                         float(o["ci_high"]), as_int(o["n"]), overall=True))
+        if not het.empty:
+            h = het.iloc[0]
+            notes[adapter] = f"I² = {fmt(100 * h['value'], 0)}%, Q p = {p_text(h['ci_low'])}"
+        if panel:
+            panels[adapter] = panel
+    if not panels:
+        return None
+    return plots.forest_plot(panels, colours, metric=label(metric), notes=notes)
+
+
+def robustness_figure(results: RunResults, task: str, metric: str,
+                      colours: dict[str, str]) -> str | None:
+    rows = rows_where(results.robustness, task=task, metric=metric)
+    if rows.empty:
+        return None
+    rows = rows.assign(kind=rows["perturbation"].str.split("@").str[0])
+    panels: dict[str, dict[str, plots.RobustnessSeries]] = {}
+    for kind, of_kind in rows.groupby("kind", sort=True):
+        series = {}
+        for adapter in results.adapters:
+            mine = of_kind[of_kind["adapter"] == adapter].sort_values("severity")
+            if not mine.empty:
+                series[adapter] = plots.RobustnessSeries(
+                    mine["severity"].to_numpy(float), mine["delta"].to_numpy(float),
+                    mine["delta_ci_low"].to_numpy(float), mine["delta_ci_high"].to_numpy(float))
+        if series:
+            panels[str(kind)] = series
+    return plots.robustness_plot(panels, colours, metric=label(metric)) if panels else None
+
+
+def worst_case_rows(results: RunResults, task: str, metric: str) -> list[list[str]]:
+    """Per adapter: the perturbation with the largest loss and its change."""
+    rows = rows_where(results.robustness, task=task, metric=metric)
+    if rows.empty:
+        return []
+    sign = -1.0 if results.direction(metric) == "lower" else 1.0
+    out = []
+    for adapter in results.adapters:
+        mine = rows[rows["adapter"] == adapter].dropna(subset=["delta"])
+        if mine.empty:
+            continue
+        worst = mine.loc[(sign * mine["delta"]).idxmin()]
+        out.append([adapter, str(worst["perturbation"]), fmt(worst["value"]),
+                    fmt(worst["delta"]), interval(worst["delta_ci_low"], worst["delta_ci_high"])])
+    return out
+
+
+def rank_figure(results: RunResults, task: str, colours: dict[str, str]) -> str | None:
+    board = rows_where(results.leaderboard, task=task)
+    points = [plots.RankPoint(label(r.metric), r.adapter, float(r.rank), float(r.rank_ci_low),
+                              float(r.rank_ci_high))
+              for r in board.itertuples(index=False) if r.rank == r.rank]
+    if len({p.adapter for p in points}) < 2:
+        return None
+    return plots.rank_stability_plot(points, colours)
+
+
+def interval_figure(results: RunResults, task: str, headline: Sequence[str],
+                    colours: dict[str, str]) -> str | None:
+    board = rows_where(results.leaderboard, task=task)
+    panels = {}
+    for metric in headline:
+        rows = board[board["metric"] == metric]
+        rows = rows.set_index("adapter").reindex([a for a in results.adapters
+                                                  if a in set(rows["adapter"])])
+        panels[label(metric)] = [(a, float(r["value"]), float(r["ci_low"]), float(r["ci_high"]))
+                                 for a, r in rows.iterrows()]
+    panels = {k: v for k, v in panels.items() if v}
+    return plots.interval_plot(panels, colours) if panels else None
+
+
+def task_section(results: RunResults, task: str, colours: dict[str, str]) -> dict[str, Any]:
+    table = leaderboard_rows(results, task)
+    primary = table["primary"]
+    section: dict[str, Any] = {
+        "task": task, "anchor": f"task-{task}", "table": table,
+        "intervals": interval_figure(results, task, [m for m, _, _ in table["headline"]],
+                                     colours),
+        "comparisons": comparison_rows(results, task, primary),
+        "sites": site_figure(results, task, primary, colours),
+        "robustness": robustness_figure(results, task, primary, colours),
+        "worst_case": worst_case_rows(results, task, primary),
+        "reproducibility": plain_table(results.reproducibility, task=task)
+        if results.reproducibility is not None and "task" in results.reproducibility.columns
+        else None,
+        "ranks": rank_figure(results, task, colours),
+    }
+    spatial = task in SPATIAL_TASKS
+    section["recurrence"] = recurrence_figures(results, task, colours) if spatial else None
+    section["classification"] = (None if spatial
+                                 else classification_figures(results, task, colours))
+    return section
