@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## Run the main job on the embedded demo cohort.
 demo: $(STAMP)
-	$(BIN)/imagination demo
+	$(BIN)/imagination bench
 
 ## Run the whole test suite (what .ci/run runs).
 test: $(STAMP)
