@@ -102,6 +102,13 @@ def test_unknown_names_are_input_errors(spec, word):
         evaluate_requirement(BOARD, parse_requirement(spec))
 
 
+def test_configured_adapter_without_any_result_fails_instead_of_erroring():
+    (result,) = evaluate_requirement(BOARD, parse_requirement("idh:auroc>=0.8,adapter=nnunet"),
+                                     configured=["cnn", "age_lr", "nnunet"])
+    assert not result.passed and math.isnan(result.observed) and "no auroc result" in \
+        result.message
+
+
 def test_config_gate_fields_map_to_a_requirement():
     req = requirement_from_config({"task": "idh", "metric": "auroc", "op": ">", "value": 0.7,
                                    "adapter": "cnn", "on": "ci_low"})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -118,7 +118,8 @@ def _fmt(x: float) -> str:
     return "NaN" if math.isnan(x) else f"{x:.4g}"
 
 
-def _check_known(leaderboard: pd.DataFrame, req: Requirement) -> None:
+def _check_known(leaderboard: pd.DataFrame, req: Requirement,
+                 configured: Collection[str]) -> None:
     tasks = sorted(set(leaderboard["task"]))
     if req.task not in tasks:
         raise InputError(f"gate {req.describe()!r}: task {req.task!r} is not in the leaderboard "
@@ -129,17 +130,24 @@ def _check_known(leaderboard: pd.DataFrame, req: Requirement) -> None:
         raise InputError(f"gate {req.describe()!r}: metric {req.metric!r} is not in the "
                          f"leaderboard for task {req.task} (metrics: {', '.join(metrics)})")
     adapters = sorted(set(rows["adapter"]))
-    if req.adapter is not None and req.adapter not in adapters:
+    if req.adapter is not None and req.adapter not in adapters and req.adapter not in configured:
         raise InputError(f"gate {req.describe()!r}: adapter {req.adapter!r} has no result for "
                          f"task {req.task} (adapters: {', '.join(adapters)})")
 
 
-def evaluate_requirement(leaderboard: pd.DataFrame, req: Requirement) -> list[GateResult]:
-    """One result per adapter the requirement covers; NaN observed values fail."""
-    _check_known(leaderboard, req)
+def evaluate_requirement(leaderboard: pd.DataFrame, req: Requirement, *,
+                         configured: Collection[str] = ()) -> list[GateResult]:
+    """One result per adapter the requirement covers; NaN observed values fail, and so does an
+    adapter of the run (``configured``) with no leaderboard row (every case failed)."""
+    _check_known(leaderboard, req, configured)
     rows = leaderboard[(leaderboard["task"] == req.task) & (leaderboard["metric"] == req.metric)]
     if req.adapter is not None:
         rows = rows[rows["adapter"] == req.adapter]
+        if rows.empty:
+            return [GateResult(f"{req.describe()} [{req.adapter}]", False, math.nan, req.value,
+                               f"FAILED: no {req.metric} result for {req.adapter} on "
+                               f"{req.task} (every case failed?); required {req.op} "
+                               f"{req.value:g}")]
     results = []
     for _, row in rows.iterrows():
         observed = float(row[req.on])
@@ -209,11 +217,12 @@ def evaluate_gates(
     leaderboard: pd.DataFrame, requirements: Iterable[Requirement], *,
     baseline: Baseline | None = None,
     direction: Callable[[str], str], target: Callable[[str], float | None],
+    configured: Collection[str] = (),
 ) -> list[GateResult]:
     """Evaluate every requirement, then the baseline comparison (if any)."""
     results: list[GateResult] = []
     for req in requirements:
-        results.extend(evaluate_requirement(leaderboard, req))
+        results.extend(evaluate_requirement(leaderboard, req, configured=configured))
     if baseline is not None:
         results.extend(evaluate_baseline(leaderboard, baseline, direction=direction,
                                          target=target))

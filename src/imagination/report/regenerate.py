@@ -78,9 +78,11 @@ def baseline(options: GateOptions) -> Baseline | None:
 
 
 def evaluate(results: tables.RunResults, options: GateOptions) -> list[GateResult]:
+    configured = [a.get("id") or a.get("name")
+                  for a in (results.run.get("config") or {}).get("adapters") or []]
     return evaluate_gates(results.leaderboard, requirements(results, options),
                           baseline=baseline(options), direction=results.direction,
-                          target=tables.metric_target)
+                          target=tables.metric_target, configured=configured)
 
 
 def regenerate(run_dir: str | Path, options: GateOptions | None = None) -> ReportOutcome:
