@@ -193,7 +193,7 @@ def _growth_case(lambda_mm: float, rho_t: float) -> LoadedCase:
 @pytest.mark.parametrize(("lambda_mm", "rho_t"), [(2.5, 8.0), (4.0, 8.0)])
 def test_fk_fit_recovers_the_infiltration_length(lambda_mm, rho_t):
     case = _growth_case(lambda_mm, rho_t)
-    best, _, _ = FKGrowthAdapter(coarse_mm=4.0).fit(case)
+    best, _ = FKGrowthAdapter(coarse_mm=4.0, seed="centre").fit(case)
     assert best.lambda_mm == lambda_mm
     assert best.score > 1.8  # two Dice terms, nearly perfect
 
@@ -214,3 +214,27 @@ def test_fk_growth_pet_without_pet_is_a_missing_modality():
     with pytest.raises(Exception, match="needs pet") as info:
         FKGrowthAdapter(use_pet=True).predict(case)
     assert getattr(info.value, "kind", None) == "missing_modality"
+
+
+def test_tissue_fractions_follow_the_partial_volume_model():
+    from imagination.adapters.baselines.fk_growth import tissue_fractions
+
+    shape = (20, 20, 20)
+    rng = np.random.default_rng(0)
+    t1 = rng.choice([100.0, 400.0, 600.0], size=shape, p=[0.05, 0.45, 0.5])
+    t1[0, 0, 0] = 500.0  # half grey, half white
+    t1[0, 0, 1] = 250.0  # half CSF, half grey
+    t1[0, 0, 2] = 600.0
+    case = Case("t", "t", "A", label_map=LabelMap.from_spec("brats2024_post"))
+    loaded = LoadedCase(case, Grid(shape, np.eye(4)), images={"t1": t1.astype(np.float32)},
+                        masks={"tumor": np.zeros(shape, np.int16)})
+    brain = np.ones(shape, bool)
+    lesion = np.zeros(shape, bool)
+    lesion[10, 10, 10] = True
+    wm, gm = tissue_fractions(loaded, brain, lesion)
+    near = {"abs": 1e-3}
+    assert wm[0, 0, 0] == pytest.approx(0.5, **near) and gm[0, 0, 0] == pytest.approx(0.5, **near)
+    assert wm[0, 0, 1] == 0.0 and gm[0, 0, 1] == pytest.approx(0.5, abs=1e-3)
+    assert wm[0, 0, 2] == pytest.approx(1.0, abs=1e-3) and gm[0, 0, 2] == pytest.approx(0, abs=1e-3)
+    assert wm[10, 10, 10] == 1.0  # the lesion counts as white matter
+    assert gm[t1 == 100.0].max() == 0.0 and wm[t1 == 100.0].max() == 0.0

@@ -1,36 +1,43 @@
 """``fk-growth`` and ``fk-growth-pet``: a Fisher–Kolmogorov model fitted to each case.
 
 Model (domain notes §3.2): du/dt = div(D grad u) + rho u (1 - u), D = D_w p_WM + (D_w/10) p_GM,
-no flux into CSF or out of the brain; solved by :func:`imagination.growth.simulate_growth`.
+no flux into CSF or out of the brain; solved by :func:`imagination.growth.simulate_growth` on a
+coarse grid (``coarse_mm``, block means of the case grid) over the lesion's bounding box grown
+by ``pad_mm``.
 
-Fit, per case, on a coarse grid (``coarse_mm``, block means of the case grid):
+1. Tissue comes from the case itself: the T1 (else T1c) intensities of the normal-appearing
+   brain are split into three classes with k-means (CSF < grey < white matter on T1), and a
+   voxel between two class means is their linear mixture (partial volume; pure CSF is the 1st
+   percentile, the CSF cluster's mean being mostly sulcal partial volume); the visible lesion
+   counts as white matter (tumour infiltrates it; its T1 signal is not tissue).
+   Without T1 or T1c the brain is homogeneous white matter.
+2. Fit. Time is measured in units of 1/rho, so the solution depends only on the infiltration
+   length ``lambda = sqrt(D_w / rho)`` (mm) and ``rho T``: one simulation per ``lambda`` in
+   ``lambdas_mm`` yields every ``rho T`` as it runs (the notes' grid over (sqrt(D T),
+   sqrt(rho T)), with sqrt(D T) = lambda sqrt(rho T)). It starts from the visible core
+   (``seed="core"``: its block fractions) or a Gaussian at the core's centre
+   (``seed="centre"``) and maximises Dice(u >= ``u_core``, T1c core) + Dice(u >= ``u_flair``,
+   FLAIR extent), thresholds of GliODIL's initialisation (0.65, 0.3). ``fk-growth-pet`` adds
+   Dice(u >= u_pet, PET uptake region): TBR >= ``tbr_threshold`` (1.6, Pauleit et al. 2005),
+   background = mean PET in the brain outside the lesion, u_pet the best of
+   ``pet_u_thresholds`` (the map from cell density to uptake is not known).
+3. Infiltration estimate. From the observed tumour as initial density (``u_core`` on the core,
+   ``u_flair`` on the FLAIR extent and, with PET, the fitted u_pet on the uptake region, as
+   block fractions), the fitted model grows for the time its front needs to advance
+   ``extrapolate_mm`` (front speed 2 sqrt(D_w rho)). Starting from the data keeps the estimate
+   on the observed lesion's boundary, as GliODIL's data-driven fits do, while the fitted
+   diffusion carries it along white matter and keeps it out of CSF.
 
-* tissue comes from the case itself: the T1 (else T1c) intensities of the normal-appearing
-  brain are split into three classes with k-means (CSF < grey < white matter on T1); the
-  visible lesion counts as white matter (tumour infiltrates it; its T1 signal is not tissue).
-  Without T1 or T1c the brain is homogeneous white matter.
-* time is measured in units of 1/rho, so the solution depends only on the infiltration length
-  ``lambda = sqrt(D_w / rho)`` (mm) and the time ``rho T``: one simulation per ``lambda`` in
-  ``lambdas_mm`` gives every ``rho T`` as it runs (the grid search over (sqrt(D T),
-  sqrt(rho T)) of the notes, with sqrt(D T) = lambda sqrt(rho T)).
-* seed: a Gaussian (width one coarse voxel) at the centre of mass of the visible core, moved to
-  the nearest core voxel when the centre falls outside it.
-* objective: Dice(u >= ``u_core``, T1c core) + Dice(u >= ``u_flair``, FLAIR extent), with the
-  visibility thresholds of GliODIL's initialisation (0.65, 0.3). ``fk-growth-pet`` adds
-  Dice(u >= u_pet, PET uptake region), where the uptake region is TBR >= ``tbr_threshold``
-  (1.6, Pauleit et al. 2005) with background = mean PET in the brain outside the lesion, and
-  u_pet the best of ``pet_u_thresholds`` (the map from cell density to uptake is unknown).
-
-Score map: the fitted density u, linearly upsampled to the case grid; voxels the model leaves
-empty (u < ``EMPTY_U``) rank by minus their distance to the lesion, and voxels outside the
-brain below all brain voxels.
+Score map: that density, linearly upsampled to the case grid; voxels it leaves empty
+(u < ``EMPTY_U``) rank by minus their distance to the lesion, voxels outside the brain below
+all brain voxels.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -54,6 +61,8 @@ from imagination.growth.fisher_kolmogorov import gaussian_seed, simulate_growth,
 EMPTY_U: Final[float] = 1e-6
 #: Most voxels used to fit the tissue classes.
 KMEANS_SAMPLE: Final[int] = 20000
+#: Percentile of normal-brain T1 taken as pure CSF (the CSF cluster mean is partial volume).
+CSF_PERCENTILE: Final[float] = 1.0
 #: Stop a simulation once its FLAIR-visible volume exceeds the target's by this factor.
 OVERSHOOT: Final[float] = 1.5
 #: Most snapshots per simulation (a guard; the overshoot stops it first).
@@ -68,7 +77,10 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 def tissue_fractions(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """White- and grey-matter indicator maps (float32) from 3-class k-means of T1 (or T1c)."""
+    """White- and grey-matter fractions (float32) from 3-class k-means of T1 (or T1c).
+
+    Voxels between two class means are partial volumes: linear mixtures of the two classes.
+    """
     modality = next((m for m in ("t1", "t1c") if m in case.images), None)
     wm = (brain & lesion).astype(np.float32)
     gm = np.zeros(brain.shape, dtype=np.float32)
@@ -84,11 +96,12 @@ def tissue_fractions(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
         wm[brain] = 1.0
         return wm, gm
     km = KMeans(n_clusters=3, n_init=3, random_state=0).fit(sample.reshape(-1, 1))
-    centres = np.sort(km.cluster_centers_.ravel())
-    cuts = (centres[:-1] + centres[1:]) / 2.0
-    tissue = np.digitize(values, cuts)  # 0 CSF, 1 grey, 2 white
-    gm[normal] = (tissue == 1).astype(np.float32)
-    wm[normal] = (tissue == 2).astype(np.float32)
+    csf, grey, white = np.sort(km.cluster_centers_.ravel())
+    # most voxels of the CSF cluster are partial volumes (sulci): pure CSF is its low end
+    csf = min(csf, float(np.percentile(values, CSF_PERCENTILE)))
+    # partial-volume model: a voxel between two class means is a linear mix of the two
+    gm[normal] = np.interp(values, [csf, grey, white], [0.0, 1.0, 0.0]).astype(np.float32)
+    wm[normal] = np.interp(values, [grey, white], [0.0, 1.0]).astype(np.float32)
     return wm, gm
 
 
@@ -104,6 +117,16 @@ def pet_uptake(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
         raise CaseError(f"PET background uptake is {mean:.4g}; a tumour-to-background ratio "
                         "needs a positive background", case_id=case.case_id, column="pet")
     return brain & (pet / mean >= tbr_threshold)
+
+
+def lesion_box(lesion: np.ndarray, spacing: Sequence[float], pad_mm: float
+               ) -> tuple[slice, ...]:
+    """Bounding box of ``lesion`` grown by ``pad_mm`` on every side (clipped to the volume)."""
+    index = np.argwhere(lesion)
+    lo, hi = index.min(axis=0), index.max(axis=0) + 1
+    pad = np.ceil(pad_mm / np.asarray(spacing, dtype=float)).astype(int)
+    return tuple(slice(int(max(a - p, 0)), int(min(b + p, n)))
+                 for a, b, p, n in zip(lo, hi, pad, lesion.shape, strict=True))
 
 
 def seed_centre(core: np.ndarray) -> tuple[float, float, float]:
@@ -133,6 +156,21 @@ class GrowthFit:
     lambda_mm: float
     rho_t: float
     score: float
+    pet_u: float | None = None
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What the infiltration estimate reuses from the fit: grid, box, tissue and targets."""
+
+    grid: CoarseGrid
+    box: tuple[slice, ...]
+    wm: np.ndarray
+    gm: np.ndarray
+    core_fraction: np.ndarray
+    extent_fraction: np.ndarray
+    pet_fraction: np.ndarray | None
+    targets: FitTargets
 
 
 class FKGrowthAdapter:
@@ -145,12 +183,19 @@ class FKGrowthAdapter:
                  lambdas_mm: Sequence[float] = (1.5, 2.5, 4.0, 6.0, 9.0, 13.0),
                  u_core: float = 0.65, u_flair: float = 0.3, tbr_threshold: float = 1.6,
                  pet_u_thresholds: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
-                 ratio_white_grey: float = 10.0) -> None:
+                 ratio_white_grey: float = 10.0, pad_mm: float = 30.0,
+                 extrapolate_mm: float = 15.0,
+                 seed: Literal["core", "centre"] = "core") -> None:
         if not lambdas_mm or any(not float(v) > 0 for v in lambdas_mm):
             raise InputError(f"fk-growth: lambdas_mm must be positive lengths, got {lambdas_mm}")
         if not coarse_mm > 0:
             raise InputError(f"fk-growth: coarse_mm must be positive, got {coarse_mm}")
+        if seed not in ("core", "centre"):
+            raise InputError(f"fk-growth: seed must be 'core' or 'centre', got {seed!r}")
         self.use_pet = bool(use_pet)
+        self.pad_mm = float(pad_mm)
+        self.extrapolate_mm = float(extrapolate_mm)
+        self.seed = seed
         self.coarse_mm = float(coarse_mm)
         self.lambdas_mm = tuple(float(v) for v in lambdas_mm)
         self.u_core = float(u_core)
@@ -175,14 +220,18 @@ class FKGrowthAdapter:
             "lambdas_mm": list(self.lambdas_mm), "u_core": self.u_core,
             "u_flair": self.u_flair, "tbr_threshold": self.tbr_threshold,
             "pet_u_thresholds": list(self.pet_u_thresholds),
-            "ratio_white_grey": self.ratio_white_grey,
+            "ratio_white_grey": self.ratio_white_grey, "pad_mm": self.pad_mm,
+            "extrapolate_mm": self.extrapolate_mm, "seed": self.seed,
         }
 
-    def _objective(self, u: np.ndarray, targets: FitTargets) -> float:
+    def _objective(self, u: np.ndarray, targets: FitTargets) -> tuple[float, float | None]:
+        """Sum of Dice terms, and the PET threshold that matched best (None without PET)."""
         score = dice(u >= self.u_core, targets.core) + dice(u >= self.u_flair, targets.extent)
-        if targets.pet is not None:
-            score += max(dice(u >= t, targets.pet) for t in self.pet_u_thresholds)
-        return score
+        if targets.pet is None:
+            return score, None
+        pet_scores = [dice(u >= t, targets.pet) for t in self.pet_u_thresholds]
+        best = int(np.argmax(pet_scores))
+        return score + pet_scores[best], self.pet_u_thresholds[best]
 
     def _simulate(self, initial: np.ndarray, diffusivity: np.ndarray, spacing: Sequence[float],
                   targets: FitTargets, lambda_mm: float) -> GrowthFit:
@@ -192,18 +241,18 @@ class FKGrowthAdapter:
         if targets.pet is not None:
             limit = max(limit, OVERSHOOT * int(targets.pet.sum()))
         u = initial
-        best = GrowthFit(u, lambda_mm, 0.0, self._objective(u, targets))
+        best = GrowthFit(u, lambda_mm, 0.0, *self._objective(u, targets))
         for step in range(1, MAX_SNAPSHOTS + 1):
             u = simulate_growth(u, diffusivity, 1.0, chunk, spacing)
-            score = self._objective(u, targets)
+            score, pet_u = self._objective(u, targets)
             if score > best.score:
-                best = GrowthFit(u, lambda_mm, step * chunk, score)
+                best = GrowthFit(u, lambda_mm, step * chunk, score, pet_u)
             if int((u >= self.u_flair).sum()) > limit:
                 break
         return best
 
-    def fit(self, case: LoadedCase) -> tuple[GrowthFit, CoarseGrid, np.ndarray]:
-        """Best fit on the coarse grid, the grid, and the case's brain mask."""
+    def fit(self, case: LoadedCase) -> tuple[GrowthFit, FitContext]:
+        """The best (lambda, rho T) snapshot on the coarse grid, and the fit's context."""
         check_inputs(self, case)
         brain = brain_mask(case)
         core, extent = visible_core(case), visible_extent(case)
@@ -211,31 +260,49 @@ class FKGrowthAdapter:
             raise CaseError("tumour mask has no core (ET, NETC) or cavity to fit a growth "
                             "model to", case_id=case.case_id, column="mask_tumor",
                             code="empty_core")
-        grid = CoarseGrid.for_target(case.grid.shape, case.grid.spacing, self.coarse_mm)
         wm, gm = tissue_fractions(case, brain, extent)
-        wm_c, gm_c = grid.shrink(wm), grid.shrink(gm)
-        core_c = grid.shrink(core.astype(np.float32)) >= 0.5
-        if not core_c.any():
-            core_c = grid.shrink(core.astype(np.float32)) >= grid.shrink(
-                core.astype(np.float32)).max()
-        pet_c = None
-        if self.use_pet:
-            uptake = pet_uptake(case, brain, extent, self.tbr_threshold)
-            pet_c = grid.shrink(uptake.astype(np.float32)) >= 0.5
-        targets = FitTargets(core_c, (grid.shrink(extent.astype(np.float32)) >= 0.5) | core_c,
-                             pet_c)
+        uptake = pet_uptake(case, brain, extent, self.tbr_threshold) if self.use_pet else None
+        box = lesion_box(extent if uptake is None else extent | uptake, case.grid.spacing,
+                         self.pad_mm)
+        grid = CoarseGrid.for_target(wm[box].shape, case.grid.spacing, self.coarse_mm)
+        core_fraction = grid.shrink(core[box].astype(np.float32))
+        extent_fraction = grid.shrink(extent[box].astype(np.float32))
+        pet_fraction = None if uptake is None else grid.shrink(uptake[box].astype(np.float32))
+        core_c = core_fraction >= min(0.5, float(core_fraction.max()))
+        targets = FitTargets(core_c, (extent_fraction >= 0.5) | core_c,
+                             None if pet_fraction is None else pet_fraction >= 0.5)
+        context = FitContext(grid, box, grid.shrink(wm[box]), grid.shrink(gm[box]),
+                             core_fraction, extent_fraction, pet_fraction, targets)
         spacing = grid.spacing
-        initial = gaussian_seed(core_c.shape, seed_centre(core_c), min(spacing), spacing)
-        fits = [self._simulate(initial, tissue_diffusivity(wm_c, gm_c, lambda_mm**2,
-                                                           self.ratio_white_grey),
-                               spacing, targets, lambda_mm)
+        if self.seed == "core":
+            initial = core_fraction.astype(np.float32)
+        else:
+            initial = gaussian_seed(core_c.shape, seed_centre(core_c), min(spacing), spacing)
+        fits = [self._simulate(initial, self._diffusivity(context, lambda_mm), spacing, targets,
+                               lambda_mm)
                 for lambda_mm in self.lambdas_mm]
         best = max(fits, key=lambda fit: fit.score)  # first of equals: the smallest lambda
-        return best, grid, brain
+        return best, context
+
+    def _diffusivity(self, context: FitContext, lambda_mm: float) -> np.ndarray:
+        return tissue_diffusivity(context.wm, context.gm, lambda_mm**2, self.ratio_white_grey)
+
+    def infiltration(self, fit: GrowthFit, context: FitContext) -> np.ndarray:
+        """Coarse-grid density grown by the fitted model from the observed tumour."""
+        levels = [self.u_core * context.core_fraction, self.u_flair * context.extent_fraction]
+        if context.pet_fraction is not None and fit.pet_u is not None:
+            levels.append(fit.pet_u * context.pet_fraction)
+        initial = np.maximum.reduce(levels).astype(np.float32)
+        days = self.extrapolate_mm / (2.0 * fit.lambda_mm)  # in units of 1/rho
+        return simulate_growth(initial, self._diffusivity(context, fit.lambda_mm), 1.0, days,
+                               context.grid.spacing)
 
     def predict(self, case: LoadedCase) -> Predictions:
-        best, grid, brain = self.fit(case)
-        u = np.clip(grid.upsample(best.u), 0.0, 1.0)
+        fit, context = self.fit(case)
+        brain = brain_mask(case)
+        u = np.zeros(case.grid.shape, dtype=np.float32)
+        u[context.box] = np.clip(context.grid.upsample(self.infiltration(fit, context)), 0.0,
+                                 1.0)
         empty = u < EMPTY_U
         score = u.astype(np.float64)
         if empty.any():

