@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-from engine.jobs import misbehave, square_with_noise, worker_pid
 from imagination.engine.executors import (
     DaskExecutor,
     LocalExecutor,
@@ -14,6 +13,8 @@ from imagination.engine.executors import (
     run_captured,
 )
 from imagination.errors import InputError
+
+from .jobs import misbehave, square_with_noise, worker_pid
 
 ITEMS = ["a", "raise", "b", "hang", "c", "exit", "segfault", "d"]
 
@@ -116,15 +117,14 @@ def test_workers_of_a_killed_run_exit_instead_of_running_on(tmp_path):
     import subprocess
     import sys
     import time
-    from pathlib import Path
 
     import psutil
 
     pid_file = tmp_path / "worker.pid"
-    tests_dir = str(Path(__file__).resolve().parents[1])
     code = ("import sys; sys.path[:0] = sys.argv[2:]; "
-            "from engine.jobs import run_hanging_job_in_pool; run_hanging_job_in_pool(sys.argv[1])")
-    run = subprocess.Popen([sys.executable, "-c", code, str(pid_file), tests_dir, *sys.path])
+            f"from {__package__}.jobs import run_hanging_job_in_pool; "
+            "run_hanging_job_in_pool(sys.argv[1])")
+    run = subprocess.Popen([sys.executable, "-c", code, str(pid_file), *sys.path])
     deadline = time.monotonic() + 60
     while not pid_file.exists() or not pid_file.read_text():
         assert time.monotonic() < deadline and run.poll() is None
@@ -144,7 +144,7 @@ def test_dask_executor_connects_to_a_given_scheduler_address():
     from distributed import LocalCluster
 
     with (LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                       dashboard_address=None) as cluster,
+                       dashboard_address=":0") as cluster,
           make_executor("dask", 1, cluster.scheduler_address) as executor):
         got = dict(executor.map_unordered(square_with_noise, [3, 4]))
     assert {k: v.value for k, v in got.items()} == {3: square_with_noise(3),
@@ -160,9 +160,10 @@ def test_dask_executor_reports_an_unreachable_scheduler_as_input_error():
 def test_interrupted_run_resumes_with_only_the_missing_jobs(tmp_path):
     import numpy as np
 
-    from engine.jobs import predict_case
     from imagination.engine.hashing import job_key
     from imagination.engine.store import PredictionStore
+
+    from .jobs import predict_case
 
     items = [(job_key("stand-in", "1", {}, {"t1c": f"{seed:064x}"}, None), seed)
              for seed in range(10)]

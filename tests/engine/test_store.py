@@ -17,10 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from engine.jobs import write_records
 from imagination.engine.cost import Cost
 from imagination.engine.hashing import file_digest
 from imagination.engine.store import JobRecord, PredictionStore
+
+from .jobs import write_records
 
 KEY = "ab" + "0" * 62
 
@@ -152,9 +153,8 @@ def test_kill_minus_9_while_writing_leaves_only_complete_records(tmp_path: Path)
     root = tmp_path / "store"
     PredictionStore(root)
     code = ("import sys; sys.path[:0] = sys.argv[2:]; "
-            "from engine.jobs import write_forever; write_forever(sys.argv[1])")
-    tests_dir = str(Path(__file__).resolve().parents[1])
-    writer = subprocess.Popen([sys.executable, "-c", code, str(root), tests_dir, *sys.path])
+            f"from {__package__}.jobs import write_forever; write_forever(sys.argv[1])")
+    writer = subprocess.Popen([sys.executable, "-c", code, str(root), *sys.path])
     store = PredictionStore(root)
     deadline = time.monotonic() + 60
     while len(store) < 3 and time.monotonic() < deadline and writer.poll() is None:

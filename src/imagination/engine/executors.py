@@ -433,9 +433,12 @@ class DaskExecutor:
                                   "distributed.scheduler.worker-saturation": 1.0}):
                 self._cluster = LocalCluster(
                     n_workers=self.workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None, silence_logs=logging.ERROR,
+                    dashboard_address=":0", silence_logs=logging.ERROR,
                     env=dict(SINGLE_THREAD_ENV))
-                return Client(self._cluster)
+                client = Client(self._cluster)
+                _log.info("Dask local cluster of %d workers; dashboard %s", self.workers,
+                          client.dashboard_link)
+                return client
         except (OSError, TimeoutError) as exc:
             where = self.scheduler_address or "a local cluster"
             raise InputError(f"cannot connect to the Dask scheduler at {where}: {exc}") from exc
