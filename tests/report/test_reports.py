@@ -170,3 +170,9 @@ def test_reproducibility_without_task_column_gets_its_own_section(run_dir):
     page = (run_dir / "report.html").read_text()
     section = page.split('<h2 id="reproducibility">')[1].split("<h2")[0]
     assert "drift" in section and "0.830" in section
+
+
+def test_failing_gate_exits_1_through_the_cli_and_names_it(run_dir, capsys):
+    assert run_app(["report", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "gate failed: idh:auroc >= 0.8 [prevalence]" in err and "−0.3" in err

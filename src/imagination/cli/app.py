@@ -40,7 +40,9 @@ def _root(
 def run_app(argv: list[str] | None = None) -> int:
     """Run the app; known errors become a one-line message and their exit code."""
     try:
-        app(args=argv, prog_name="imagination", standalone_mode=False)
+        # without standalone mode, click returns the code of a `typer.Exit(code)` instead of
+        # raising it
+        code = app(args=argv, prog_name="imagination", standalone_mode=False)
     except ImaginationError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return exc.exit_code
@@ -58,4 +60,4 @@ def run_app(argv: list[str] | None = None) -> int:
             exc.show(file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0

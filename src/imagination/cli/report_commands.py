@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from imagination.cli.app import app, err_console, out_console
 from imagination.report import tables
@@ -43,9 +44,9 @@ def report(
         require=tuple(require), baseline_dir=baseline, max_drop=max_drop,
         config_gates=not no_config_gates))
     for path in outcome.written:
-        out_console.print(f"wrote {path}")
+        out_console.print(f"wrote {escape(str(path))}")
     for gate in outcome.failed:
-        err_console.print(f"[bold red]gate failed:[/] {gate.name}: {gate.message}")
+        err_console.print(f"[bold red]gate failed:[/] {escape(gate.name)}: {escape(gate.message)}")
     if outcome.gates:
         out_console.print(f"gates: {len(outcome.gates) - len(outcome.failed)} passed, "
                           f"{len(outcome.failed)} failed")
