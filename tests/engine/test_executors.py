@@ -107,6 +107,9 @@ def test_nothing_to_run_starts_no_worker_and_no_cluster():
     local = LocalExecutor(2)
     assert list(local.map_unordered(square_with_noise, [], timeout_s=5)) == []
     assert local._pool == []
+    assert [o.value for _, o in local.map_unordered(worker_pid, [1], timeout_s=30)] != [None]
+    assert len(local._pool) == 1  # one job starts one worker, not two
+    local.close()
     remote = DaskExecutor("tcp://127.0.0.1:1", workers=1)  # never contacted
     assert list(remote.map_unordered(square_with_noise, iter([]))) == []
     remote.close()

@@ -291,38 +291,39 @@ class LocalExecutor:
             return
         yield from self._map_in_workers(fn, items, timeout_s)
 
-    def _replace(self, worker: _Worker) -> None:
+    def _retire(self, worker: _Worker) -> None:
+        """Drop a dead or killed worker; a fresh one starts when a job needs it."""
         self._pool.remove(worker)
         worker.job = None
-        self._pool.append(_Worker(self._context))
+        worker.conn.close()
 
     def _map_in_workers(self, fn: Callable[[T], R], items: Iterable[T],
                         timeout_s: float | None) -> Iterator[tuple[T, Outcome[R]]]:
         pending = iter(items)
-        try:
-            first = next(pending)
-        except StopIteration:  # nothing to run: no worker is started (a warm re-run)
-            return
-        pending = itertools.chain([first], pending)
-        while len(self._pool) < self.workers:
-            self._pool.append(_Worker(self._context))
         token = id(fn) ^ time.monotonic_ns()
         exhausted = False
         finished_normally = False
         try:
             while True:
-                for worker in list(self._pool):
-                    if worker.job is None and not exhausted:
-                        try:
-                            item = next(pending)
-                        except StopIteration:
-                            exhausted = True
-                            break
-                        try:
-                            worker.submit(fn, token, item)
-                        except Exception as exc:  # fn or item could not be pickled
-                            worker.job = None
-                            yield item, _error_outcome(exc, 0.0)
+                # give every idle worker a job; start workers only when jobs wait for them
+                # (an empty or short map starts none or few: a warm re-run starts none)
+                while not exhausted:
+                    worker = next((w for w in self._pool if w.job is None), None)
+                    if worker is None and len(self._pool) >= self.workers:
+                        break
+                    try:
+                        item = next(pending)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    if worker is None:
+                        worker = _Worker(self._context)
+                        self._pool.append(worker)
+                    try:
+                        worker.submit(fn, token, item)
+                    except Exception as exc:  # fn or item could not be pickled
+                        worker.job = None
+                        yield item, _error_outcome(exc, 0.0)
                 busy = [w for w in self._pool if w.job is not None]
                 if not busy:
                     if exhausted:
@@ -367,13 +368,13 @@ class LocalExecutor:
             code = worker.process.exitcode
             how = (f"killed by signal {signal.Signals(-code).name}" if code is not None
                    and code < 0 and -code in signal.valid_signals() else f"exit code {code}")
-            self._replace(worker)
+            self._retire(worker)
             message = f"the worker process running this job died ({how})"
             return job.item, Outcome(failure=Failure("crash", "WorkerCrash", message),
                                      wall_s=elapsed)
         if timeout_s is not None and time.monotonic() >= job.deadline(timeout_s):
             worker.kill()
-            self._replace(worker)
+            self._retire(worker)
             message = f"the job ran longer than its timeout of {timeout_s:g} s and was stopped"
             return job.item, Outcome(failure=Failure("timeout", "Timeout", message),
                                      wall_s=elapsed)
