@@ -202,3 +202,17 @@ def test_flip_rate_is_a_symmetric_share(labels, seed) -> None:
     rate = rb.flip_rate(labels, other)
     assert 0.0 <= rate <= 1.0 and rate == rb.flip_rate(other, labels)
     assert rb.flip_rate(labels, labels) == 0.0
+
+
+def test_bca_intervals_are_available() -> None:
+    rng = np.random.default_rng(2)
+    clean = rng.uniform(0.4, 0.9, 30)
+    perturbed = clean - rng.exponential(0.05, 30)  # skewed losses
+    subjects = np.arange(30)
+    percentile = rb.paired_delta(clean, perturbed, subjects, n_resamples=2000)
+    bca = rb.paired_delta(clean, perturbed, subjects, n_resamples=2000, method="bca")
+    assert bca.delta == percentile.delta and bca.ci_low < bca.delta < bca.ci_high
+    reference = stats.bootstrap((perturbed - clean,), np.mean, n_resamples=2000, method="BCa",
+                                random_state=0).confidence_interval
+    assert bca.ci_low == pytest.approx(reference.low, abs=0.004)
+    assert bca.ci_high == pytest.approx(reference.high, abs=0.004)

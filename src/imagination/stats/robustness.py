@@ -24,7 +24,7 @@ import numpy as np
 from imagination.errors import InputError
 from imagination.metrics.segmentation import dice
 from imagination.stats.agreement import bland_altman, fleiss_kappa, icc
-from imagination.stats.bootstrap import bootstrap_ci, weighted_auc, weighted_mean
+from imagination.stats.bootstrap import Method, bootstrap_ci, weighted_auc, weighted_mean
 from imagination.stats.paired import permutation_paired, wilcoxon_paired
 
 ArrayLike = Sequence[float] | np.ndarray
@@ -54,15 +54,16 @@ def _paired(a: ArrayLike, b: ArrayLike, subjects: Sequence[object] | np.ndarray,
 
 def paired_delta(clean_values: ArrayLike, perturbed_values: ArrayLike,
                  subjects: Sequence[object] | np.ndarray, *, n_resamples: int = 2000,
-                 alpha: float = 0.05, seed: int = 0) -> Delta:
-    """Mean of (perturbed − clean) per-case values with a subject-level bootstrap percentile
-    interval. NaN triple when no finite pair is left."""
+                 alpha: float = 0.05, seed: int = 0, method: Method = "percentile") -> Delta:
+    """Mean of (perturbed − clean) per-case values with a subject-level bootstrap interval
+    (percentile or BCa). NaN triple when no finite pair is left."""
     clean, perturbed, subj = _paired(clean_values, perturbed_values, subjects,
                                      ("clean_values", "perturbed_values"))
     if clean.size == 0:
         return _NAN_DELTA
     result = bootstrap_ci(weighted_mean, perturbed - clean, subjects=subj,
-                          n_resamples=n_resamples, alpha=alpha, seed=seed, weighted=True)
+                          n_resamples=n_resamples, alpha=alpha, seed=seed, weighted=True,
+                          method=method)
     return Delta(result.estimate, result.low, result.high)
 
 
@@ -74,7 +75,8 @@ def _auc_difference(y: np.ndarray, clean: np.ndarray, perturbed: np.ndarray, *,
 def paired_auc_delta(y_true: Sequence[bool] | np.ndarray, clean_scores: ArrayLike,
                      perturbed_scores: ArrayLike, subjects: Sequence[object] | np.ndarray, *,
                      n_resamples: int = 2000, alpha: float = 0.05, seed: int = 0,
-                     strata: Sequence[object] | np.ndarray | None = None) -> Delta:
+                     strata: Sequence[object] | np.ndarray | None = None,
+                     method: Method = "percentile") -> Delta:
     """AUC(perturbed) − AUC(clean) of a binary task, each resample drawing the same subjects
     for both (stratified by outcome unless ``strata`` is given). Cases whose score is not
     finite in either run are left out."""
@@ -90,7 +92,8 @@ def paired_auc_delta(y_true: Sequence[bool] | np.ndarray, clean_scores: ArrayLik
         return _NAN_DELTA
     stratum = y if strata is None else np.asarray([str(s) for s in strata])[keep]
     result = bootstrap_ci(_auc_difference, y, clean, perturbed, subjects=subj, strata=stratum,
-                          n_resamples=n_resamples, alpha=alpha, seed=seed, weighted=True)
+                          n_resamples=n_resamples, alpha=alpha, seed=seed, weighted=True,
+                          method=method)
     return Delta(result.estimate, result.low, result.high)
 
 
@@ -98,7 +101,8 @@ def paired_metric_delta(metric: Callable[[np.ndarray, np.ndarray], float],
                         y_true: Sequence[Any] | np.ndarray, clean_scores: np.ndarray,
                         perturbed_scores: np.ndarray, subjects: Sequence[object] | np.ndarray,
                         *, n_resamples: int = 2000, alpha: float = 0.05, seed: int = 0,
-                        strata: Sequence[object] | np.ndarray | None = None) -> Delta:
+                        strata: Sequence[object] | np.ndarray | None = None,
+                        method: Method = "percentile") -> Delta:
     """metric(y, perturbed) − metric(y, clean) for any cohort metric (e.g. multiclass AUROC on
     (cases × classes) probabilities), same subjects drawn for both runs; the metric is called
     on each resample (slower than :func:`paired_auc_delta`)."""
@@ -108,7 +112,7 @@ def paired_metric_delta(metric: Callable[[np.ndarray, np.ndarray], float],
         raise InputError("y_true, both score arrays and subjects need one entry per case")
     result = bootstrap_ci(lambda t, c, p: metric(t, p) - metric(t, c), y, clean, perturbed,
                           subjects=subjects, strata=strata, n_resamples=n_resamples,
-                          alpha=alpha, seed=seed)
+                          alpha=alpha, seed=seed, method=method)
     return Delta(result.estimate, result.low, result.high)
 
 
@@ -214,8 +218,8 @@ def compare_repeats(arrays: Sequence[np.ndarray]) -> tuple[bool, float]:
 
 def ablation_test(with_values: ArrayLike, without_values: ArrayLike,
                   subjects: Sequence[object] | np.ndarray, *, n_resamples: int = 2000,
-                  n_permutations: int = 10000, alpha: float = 0.05,
-                  seed: int = 0) -> dict[str, Any]:
+                  n_permutations: int = 10000, alpha: float = 0.05, seed: int = 0,
+                  method: Method = "percentile") -> dict[str, Any]:
     """Effect of a modality: mean of (with − without) per-case values, its subject-level
     bootstrap interval, and two-sided paired tests on per-subject mean differences (cases of a
     subject are averaged first, so repeat scans do not count as independent): the sign-flip
@@ -225,7 +229,8 @@ def ablation_test(with_values: ArrayLike, without_values: ArrayLike,
                                    ("with_values", "without_values"))
     if with_.size == 0:
         raise InputError("ablation test: no case has finite values with and without")
-    delta = paired_delta(without, with_, subj, n_resamples=n_resamples, alpha=alpha, seed=seed)
+    delta = paired_delta(without, with_, subj, n_resamples=n_resamples, alpha=alpha, seed=seed,
+                         method=method)
     names, index = np.unique(subj, return_inverse=True)
     per_subject = np.bincount(index, weights=with_ - without) / np.bincount(index)
     zeros = np.zeros_like(per_subject)
