@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -71,13 +71,16 @@ def with_arrays(case: LoadedCase, *, images: Mapping[str, np.ndarray] | None = N
                 masks: Mapping[str, np.ndarray] | None = None,
                 drop: Iterable[str] = ()) -> LoadedCase:
     """A new case whose listed arrays are replaced; every other array is copied, so the result
-    shares no memory with the input. ``drop`` removes images."""
+    shares no memory with the input. ``drop`` removes images (from the arrays and from the
+    case record's file list)."""
     gone = set(drop)
     new_images = {m: (images[m] if images and m in images else a.copy())
                   for m, a in case.images.items() if m not in gone}
     new_masks = {m: (masks[m] if masks and m in masks else a.copy())
                  for m, a in case.masks.items()}
-    return LoadedCase(case=case.case, grid=case.grid, images=new_images, masks=new_masks)
+    record = case.case if not gone else replace(
+        case.case, images={m: p for m, p in case.case.images.items() if m not in gone})
+    return LoadedCase(case=record, grid=case.grid, images=new_images, masks=new_masks)
 
 
 def not_applicable(case: LoadedCase, kind: str, why: str) -> CaseError:
