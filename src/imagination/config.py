@@ -100,6 +100,43 @@ class GateConfig(_Strict):
     on: Literal["value", "ci_low", "ci_high"] = "value"
 
 
+class RobustnessConfig(_Strict):
+    reference_adapter: str | None = Field(
+        default=None, description="adapter whose errors normalise corruption errors")
+    metrics: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="per task: metrics tracked under perturbation (default: the primary ones)")
+
+
+class AblationConfig(_Strict):
+    """Run ``adapter`` with and without ``modality`` and test the paired difference."""
+
+    name: str | None = None
+    adapter: str = Field(description="adapter id")
+    modality: str = Field(description="modality removed from the inputs, e.g. pet")
+    task: str = "recurrence"
+    metric: str = "coverage_all_model"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.adapter} without {self.modality}"
+
+
+class SiteShiftConfig(_Strict):
+    leave_one_site_out: bool = Field(
+        default=True, description="also refit learning baselines leaving one site out")
+
+
+class ReproducibilityConfig(_Strict):
+    repeats: int = Field(default=1, ge=1, le=20,
+                         description="runs of each adapter on the same inputs (1 = no check)")
+    max_cases: int | None = Field(default=None, ge=1,
+                                  description="repeat only the first N cases")
+    retest_timepoints: tuple[str, str] = Field(
+        default=("test", "retest"),
+        description="timepoint values that pair repeat scans of one subject")
+
+
 class BenchConfig(_Strict):
     name: str = "bench"
     cohort: CohortConfig
@@ -115,6 +152,10 @@ class BenchConfig(_Strict):
     gates: list[GateConfig] = Field(default_factory=list)
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     recurrence_margin_mm: float = Field(default=15.0, gt=0, le=50)
+    robustness: RobustnessConfig = Field(default_factory=RobustnessConfig)
+    ablations: list[AblationConfig] = Field(default_factory=list)
+    site_shift: SiteShiftConfig = Field(default_factory=SiteShiftConfig)
+    reproducibility: ReproducibilityConfig = Field(default_factory=ReproducibilityConfig)
 
     @model_validator(mode="after")
     def _unique_adapter_ids(self) -> BenchConfig:
@@ -122,6 +163,14 @@ class BenchConfig(_Strict):
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:
             raise ValueError(f"adapter ids must be unique; repeated: {dupes} (set 'id')")
+        for ablation in self.ablations:
+            if ablation.adapter not in labels:
+                raise ValueError(f"ablation {ablation.label!r}: adapter {ablation.adapter!r} "
+                                 f"is not configured (allowed: {labels})")
+        reference = self.robustness.reference_adapter
+        if reference is not None and reference not in labels:
+            raise ValueError(f"robustness.reference_adapter {reference!r} is not configured "
+                             f"(allowed: {labels})")
         return self
 
 

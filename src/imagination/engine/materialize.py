@@ -14,6 +14,9 @@ from imagination.config import BenchConfig
 from imagination.engine.plan import CLEAN, JobSpec
 from imagination.engine.store import JobRecord, PredictionStore
 
+#: Variant id of the learning baselines refitted leaving one site out (site shift).
+LOSO = "loso"
+
 
 @dataclass
 class ClassPredictions:
@@ -134,18 +137,24 @@ def _crossfitted(config: BenchConfig, cases: Sequence[Case], index: Mapping[str,
     test_matrix = np.where(test_ok[:, None], test_matrix, fill)
     subjects = [c.subject_id for c in cases]
     sites = [c.site for c in cases]
+    # site shift: the clean features refitted leaving one site out, as an extra variant
+    schemes = [(jobs[0].variant.id, config.crossfit.leave_one_site_out)]
+    if (jobs[0].variant.id == CLEAN and config.site_shift.leave_one_site_out
+            and not config.crossfit.leave_one_site_out and len(set(sites)) >= 2):
+        schemes.append((LOSO, True))
     out = []
     for task in tasks:
         classes = vocabularies[task]
         labels = [c.labels.get(task) if ok else None for c, ok in zip(cases, clean_ok,
                                                                         strict=True)]
-        proba = crossfit_predict(adapter, task, classes, clean_matrix, labels, subjects, sites,
-                                 n_folds=config.crossfit.n_folds, seed=config.crossfit.seed,
-                                 leave_one_site_out=config.crossfit.leave_one_site_out,
-                                 test_features=test_matrix)
-        proba = np.where(test_ok[:, None], proba, np.nan)
-        out.append(ClassPredictions(task, adapter_label(jobs), jobs[0].variant.id, classes,
-                                    tuple(c.case_id for c in cases), proba, dict(reasons)))
+        for variant, loso in schemes:
+            proba = crossfit_predict(adapter, task, classes, clean_matrix, labels, subjects,
+                                     sites, n_folds=config.crossfit.n_folds,
+                                     seed=config.crossfit.seed, leave_one_site_out=loso,
+                                     test_features=test_matrix)
+            proba = np.where(test_ok[:, None], proba, np.nan)
+            out.append(ClassPredictions(task, adapter_label(jobs), variant, classes,
+                                        tuple(c.case_id for c in cases), proba, dict(reasons)))
     return out
 
 

@@ -19,6 +19,7 @@ from imagination.engine.hashing import DigestCache, file_digest, job_key
 
 JobKind = Literal["predictions", "features"]
 CLEAN = "clean"
+REPEAT_PREFIX = "repeat-"
 #: Masks that are outcome truth: never shown to an adapter, never part of a job key.
 TRUTH_MASKS: tuple[str, ...] = ("recurrence",)
 
@@ -30,9 +31,13 @@ class Variant:
     kind: str | None = None
     severity: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: > 0: a repeat run of the clean job (determinism check), never scored as a variant
+    repeat: int = 0
 
     @property
     def id(self) -> str:
+        if self.repeat:
+            return f"{REPEAT_PREFIX}{self.repeat}"
         return CLEAN if self.kind is None else f"{self.kind}@{self.severity}"
 
 
@@ -79,6 +84,24 @@ def variants(config: BenchConfig) -> list[Variant]:
     return out
 
 
+def ablation_variant(modality: str) -> Variant:
+    """The inputs without ``modality`` (the ``drop_<modality>`` perturbation)."""
+    return Variant(f"drop_{modality}", 1)
+
+
+def adapter_variants(config: BenchConfig, label: str, case_number: int) -> list[Variant]:
+    """Variants one adapter runs on the ``case_number``-th case: the shared ones, its
+    ablations and, on the first ``reproducibility.max_cases`` cases, its repeat runs."""
+    out = variants(config)
+    for ablation in config.ablations:
+        extra = ablation_variant(ablation.modality)
+        if ablation.adapter == label and extra not in out:
+            out.append(extra)
+    repro = config.reproducibility
+    if repro.max_cases is None or case_number < repro.max_cases:
+        out.extend(Variant(repeat=r) for r in range(1, repro.repeats))
+    return out
+
 def _seed(base: int, case_id: str, kind: str, severity: int) -> int:
     from imagination.perturb.registry import perturbation_seed
 
@@ -100,9 +123,8 @@ def build_plan(
 ) -> list[JobSpec]:
     """All jobs of the run, in a stable order (case, adapter, variant)."""
     by_label = {a.label: a for a in config.adapters}
-    all_variants = variants(config)
     jobs: list[JobSpec] = []
-    for case in cases:
+    for number, case in enumerate(cases):
         digests = input_digests(case, digest_cache)
         for label, adapter in adapters.items():
             tasks = adapter_tasks(adapter, config)
@@ -110,14 +132,16 @@ def build_plan(
                 continue
             kind: JobKind = "features" if is_learning(adapter) else "predictions"
             params = dict(adapter.params())
-            for variant in all_variants:
+            for variant in adapter_variants(config, label, number):
                 seed = None if variant.kind is None else _seed(
                     config.statistics.seed, case.case_id, variant.kind, variant.severity)
                 pert = None if variant.kind is None else {
                     "kind": variant.kind, "severity": variant.severity,
                     "params": dict(variant.params), "seed": seed}
-                key = job_key(adapter.name, adapter.version, params, digests, pert,
-                              extra={"kind": kind, "tasks": list(tasks)})
+                extra: dict[str, Any] = {"kind": kind, "tasks": list(tasks)}
+                if variant.repeat:
+                    extra["repeat"] = variant.repeat
+                key = job_key(adapter.name, adapter.version, params, digests, pert, extra=extra)
                 jobs.append(JobSpec(
                     key=key, case=blinded(case), adapter_label=label,
                     adapter_name=by_label[label].name, adapter_params=dict(by_label[label].params),

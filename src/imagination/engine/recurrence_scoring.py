@@ -17,6 +17,7 @@ from imagination.metrics.recurrence import (
     recurrence_case_metrics,
     standard_plan,
 )
+from imagination.stats.robustness import plan_dice
 
 
 @dataclass
@@ -78,7 +79,8 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
         truth = recurrence_truth(load_case(case))
         if truth is None:
             continue
-        for job in case_jobs:
+        clean_plans: dict[str, np.ndarray] = {}
+        for job in sorted(case_jobs, key=lambda j: j.variant.kind is not None):
             record = store.get(job.key)
             if record is None or record.failure is not None or record.recurrence is None:
                 reason = ("missing: no stored result" if record is None else
@@ -89,12 +91,23 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
             values = recurrence_case_metrics(
                 record.recurrence, truth.recurrence, truth.core, truth.brain, truth.spacing,
                 margin_mm=margin_mm, enhancing_mask=truth.enhancing)
+            plan = model_plan(record.recurrence, truth, margin_mm)
+            if job.variant.kind is None:
+                clean_plans[job.adapter_label] = plan
+            elif job.adapter_label in clean_plans:
+                values["plan_dice_vs_clean"] = plan_dice(clean_plans[job.adapter_label], plan)
             yield RecurrenceScore(job, values, "")
             if (examples_dir is not None and job.variant.kind is None
                     and job.adapter_label not in example_written and truth.t1c is not None
                     and truth.recurrence.any()):
                 write_example(examples_dir, job, truth, record.recurrence, margin_mm)
                 example_written.add(job.adapter_label)
+
+
+def model_plan(score_map: np.ndarray, truth: RecurrenceTruth, margin_mm: float) -> np.ndarray:
+    """The iso-volumetric plan of a score map (volume of the case's standard plan)."""
+    std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
+    return isovolumetric_plan(score_map, truth.brain, int(np.count_nonzero(std)))
 
 
 def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map: np.ndarray,

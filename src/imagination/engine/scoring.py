@@ -16,6 +16,7 @@ from imagination.cohort.cohort import Cohort
 from imagination.cohort.vocabulary import COVARIATES, LABEL_COLUMNS, POSITIVE_CLASS
 from imagination.config import BenchConfig
 from imagination.engine import aggregate as agg
+from imagination.engine import robustness_scoring as rob
 from imagination.engine.atomic import atomic_write_text
 from imagination.engine.materialize import (
     ClassPredictions,
@@ -49,6 +50,11 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "sites": ["task", "metric", "adapter", "site", "value", "ci_low", "ci_high", "n"],
     "failures": ["adapter", "perturbation", "case_id", "kind", "reason"],
     "cost": ["adapter", "perturbation", "case_id", "wall_s", "cpu_s", "peak_rss_mb"],
+    "robustness": rob.ROBUSTNESS_COLUMNS,
+    "robustness_summary": rob.SUMMARY_COLUMNS,
+    "ablation": rob.ABLATION_COLUMNS,
+    "site_shift": rob.SITE_SHIFT_COLUMNS,
+    "reproducibility": rob.REPRODUCIBILITY_COLUMNS,
 }
 
 ProgressHook = Callable[[str, int, int], None]
@@ -88,11 +94,16 @@ def _present_classes(classes: Sequence[str], y: np.ndarray) -> tuple[str, ...]:
 
 
 def _class_data(pred: ClassPredictions, cohort: Cohort, policy: str,
+                also_failed: np.ndarray | None = None,
                 ) -> tuple[agg.ClassData, tuple[str, ...]]:
-    """Cases with a truth label; failed rows per policy (worst: all mass off the truth)."""
+    """Cases with a truth label; failed rows per policy (worst: all mass off the truth).
+
+    ``also_failed`` marks cases to drop as well under ``exclude`` (to pair two runs)."""
     truth = np.array([c.labels.get(pred.task) or "" for c in cohort.cases], dtype=object)
     has = truth != ""
     failed = pred.failed & has
+    if also_failed is not None and policy != "worst":
+        failed = failed | (also_failed & has)
     proba = pred.proba.copy()
     classes = pred.classes
     if policy == "worst":
@@ -117,6 +128,8 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
               progress: ProgressHook | None = None) -> ScoredRun:
     """Compute and write every scoring table of the run."""
     run_dir = Path(run_dir)
+    all_jobs = plan
+    plan = [job for job in plan if not job.variant.repeat]
     records = records_by_job(plan, store)
     learners = {k: a for k, a in adapters.items() if is_learning(a)}
     case_index = {c.case_id: c for c in cohort.cases}
@@ -150,21 +163,25 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
                                      "perturbation": pred.variant, "case_id": case_id,
                                      "subject_id": case.subject_id, "site": case.site,
                                      "metric": metric, "value": value})
+    def prepare(pred: ClassPredictions, also_failed: np.ndarray | None = None,
+                ) -> tuple[agg.ClassData, tuple[str, ...], str | None] | None:
+        data, all_classes = _class_data(pred, cohort, config.failure_policy, also_failed)
+        classes = _present_classes(all_classes, data.y_true)
+        if data.y_true.size == 0 or len(classes) < 2:
+            return None
+        positive = POSITIVE_CLASS.get(pred.task) if len(classes) == 2 else None
+        if len(classes) == 2 and positive not in classes:
+            positive = classes[1]
+        return _restrict(data, all_classes, classes), classes, positive
+
     tasks = sorted({p.task for p in class_preds})
     for n_task, task in enumerate(tasks):
         clean = [p for p in class_preds if p.task == task and p.variant == CLEAN]
-        if not clean:
+        prepared = [prepare(p) for p in clean]
+        if not clean or any(x is None for x in prepared):
             continue
-        datas = [_class_data(p, cohort, config.failure_policy)[0] for p in clean]
-        if datas[0].y_true.size == 0:
-            continue
-        classes = _present_classes(clean[0].classes, datas[0].y_true)
-        if len(classes) < 2:
-            continue
-        datas = [_restrict(d, clean[0].classes, classes) for d in datas]
-        positive = POSITIVE_CLASS.get(task) if len(classes) == 2 else None
-        if len(classes) == 2 and positive not in classes:
-            positive = classes[1]
+        datas = [x[0] for x in prepared]  # type: ignore[index]
+        classes, positive = prepared[0][1], prepared[0][2]  # type: ignore[index]
         for metric in metrics_for(task, len(classes), config):
             if metric.applies_to == "binary" and len(classes) != 2:
                 continue
@@ -216,6 +233,14 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
             if metric.name in SITE_METRICS:
                 sites.extend(agg.site_rows("recurrence", metric, datas, config.statistics))
 
+    # robustness, ablation, site shift, reproducibility --------------------------------
+    robustness = rob.classification_robustness(config, class_preds, prepare)
+    robustness.extend(rob.recurrence_robustness(config, cohort, rec_values, rec_failed))
+    summary = rob.robustness_summary(robustness, config.robustness.reference_adapter)
+    ablations = rob.ablation_rows(config, cohort, class_preds, rec_values, rec_failed)
+    site_shift = rob.site_shift_rows(sites)
+    reproducibility = rob.reproducibility_rows(config, cohort, all_jobs, store, class_preds)
+
     # failures, cost, cohort ----------------------------------------------------------
     failures, cost = [], []
     for job in plan:
@@ -242,6 +267,11 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
         "sites": (sites, ["task", "metric", "adapter", "site"]),
         "failures": (failures, ["adapter", "perturbation", "case_id"]),
         "cost": (cost, ["adapter", "perturbation", "case_id"]),
+        "robustness": (robustness, ["task", "metric", "adapter", "kind", "severity"]),
+        "robustness_summary": (summary, ["task", "metric", "adapter", "kind"]),
+        "ablation": (ablations, ["ablation", "adapter"]),
+        "site_shift": (site_shift, ["task", "metric", "adapter"]),
+        "reproducibility": (reproducibility, ["analysis", "task", "adapter", "metric"]),
     }
     for name, (rows, sort) in specs.items():
         out.tables[name] = write_table(run_dir / f"{name}.csv", rows, TABLE_COLUMNS[name], sort)
