@@ -130,7 +130,7 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
     run_dir = Path(run_dir)
     all_jobs = plan
     plan = [job for job in plan if not job.variant.repeat]
-    records = records_by_job(plan, store)
+    records = records_by_job(all_jobs, store)
     learners = {k: a for k, a in adapters.items() if is_learning(a)}
     case_index = {c.case_id: c for c in cohort.cases}
     per_case: list[dict[str, Any]] = []
@@ -243,7 +243,7 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
 
     # failures, cost, cohort ----------------------------------------------------------
     failures, cost = [], []
-    for job in plan:
+    for job in all_jobs:
         record = records.get(job.key)
         if record is None or record.failure is not None:
             failures.append({"adapter": job.adapter_label, "perturbation": job.variant.id,
