@@ -63,7 +63,6 @@ def roc_plot(curves: Mapping[str, RocCurve], colours: Mapping[str, str], *,
         ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--", label="chance")
         for adapter, curve in curves.items():
             ax.plot(curve.fpr, curve.tpr, color=colours[adapter], lw=1.6,
-                    drawstyle="steps-post" if curve.fpr.size < 200 else "default",
                     label=f"{adapter} (AUC {curve.auc:.3f})")
         ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 − specificity (false-positive rate)",
                ylabel="sensitivity (true-positive rate)", title=title, aspect="equal")
@@ -161,9 +160,10 @@ def forest_plot(panels: Mapping[str, Sequence[ForestRow]], colours: Mapping[str,
         return _svg(fig)
 
 
-def coverage_pairs_plot(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                        colours: Mapping[str, str], *, metric: str) -> str:
-    """Per case, a line from the standard plan's coverage to the model plan's."""
+def coverage_pairs_plot(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
+                        metric: str) -> str:
+    """Per case, a line from the standard plan's coverage to the model plan's (green: model
+    covers more, red: less, grey: equal); the black line joins the means."""
     fig, axes = _grid(len(pairs), cols=4, panel=(2.5, 3.2))
     with mpl.rc_context(_STYLE):
         for ax, (adapter, (standard, model)) in zip(axes, pairs.items(), strict=True):
@@ -172,8 +172,8 @@ def coverage_pairs_plot(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]],
                 ax.plot([0, 1], [s, m], color=colour, lw=0.8, alpha=0.7, marker="o", ms=2.5)
             better = int(np.sum(model > standard))
             worse = int(np.sum(model < standard))
-            ax.plot([0, 1], [np.mean(standard), np.mean(model)], color=colours[adapter],
-                    lw=2.8, marker="o", ms=5, label="mean")
+            ax.plot([0, 1], [np.mean(standard), np.mean(model)], color="#111", lw=2.6,
+                    marker="D", ms=5, label="mean")
             ax.set_xticks([0, 1], ["standard\n15 mm", "model"])
             ax.set(xlim=(-0.2, 1.2), ylim=(-0.03, 1.03), ylabel=metric,
                    title=f"{adapter}\n↑{better} ↓{worse} ={len(model) - better - worse}")

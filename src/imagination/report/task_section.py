@@ -119,8 +119,7 @@ def recurrence_figures(results: RunResults, task: str, colours: dict[str, str]) 
             if standard.size:
                 pairs[adapter] = (standard, model)
         if pairs:
-            out["coverage"] = plots.coverage_pairs_plot(pairs, colours,
-                                                        metric="recurrence coverage (all)")
+            out["coverage"] = plots.coverage_pairs_plot(pairs, metric="recurrence coverage (all)")
     out["examples"] = [{"caption": f"{adapter}, case {case_id}",
                         "svg": example_figure(adapter, case_id, path)}
                        for adapter, case_id, path in example_files(results.run_dir, task,
