@@ -190,3 +190,11 @@ def test_store_pickles_to_workers_and_non_durable_mode_round_trips(tmp_path: Pat
     clone = pickle.loads(pickle.dumps(store))
     assert clone.durable is False and clone.root == store.root
     assert np.array_equal(clone.get(KEY).recurrence, record().recurrence)
+
+
+def test_failure_details_that_are_not_json_are_kept_as_text(tmp_path: Path):
+    store = PredictionStore(tmp_path)
+    failed = record(recurrence=None, classification={},
+                    failure={"kind": "error", "reason": "bad", "file": Path("/data/t1.nii.gz")})
+    store.put(KEY, failed)
+    assert store.get(KEY).failure == {"kind": "error", "reason": "bad", "file": "/data/t1.nii.gz"}

@@ -87,7 +87,8 @@ class JobRecord:
     """One finished job: its predictions or features, or why it failed, and what it cost.
 
     ``failure`` is ``None`` for a success, else a dict with at least ``kind`` (``error``,
-    ``timeout``, ``crash``, ...) and ``reason``. ``recurrence`` is stored as float32.
+    ``timeout``, ``crash``, ...) and ``reason`` (values that are not JSON are stored as text).
+    ``recurrence`` is stored as float32.
     """
 
     key: str
@@ -159,9 +160,8 @@ def _encode(record: JobRecord) -> bytes:
         "failure": record.failure,
         "cost": record.cost.to_dict(),
     }
-    members: dict[str, np.ndarray] = {
-        "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
-    }
+    meta_bytes = json.dumps(meta, sort_keys=True, default=str).encode("utf-8")
+    members: dict[str, np.ndarray] = {"meta": np.frombuffer(meta_bytes, dtype=np.uint8)}
     if record.recurrence is not None:
         members["recurrence"] = np.ascontiguousarray(record.recurrence, dtype=np.float32)
     buffer = io.BytesIO()
