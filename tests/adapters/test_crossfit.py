@@ -184,3 +184,17 @@ def test_age_volume_lr_learns_an_age_signal_out_of_fold():
                              labels, [f"s{i}" for i in range(80)], ["x"] * 80)
     y = [1 if v == "mutant" else 0 for v in labels]
     assert roc_auc_score(y, proba[:, 1]) > 0.9
+
+
+def test_test_features_are_scored_by_models_fitted_on_training_features():
+    features, labels, subjects, sites = _cohort(n_subjects=20, per_subject=1)
+    shifted = features + 0.25  # e.g. features of perturbed inputs
+    spy = SpyAdapter()
+    crossfit_predict(spy, "idh", ["wildtype", "mutant"], features, labels, subjects, sites,
+                     test_features=shifted)
+    for train, test, _ in spy.calls:
+        assert np.all(np.mod(train, 1.0) == 0.0)  # fitted on the clean rows
+        assert np.all(np.mod(test, 1.0) == 0.25)  # applied to the shifted ones
+    with pytest.raises(InputError, match="test features shape"):
+        crossfit_predict(spy, "idh", ["wildtype", "mutant"], features, labels, subjects, sites,
+                         test_features=shifted[:3])

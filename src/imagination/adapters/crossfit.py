@@ -6,6 +6,9 @@ set never holds a subject of the fold it predicts, even when that subject has ca
 another site. Cases without a label are never trained on but are still predicted: by the model
 of their subject's fold, or (subject unlabelled everywhere) by fold models in turn.
 
+When every class has a single labelled case, stratification is moot and ``GroupKFold`` is
+used; the number of folds never exceeds the subjects (or the largest class) available.
+
 Fallback when a fold's training rows lack classes: with at least two classes present the
 adapter is fitted on the present ones and absent classes get probability 0; with fewer than
 two, no model can be fitted and the fold predicts the Laplace-smoothed training prevalence
