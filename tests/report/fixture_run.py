@@ -154,13 +154,21 @@ def write_fixture_run(run_dir: Path, *, seed: int = 7, gates: list | None = None
                                    if skill else 0.0)
                     value = roc_auc_score(truth == "mutant", noisy[:, 1])
                     delta = value - values["auroc"]
-                    robust.append([task, "auroc", adapter, f"noise@{severity}", severity, value,
-                                   delta, delta - 0.06, delta + 0.06, truth.size])
+                    robust.append([task, "auroc", adapter, f"noise@{severity}", "noise",
+                                   severity, value, values["auroc"], delta, delta - 0.06,
+                                   delta + 0.06, truth.size])
+                    flips = float(np.mean(noisy.argmax(axis=1) != p.argmax(axis=1)))
+                    robust.append([task, "flip_rate", adapter, f"noise@{severity}", "noise",
+                                   severity, flips, 0.0, flips, np.nan, np.nan, truth.size])
                 noisy = _proba(rng, truth, classes, max(0.0, skill - 0.3) if skill else 0.0)
                 value = roc_auc_score(truth == "mutant", noisy[:, 1])
-                robust.append([task, "auroc", adapter, "drop_flair@1", 1, value,
-                               value - values["auroc"], value - values["auroc"] - 0.05,
-                               value - values["auroc"] + 0.05, truth.size])
+                delta = value - values["auroc"]
+                robust.append([task, "auroc", adapter, "drop_flair@1", "drop_flair", 1, value,
+                               values["auroc"], delta, delta - 0.05, delta + 0.05, truth.size])
+                if adapter == "radiomics_lr":
+                    robust.append([task, "auroc", adapter, "loso", "site_shift", 0,
+                                   values["auroc"] - 0.07, values["auroc"], -0.07, -0.12, -0.02,
+                                   truth.size])
     # recurrence: per-case coverage of the standard plan and of each model's plan
     standard = np.clip(rng.beta(4, 1.2, 60), 0, 1)
     for adapter, gain in PLANNERS.items():
@@ -207,9 +215,12 @@ def write_fixture_run(run_dir: Path, *, seed: int = 7, gates: list | None = None
         "task", "adapter", "perturbation", "case_id", "subject_id", "site", "metric", "value"]))
     _write(run_dir, "sites.csv", pd.DataFrame(sites_rows, columns=[
         "task", "metric", "adapter", "site", "value", "ci_low", "ci_high", "n"]))
-    _write(run_dir, "robustness.csv", pd.DataFrame(robust, columns=[
-        "task", "metric", "adapter", "perturbation", "severity", "value", "delta",
-        "delta_ci_low", "delta_ci_high", "n"]))
+    robustness = pd.DataFrame(robust, columns=[
+        "task", "metric", "adapter", "perturbation", "kind", "severity", "value", "clean_value",
+        "delta", "delta_ci_low", "delta_ci_high", "n"])
+    _write(run_dir, "robustness.csv", robustness)
+    _write_robustness_extras(run_dir, robustness, pd.DataFrame(sites_rows, columns=[
+        "task", "metric", "adapter", "site", "value", "ci_low", "ci_high", "n"]))
     _write(run_dir, "failures.csv", pd.DataFrame(
         [(a, "clean", c, "timeout" if c.endswith("3") else "invalid_output",
           "no output within 600 s" if c.endswith("3") else "probabilities sum to 1.37")
@@ -221,11 +232,44 @@ def write_fixture_run(run_dir: Path, *, seed: int = 7, gates: list | None = None
          for a in [*CLASSIFIERS, *PLANNERS] for c in cohort["case_id"]],
         columns=["adapter", "perturbation", "case_id", "wall_s", "cpu_s", "peak_rss_mb"]))
     _write(run_dir, "reproducibility.csv", pd.DataFrame(
-        [("idh", a, "repeat_run", "identical" if a != "radiomics_lr" else "icc 0.97", 1.0)
-         for a in CLASSIFIERS], columns=["task", "adapter", "check", "verdict", "value"]))
+        [("determinism", "idh", a, "bitwise_equal", 1.0, np.nan, np.nan, 60, "2 repeats")
+         for a in CLASSIFIERS]
+        + [("test_retest", "idh", "radiomics_lr", "icc_2_1", 0.91, 0.82, 0.96, 12,
+            "p(mutant) between test and retest")],
+        columns=["analysis", "task", "adapter", "metric", "value", "ci_low", "ci_high", "n",
+                 "detail"]))
     _write_example(run_dir, rng)
     _write_run_json(run_dir, gates or [])
     return run_dir
+
+
+def _write_robustness_extras(run_dir: Path, robustness: pd.DataFrame,
+                             sites: pd.DataFrame) -> None:
+    """robustness_summary.csv (worst severity per kind), ablation.csv and site_shift.csv."""
+    corr = robustness[(robustness["metric"] == "auroc") & (robustness["kind"] != "site_shift")]
+    summary = [
+        (task, metric, adapter, kind, rows.loc[rows["delta"].idxmin(), "value"],
+         rows.loc[rows["delta"].idxmin(), "severity"], rows["delta"].min(),
+         float(np.mean(1 - rows["value"])), np.nan, np.nan)
+        for (task, metric, adapter, kind), rows in corr.groupby(["task", "metric", "adapter",
+                                                                  "kind"])]
+    _write(run_dir, "robustness_summary.csv", pd.DataFrame(summary, columns=[
+        "task", "metric", "adapter", "kind", "worst_value", "worst_severity", "worst_delta",
+        "mean_error", "corruption_error", "relative_corruption_error"]))
+    _write(run_dir, "ablation.csv", pd.DataFrame(
+        [("without_pet", a, "pet", "idh", "auroc", 0.9, 0.86, 0.04, 0.01, 0.07, 0.012,
+          "paired_bootstrap", 0.02, 20, 20) for a in CLASSIFIERS],
+        columns=["ablation", "adapter", "modality", "task", "metric", "with_value",
+                 "without_value", "estimate", "ci_low", "ci_high", "p_value", "test",
+                 "p_wilcoxon", "n", "n_subjects"]))
+    per_site = sites[(sites["site"] != "(heterogeneity)") & (sites["metric"] == "auroc")]
+    shift = [(task, metric, adapter, rows.loc[rows["value"].idxmin(), "site"],
+              rows["value"].min(), rows.loc[rows["value"].idxmax(), "site"], rows["value"].max(),
+              rows["value"].max() - rows["value"].min(), len(rows))
+             for (task, metric, adapter), rows in per_site.groupby(["task", "metric", "adapter"])]
+    _write(run_dir, "site_shift.csv", pd.DataFrame(shift, columns=[
+        "task", "metric", "adapter", "worst_site", "worst_value", "best_site", "best_value",
+        "spread", "n_sites"]))
 
 
 def _rank(board: pd.DataFrame, boot: dict) -> None:

@@ -80,6 +80,20 @@ def test_report_reads_cohort_first_and_provenance_last(reported_run):
     assert "UCSF" in text and "oligodendroglioma" in text
 
 
+def test_robustness_tables_of_the_contract_are_shown(reported_run):
+    run_dir, _ = reported_run
+    page = (run_dir / "report.html").read_text()
+    idh = page.split('id="task-idh"')[1].split('id="task-tumor_type"')[0]
+    assert "Modality ablation" in idh and "without" in idh      # ablation.csv
+    assert "refit leaving each site out" in idh                 # loso rows of robustness.csv
+    assert "sites: worst" in idh                                # site_shift.csv
+    assert "flip rate" in idh                                   # stability rows
+    assert "icc_2_1" in idh and "0.910" in idh                  # reproducibility.csv, task idh
+    # the loso refit is not drawn as a perturbation-severity curve
+    robustness = pd.read_csv(run_dir / "robustness.csv")
+    assert "site_shift" in set(robustness["kind"])
+
+
 def test_report_is_byte_identical_when_regenerated(reported_run, tmp_path):
     run_dir, _ = reported_run
     first = (run_dir / "report.html").read_bytes()
@@ -176,3 +190,17 @@ def test_failing_gate_exits_1_through_the_cli_and_names_it(run_dir, capsys):
     assert run_app(["report", str(run_dir)]) == 1
     err = capsys.readouterr().err
     assert "gate failed: idh:auroc >= 0.8 [prevalence]" in err and "−0.3" in err
+
+
+def test_worst_case_comes_from_robustness_rows_without_a_summary(run_dir):
+    from imagination.report.robustness_section import worst_case_rows
+
+    (run_dir / "robustness_summary.csv").unlink()
+    rows = pd.read_csv(run_dir / "robustness.csv")
+    noise = rows[(rows.task == "idh") & (rows.metric == "auroc") & (rows.kind == "noise")
+                 & (rows.adapter == "radiomics_lr")]
+    worst = noise.loc[noise["delta"].idxmin()]
+    table = worst_case_rows(load_run(run_dir), "idh", "auroc")
+    mine = next(r for r in table if r[:2] == ["radiomics_lr", "noise"])
+    assert mine[2] == str(int(worst["severity"])) and mine[4] == f"{worst['delta']:.3f}"
+    assert not any(r[1] == "site_shift" for r in table)

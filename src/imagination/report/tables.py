@@ -34,15 +34,23 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "cost.csv": ("adapter", "perturbation", "case_id", "wall_s", "cpu_s", "peak_rss_mb"),
     "robustness.csv": ("task", "metric", "adapter", "perturbation", "severity", "value", "delta",
                        "delta_ci_low", "delta_ci_high", "n"),
+    "robustness_summary.csv": ("task", "metric", "adapter", "kind", "worst_value",
+                               "worst_severity", "worst_delta"),
+    "ablation.csv": ("adapter", "modality", "task", "metric", "with_value", "without_value",
+                     "estimate", "ci_low", "ci_high", "p_value", "n"),
+    "site_shift.csv": ("task", "metric", "adapter", "worst_site", "worst_value", "best_site",
+                       "best_value", "spread", "n_sites"),
     "reproducibility.csv": (),
 }
 #: Columns read as text even when every value looks like a number (grade "4", case "001").
 TEXT_COLUMNS: tuple[str, ...] = (
     "task", "metric", "adapter", "adapter_a", "adapter_b", "perturbation", "case_id",
     "subject_id", "site", "truth", "class", "kind", "reason", "test", "timepoint", "modalities",
-    "tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "sex", "scanner",
+    "tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "sex", "scanner", "analysis",
+    "ablation", "modality", "worst_site", "best_site", "detail",
 )
 HETEROGENEITY_SITE = "(heterogeneity)"
+SITE_SHIFT_KIND = "site_shift"
 CLEAN = "clean"
 
 
@@ -61,6 +69,9 @@ class RunResults:
     failures: pd.DataFrame | None = None
     cost: pd.DataFrame | None = None
     robustness: pd.DataFrame | None = None
+    robustness_summary: pd.DataFrame | None = None
+    ablation: pd.DataFrame | None = None
+    site_shift: pd.DataFrame | None = None
     reproducibility: pd.DataFrame | None = None
 
     @property

@@ -12,6 +12,7 @@ from imagination.cohort.vocabulary import SPATIAL_TASKS
 from imagination.report import curves, plots
 from imagination.report.examples import example_figure, example_files
 from imagination.report.markdown import count, fmt, interval
+from imagination.report.robustness_section import robustness_section
 from imagination.report.sections import (
     DIRECTION_WORDS,
     HEADLINE_METRICS,
@@ -157,43 +158,6 @@ def site_figure(results: RunResults, task: str, metric: str,
     return plots.forest_plot(panels, colours, metric=label(metric), notes=notes)
 
 
-def robustness_figure(results: RunResults, task: str, metric: str,
-                      colours: dict[str, str]) -> str | None:
-    rows = rows_where(results.robustness, task=task, metric=metric)
-    if rows.empty:
-        return None
-    rows = rows.assign(kind=rows["perturbation"].str.split("@").str[0])
-    panels: dict[str, dict[str, plots.RobustnessSeries]] = {}
-    for kind, of_kind in rows.groupby("kind", sort=True):
-        series = {}
-        for adapter in results.adapters:
-            mine = of_kind[of_kind["adapter"] == adapter].sort_values("severity")
-            if not mine.empty:
-                series[adapter] = plots.RobustnessSeries(
-                    mine["severity"].to_numpy(float), mine["delta"].to_numpy(float),
-                    mine["delta_ci_low"].to_numpy(float), mine["delta_ci_high"].to_numpy(float))
-        if series:
-            panels[str(kind)] = series
-    return plots.robustness_plot(panels, colours, metric=label(metric)) if panels else None
-
-
-def worst_case_rows(results: RunResults, task: str, metric: str) -> list[list[str]]:
-    """Per adapter: the perturbation with the largest loss and its change."""
-    rows = rows_where(results.robustness, task=task, metric=metric)
-    if rows.empty:
-        return []
-    sign = -1.0 if results.direction(metric) == "lower" else 1.0
-    out = []
-    for adapter in results.adapters:
-        mine = rows[rows["adapter"] == adapter].dropna(subset=["delta"])
-        if mine.empty:
-            continue
-        worst = mine.loc[(sign * mine["delta"]).idxmin()]
-        out.append([adapter, str(worst["perturbation"]), fmt(worst["value"]),
-                    fmt(worst["delta"]), interval(worst["delta_ci_low"], worst["delta_ci_high"])])
-    return out
-
-
 def rank_figure(results: RunResults, task: str, colours: dict[str, str]) -> str | None:
     board = rows_where(results.leaderboard, task=task)
     points = [plots.RankPoint(label(r.metric), r.adapter, float(r.rank), float(r.rank_ci_low),
@@ -227,8 +191,7 @@ def task_section(results: RunResults, task: str, colours: dict[str, str]) -> dic
                                      colours),
         "comparisons": comparison_rows(results, task, primary),
         "sites": site_figure(results, task, primary, colours),
-        "robustness": robustness_figure(results, task, primary, colours),
-        "worst_case": worst_case_rows(results, task, primary),
+        "robustness": robustness_section(results, task, primary, colours),
         "reproducibility": plain_table(results.reproducibility, task=task)
         if results.reproducibility is not None and "task" in results.reproducibility.columns
         else None,
