@@ -1,4 +1,4 @@
-"""k-space artefacts of MRI (never PET): motion, ghosting and spike, via the numpy FFT.
+"""k-space artefacts of MRI (never PET): motion, ghosting and spike, via the FFT (scipy.fft).
 
 The image's 3-D Fourier transform stands in for its k-space; the phase-encoding axis is an
 array axis (0 or 1, the in-plane axes of an axial acquisition), drawn from the seed unless
