@@ -143,3 +143,20 @@ def test_growth_never_lowers_total_mass_and_diffusion_alone_conserves_it(
     grown = simulate_growth(initial, diffusivity, 0.1, days, (1.0, 1.0, 1.0))
     assert float(diffused.sum()) == pytest.approx(start, rel=1e-4, abs=1e-4)
     assert float(grown.sum()) >= start - 1e-4
+
+
+def test_growth_solver_advance_equals_simulate_growth():
+    from imagination.growth.fisher_kolmogorov import GrowthSolver
+
+    shape = (12, 10, 8)
+    rng = np.random.default_rng(0)
+    diffusivity = rng.uniform(0.0, 1.0, shape).astype(np.float32)
+    diffusivity[diffusivity < 0.2] = 0.0
+    initial = gaussian_seed(shape, (6, 5, 4), 2.0, (1.0, 1.0, 2.0))
+    solver = GrowthSolver(diffusivity, (1.0, 1.0, 2.0))
+    np.testing.assert_array_equal(solver.advance(initial, 0.05, 17.0),
+                                  simulate_growth(initial, diffusivity, 0.05, 17.0,
+                                                  (1.0, 1.0, 2.0)))
+    # two half intervals land close to one whole interval
+    half = solver.advance(solver.advance(initial, 0.05, 8.5), 0.05, 8.5)
+    np.testing.assert_allclose(half, solver.advance(initial, 0.05, 17.0), atol=2e-3)

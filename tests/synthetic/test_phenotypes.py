@@ -111,3 +111,25 @@ def test_sites_differ_in_scanner_and_intensity(mixed_cohort):
         assert case.covariates["scanner"] and case.covariates["field_strength"] in (1.5, 3.0)
     site_medians = [statistics.median(v) for v in levels.values()]
     assert max(site_medians) / min(site_medians) > 1.05
+
+
+def test_occult_foci_are_invisible_on_mri_but_raise_pet_uptake(phenotype_cohort):
+    truth = json.loads((phenotype_cohort / "truth.json").read_text())["cases"]
+    checked = 0
+    for case in read_manifest(phenotype_cohort / "manifest.csv").cases():
+        record = truth[case.case_id]
+        if not record["occult_foci"]:
+            continue
+        seg = _array(case.masks["tumor"])
+        density = _array(phenotype_cohort / record["density"])
+        reference = nib.load(case.images["t1c"])
+        pet = np.asarray(resample_from_to(nib.load(case.images["pet"]), reference,
+                                          order=1).dataobj)
+        background = np.median(pet[_normal_brain(case, seg)])
+        for focus in record["occult_foci"]:
+            voxel = tuple(focus["voxel"])
+            assert density[voxel] < record["parameters"]["u_flair"]
+            assert seg[voxel] in (0, 2)  # never core; FLAIR only where vasogenic oedema reaches
+            assert pet[voxel] > 1.1 * background
+            checked += 1
+    assert checked >= 3

@@ -73,7 +73,7 @@ def pick_voxel(mask: np.ndarray, rng: np.random.Generator) -> tuple[int, int, in
 def random_field(shape: tuple[int, ...], sigma_mm: float, spacing: tuple[float, ...],
                  rng: np.random.Generator) -> np.ndarray:
     """Smooth Gaussian random field with zero mean and unit standard deviation."""
-    noise = rng.standard_normal(shape).astype(np.float32)
+    noise = rng.standard_normal(shape, dtype=np.float32)
     sigma = [sigma_mm / h for h in spacing]
     field = ndimage.gaussian_filter(noise, sigma, mode="wrap")
     field -= field.mean()

@@ -2,8 +2,9 @@
 
 The cavity is the visible tumour core (TC; the FLAIR lesion when there is no core) dilated by
 one voxel. Outside it, the cell
-density is reduced by the treatment survival fraction and grows on with the same
-Fisher–Kolmogorov parameters; the cavity holds no tumour and carries no flux.
+density is reduced by the treatment survival fraction (higher outside the radiotherapy field,
+the core plus 15 mm) and grows on with the same Fisher–Kolmogorov parameters; the cavity
+holds no tumour and carries no flux.
 The follow-up scan is taken when the visible recurrence (the core for glioblastomas, the FLAIR
 lesion for IDH-mutant gliomas) reaches the case's target volume, so
 the recurrence appears where the pre-operative infiltration was, invisible or not.
@@ -26,12 +27,14 @@ from imagination.cohort.synthetic.tumor import (
     NETC,
     Tumour,
     grow_until,
+    local_distance,
     visible_labels,
 )
 from imagination.cohort.synthetic.tumor_types import CaseParameters
 from imagination.growth.fisher_kolmogorov import GrowthSolver
 
 MIN_FOLLOWUP_DAYS = 30.0
+RT_MARGIN_MM = 15.0
 
 
 @dataclass
@@ -50,13 +53,24 @@ def resection_cavity(tumour: Tumour) -> np.ndarray:
     return ndimage.binary_dilation(target, iterations=1) & tumour.brain
 
 
+def radiotherapy_field(tumour: Tumour, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Standard clinical target volume: the core (or the lesion) plus 15 mm."""
+    core = (tumour.labels == NETC) | (tumour.labels == ET)
+    if not core.any():
+        core = tumour.labels > 0
+    return local_distance(core, spacing, RT_MARGIN_MM, inside=False) <= RT_MARGIN_MM
+
+
 def simulate_followup(tumour: Tumour, params: CaseParameters,
                       spacing: tuple[float, float, float], voxel_ml: float) -> FollowUp:
     """Resect, treat and regrow a glioma until its visible recurrence reaches the target."""
     if tumour.diffusivity is None or tumour.thresholds is None:
         raise ValueError("follow-up needs a grown glioma (diffusivity and thresholds)")
     cavity = resection_cavity(tumour)
-    residual = tumour.density * params.treatment_survival
+    field = radiotherapy_field(tumour, spacing)
+    survival = np.where(field, params.treatment_survival,
+                        min(0.8, params.treatment_survival * params.out_of_field_survival_factor))
+    residual = (tumour.density * survival).astype(np.float32)
     residual[cavity] = 0.0
     diffusivity = tumour.diffusivity.copy()
     diffusivity[cavity] = 0.0

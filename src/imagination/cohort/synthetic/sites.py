@@ -104,8 +104,11 @@ def apply_scanner(image: np.ndarray, modality: str, site: SiteProfile, reference
         out = out * bias
     out = out * site.intensity_scale[modality] + site.intensity_offset[modality]
     sd = site.noise_fraction * reference_level * site.intensity_scale[modality]
-    real = out + rng.normal(0.0, sd, out.shape).astype(np.float32)
-    imaginary = rng.normal(0.0, sd, out.shape).astype(np.float32)
+    real = rng.standard_normal(out.shape, dtype=np.float32)
+    real *= np.float32(sd)
+    real += out
+    imaginary = rng.standard_normal(out.shape, dtype=np.float32)
+    imaginary *= np.float32(sd)
     noisy = np.sqrt(real * real + imaginary * imaginary)
     noisy[~brain] = 0.0
     return noisy

@@ -47,6 +47,7 @@ class Tumour:
     thresholds: Thresholds | None
     days: float
     seeds: list[dict[str, object]] = field(default_factory=list)
+    occult_foci: list[dict[str, object]] = field(default_factory=list)
 
 
 def _thresholds(anatomy: Anatomy, params: CaseParameters,
@@ -149,6 +150,34 @@ def local_distance(mask: np.ndarray, spacing: tuple[float, ...], margin_mm: floa
     return out
 
 
+def _add_occult_foci(anatomy: Anatomy, density: np.ndarray, diffusivity: np.ndarray,
+                     params: CaseParameters,
+                     rng: np.random.Generator) -> tuple[np.ndarray, list[dict[str, object]]]:
+    """Tumour cells that migrated along white matter 12-35 mm beyond the lesion, at a density
+    below FLAIR visibility (30-70 % of u_FLAIR): invisible on MRI, seen by amino-acid PET."""
+    foci: list[dict[str, object]] = []
+    if params.n_occult_foci == 0:
+        return density, foci
+    lesion = density >= params.u_flair
+    distance = local_distance(lesion, anatomy.spacing, 35.0, inside=False)
+    candidates = ((distance >= 12.0) & (distance <= 35.0) & (anatomy.atlas.wm > 0.6)
+                  & (diffusivity > 0))
+    if not candidates.any():
+        return density, foci
+    out = density.copy()
+    for _ in range(params.n_occult_foci):
+        vox = pick_voxel(candidates, rng)
+        amplitude = float(rng.uniform(0.3, 0.7)) * params.u_flair
+        sigma = float(rng.uniform(3.0, 5.0))
+        focus = amplitude * gaussian_seed(anatomy.shape, vox, sigma, anatomy.spacing)
+        out = np.maximum(out, focus * (diffusivity > 0))
+        world = anatomy.atlas.grid.affine @ np.r_[vox, 1.0]
+        foci.append({"voxel": list(vox),
+                     "world_mm": [round(float(w), 2) for w in world[:3]],
+                     "amplitude": round(amplitude, 4), "sigma_mm": round(sigma, 3)})
+    return out, foci
+
+
 def grow_glioma(anatomy: Anatomy, params: CaseParameters, rng: np.random.Generator) -> Tumour:
     """Fisher–Kolmogorov growth from a seed until u >= u_T1c fills the target volume."""
     a = anatomy.atlas
@@ -164,6 +193,7 @@ def grow_glioma(anatomy: Anatomy, params: CaseParameters, rng: np.random.Generat
                          lambda v: float(np.count_nonzero(v >= params.u_t1c)) * voxel_ml,
                          params.target_volume_ml, 0.6 * expected, 0.08 * expected, MAX_DAYS)
     thresholds = _thresholds(anatomy, params, rng)
+    u, foci = _add_occult_foci(anatomy, u, diffusivity, params, rng)
     labels, necrotic = visible_labels(u, thresholds, params.necrosis, anatomy.spacing)
     core = (labels == NETC) | (labels == ET)
     edema = _vasogenic_edema(anatomy, core, params.vasogenic_edema_mm) & (labels == 0)
@@ -178,7 +208,8 @@ def grow_glioma(anatomy: Anatomy, params: CaseParameters, rng: np.random.Generat
         calcified = core & (spots > cut)
     return Tumour(density=u, labels=labels, brain=a.brain.copy(), texture=texture,
                   necrotic=necrotic, mismatch=mismatch, calcified=calcified,
-                  diffusivity=diffusivity, thresholds=thresholds, days=days, seeds=seeds)
+                  diffusivity=diffusivity, thresholds=thresholds, days=days, seeds=seeds,
+                  occult_foci=foci)
 
 
 def _lumpy_ball(anatomy: Anatomy, centre: tuple[int, int, int], radius_mm: float,

@@ -45,7 +45,9 @@ class TypeProfile:
     mismatch_probability: dict[str, float] | None = None
     #: visible recurrence volume at follow-up: the core (u >= u_T1c) if True, else FLAIR
     core_recurrence: bool = False
-    followup_volume_ml: tuple[float, float] = (5.0, 40.0)
+    followup_volume_ml: tuple[float, float] = (10.0, 60.0)
+    #: mean number of occult foci: infiltrates along white matter, below MRI visibility
+    occult_foci_rate: float = 0.0
     heterogeneity: float = 0.05
     calcification: float = 0.0
     vasogenic_edema_mm: tuple[float, float] = (0.0, 0.0)
@@ -60,7 +62,7 @@ PROFILES: dict[str, TypeProfile] = {
         rho=(0.04, 0.15), infiltration_mm=(2.5, 8.0), target_volume_ml=(15, 70),
         u_t1c=(0.5, 0.75), u_flair=(0.1, 0.4), necrosis_rim_mm=(3.5, 9.0),
         enhancing_fraction={"4": 1.0}, necrosis_grades=("4",), heterogeneity=0.06,
-        core_recurrence=True, followup_volume_ml=(3.0, 30.0),
+        core_recurrence=True, followup_volume_ml=(3.0, 30.0), occult_foci_rate=1.2,
         vasogenic_edema_mm=(6.0, 16.0), pet_uptake=(1.8, 3.2),
         location="deep_white_matter",
     ),
@@ -72,7 +74,8 @@ PROFILES: dict[str, TypeProfile] = {
         necrosis_rim_mm=(4.0, 9.0), enhancing_fraction={"2": 0.0, "3": 0.12, "4": 0.5},
         necrosis_grades=("4",), mismatch_probability={"2": 0.6, "3": 0.45, "4": 0.1},
         heterogeneity=0.03,
-        vasogenic_edema_mm=(0.0, 3.0), pet_uptake=(0.6, 2.0), location="frontal_white_matter",
+        vasogenic_edema_mm=(0.0, 3.0), pet_uptake=(0.8, 2.2), location="frontal_white_matter",
+        occult_foci_rate=0.6,
     ),
     "oligodendroglioma": TypeProfile(
         name="oligodendroglioma", age_mean=45, age_sd=12, age_range=(20, 78), male_fraction=0.55,
@@ -81,6 +84,7 @@ PROFILES: dict[str, TypeProfile] = {
         u_t1c=(0.55, 0.85), u_flair=(0.15, 0.5),
         enhancing_fraction={"2": 0.05, "3": 0.3}, mismatch_probability={"2": 0.04},
         heterogeneity=0.15, calcification=0.04, vasogenic_edema_mm=(0.0, 3.0),
+        occult_foci_rate=0.4,
         pet_uptake=(1.2, 2.6), location="cortical",
     ),
     "meningioma": TypeProfile(
@@ -126,6 +130,9 @@ class CaseParameters:
     pet_half_saturation: float
     treatment_survival: float
     followup_volume_ml: float
+    #: survival outside the radiotherapy field (15 mm around the core) relative to inside
+    out_of_field_survival_factor: float
+    n_occult_foci: int
     core_recurrence: bool
     n_lesions: int
 
@@ -193,6 +200,8 @@ def sample_case_parameters(rng: np.random.Generator, tumor_type: str,
         pet_half_saturation=float(rng.uniform(0.05, 0.15)),
         treatment_survival=survival,
         followup_volume_ml=float(rng.uniform(*profile.followup_volume_ml)),
+        out_of_field_survival_factor=float(rng.uniform(2.0, 6.0)),
+        n_occult_foci=min(3, int(rng.poisson(profile.occult_foci_rate))),
         core_recurrence=profile.core_recurrence,
         n_lesions=int(rng.integers(1, 5)) if tumor_type == "metastasis" else 1,
     )
