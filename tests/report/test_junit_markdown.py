@@ -59,3 +59,12 @@ def test_characters_xml_cannot_hold_are_replaced():
     xml = junit_xml([GateResult("bad\x01name\ufffe", False, 0.1, 0.2, "m\x00")])
     case = ET.fromstring(xml.split("\n", 1)[1]).find(".//testcase")
     assert case.get("name") == "bad\ufffdname\ufffd"
+
+
+def test_many_passed_gates_are_folded_but_failures_stay_visible():
+    gates = [GateResult(f"g{i}", True, 0.9, 0.8, "ok") for i in range(12)]
+    gates.append(GateResult("bad", False, 0.1, 0.8, "FAILED"))
+    text = gates_markdown(gates)
+    visible, folded = text.split("<details>")
+    assert "| ❌ fail | bad |" in visible and "g0" not in visible
+    assert "12 passed gates" in folded and "| ✅ pass | g11 |" in folded

@@ -64,16 +64,32 @@ def leaderboard_markdown(rows: pd.DataFrame) -> str:
                            "n", "failed"), body)
 
 
+#: More passed gates than this are folded into a <details> block (CI summaries render it).
+MAX_PASSED_SHOWN = 10
+
+
+def _gate_table(gates: Sequence[GateResult]) -> str:
+    rows = [("❌ fail" if not g.passed else "✅ pass", g.name, fmt(g.observed, 4),
+             fmt(g.threshold, 4), g.message) for g in gates]
+    return markdown_table(("", "gate", "observed", "threshold", "detail"), rows)
+
+
 def gates_markdown(gates: Sequence[GateResult]) -> str:
+    """Failed gates first; many passed gates folded away."""
     if not gates:
         return "No gates were configured."
     failed = [g for g in gates if not g.passed]
+    passed = [g for g in gates if g.passed]
     head = (f"**{len(failed)} of {len(gates)} gates FAILED**" if failed
             else f"**All {len(gates)} gates passed**")
-    ordered = failed + [g for g in gates if g.passed]
-    rows = [("❌ fail" if not g.passed else "✅ pass", g.name, fmt(g.observed, 4),
-             fmt(g.threshold, 4), g.message) for g in ordered]
-    return head + "\n\n" + markdown_table(("", "gate", "observed", "threshold", "detail"), rows)
+    if len(passed) <= MAX_PASSED_SHOWN:
+        return head + "\n\n" + _gate_table(failed + passed)
+    parts = [head]
+    if failed:
+        parts.append(_gate_table(failed))
+    parts.append(f"<details><summary>{len(passed)} passed gates</summary>\n\n"
+                 + _gate_table(passed) + "\n\n</details>")
+    return "\n\n".join(parts)
 
 
 def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
