@@ -50,8 +50,8 @@ def test_markdown_table_escapes_pipes():
 
 
 def test_number_formatting():
-    assert [fmt(0.12345), fmt(float("nan")), fmt(3.0), fmt(None), fmt(math.inf)] == [
-        "0.123", "–", "3", "–", "∞"]
+    assert [fmt(0.12345), fmt(float("nan")), fmt(1.0), fmt(3), fmt(None), fmt(math.inf)] == [
+        "0.123", "–", "1.000", "3", "–", "∞"]
     assert [count(58.0), count(float("nan")), count("x")] == ["58", "–", "–"]
 
 

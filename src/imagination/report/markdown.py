@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from imagination.report.gates import GateResult
@@ -12,10 +13,10 @@ from imagination.report.tables import RunResults, primary_metric, select_leaderb
 
 
 def fmt(value: object, digits: int = 3) -> str:
-    """A number for people: fixed decimals, ``–`` for missing, integers as integers."""
+    """A number for people: fixed decimals, ``–`` for missing, integer types as integers."""
     if value is None:
         return "–"
-    if isinstance(value, int | bool):
+    if isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_):
         return str(int(value))
     try:
         x = float(value)  # type: ignore[arg-type]
@@ -25,8 +26,6 @@ def fmt(value: object, digits: int = 3) -> str:
         return "–"
     if math.isinf(x):
         return "∞" if x > 0 else "−∞"
-    if x.is_integer() and abs(x) >= 1:
-        return str(int(x))
     return f"{x:.{digits}f}"
 
 
