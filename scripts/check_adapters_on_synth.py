@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import wilcoxon
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from imagination.adapters import registry
 from imagination.adapters.crossfit import crossfit_predict, feature_matrix
@@ -41,6 +43,7 @@ def main() -> int:
     parser.add_argument("--resolution", type=float, default=2.0)
     parser.add_argument("--out", type=Path, help="where to write the cohort (default: temp)")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="A single label was found")  # tiny cohorts
 
     manifest = args.manifest
     if manifest is None:
@@ -59,6 +62,9 @@ def main() -> int:
     coverage: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     features: dict[str, list[dict[str, float]]] = defaultdict(list)
     n_valid: dict[str, int] = defaultdict(int)
+    #: (adapter, task) -> (true labels, probability rows), cases with a label only
+    scored: dict[tuple[str, str], tuple[list[str], list[list[float]]]] = defaultdict(
+        lambda: ([], []))
     cases = list(cohort.cases)
 
     for case in cases:
@@ -77,6 +83,11 @@ def main() -> int:
                 continue
             assert isinstance(result, Predictions)
             n_valid[name] += 1
+            for task, probabilities in result.classification.items():
+                if case.labels.get(task) is not None:
+                    scored[(name, task)][0].append(str(case.labels[task]))
+                    scored[(name, task)][1].append(
+                        [probabilities[c] for c in DEFAULT_VOCABULARIES[task]])
             if result.recurrence is not None and truth is not None:
                 metrics = recurrence_case_metrics(
                     result.recurrence, truth.recurrence, truth.core, truth.brain,
@@ -99,9 +110,12 @@ def main() -> int:
             classes = DEFAULT_VOCABULARIES[task]
             probabilities = crossfit_predict(adapter, task, classes, matrix, labels,
                                              subjects, sites)
-            for row in probabilities:
+            for row, label in zip(probabilities, labels, strict=True):
                 check_probabilities(task, dict(zip(classes, row.tolist(), strict=True)),
                                     classes)
+                if label is not None:
+                    scored[(name, task)][0].append(str(label))
+                    scored[(name, task)][1].append(row.tolist())
         n_valid[name] = len(cases)
         seconds[name] += time.perf_counter() - start
 
@@ -112,6 +126,18 @@ def main() -> int:
     for failure in failures:
         print(f"  FAILED {failure.adapter} on {failure.case_id} ({failure.kind}): "
               f"{failure.reason}")
+
+    print(f"\n{'classification':18} {'task':17} {'n':>3} {'AUROC':>6} {'bal.acc':>8}  "
+          "(out-of-fold for learners; AUROC of the positive class, binary tasks)")
+    for (name, task), (truth_labels, rows) in sorted(scored.items()):
+        classes = list(DEFAULT_VOCABULARIES[task])
+        proba = np.asarray(rows)
+        predicted = [classes[i] for i in proba.argmax(axis=1)]
+        auroc = float("nan")
+        if len(classes) == 2 and len(set(truth_labels)) == 2:
+            auroc = roc_auc_score([y == classes[1] for y in truth_labels], proba[:, 1])
+        print(f"{name:18} {task:17} {len(truth_labels):3d} {auroc:6.2f} "
+              f"{balanced_accuracy_score(truth_labels, predicted):8.2f}")
 
     print(f"\n{'recurrence adapter':18} {'coverage all':>13} {'enhancing':>10}  (iso-volume, "
           "mean over cases)")

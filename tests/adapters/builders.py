@@ -18,7 +18,8 @@ def build_case(case_id: str = "c1", *, subject_id: str | None = None, site: str 
                spacing: tuple[float, float, float] = SPACING,
                centre_mm: tuple[float, float, float] = (40.0, 36.0, 30.0),
                core_radius_mm: float = 6.0, edema_radius_mm: float = 12.0,
-               cavity: bool = False, pet: bool = True, age: float | None = 55.0,
+               cavity: bool = False, enhancing: bool = True, pet: bool = True,
+               age: float | None = 55.0,
                labels: dict[str, str | None] | None = None,
                seed: int = 0) -> LoadedCase:
     """A loaded case with t1, t1c, t2, flair (and pet), brain and tumour masks."""
@@ -35,7 +36,7 @@ def build_case(case_id: str = "c1", *, subject_id: str | None = None, site: str 
     r_tumour = np.linalg.norm(coords - np.asarray(centre_mm), axis=-1)
     tumour = np.zeros(shape, dtype=np.int16)
     tumour[(r_tumour <= edema_radius_mm) & brain] = 2  # SNFH
-    tumour[(r_tumour <= core_radius_mm) & brain] = 3  # ET
+    tumour[(r_tumour <= core_radius_mm) & brain] = 3 if enhancing else 1  # ET or NETC
     tumour[(r_tumour <= core_radius_mm / 2) & brain] = 4 if cavity else 1  # RC or NETC
     t1 = np.where(brain, np.where(outer, 0.6, 1.0), 0.0).astype(np.float32)
     t1[ventricle] = 0.2

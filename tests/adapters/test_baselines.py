@@ -103,17 +103,20 @@ def test_prevalence_is_the_training_frequency():
 
 
 def test_t2flair_mismatch_positive_and_negative():
-    case = build_case(core_radius_mm=0.1, edema_radius_mm=12.0)  # no enhancement
-    lesion = case.masks["tumor"] > 0
-    case.images["flair"][lesion] -= 1.8  # FLAIR barely above normal where T2 is bright
-    preds = T2FlairMismatchAdapter().predict(case)
-    check_predictions(preds, T2FlairMismatchAdapter(), case, ["idh"])
-    assert preds.classification["idh"] == {"wildtype": 0.0, "mutant": 1.0}
-    matched = build_case(core_radius_mm=0.1, edema_radius_mm=12.0)  # FLAIR as bright as T2
-    assert T2FlairMismatchAdapter().predict(matched).classification["idh"]["mutant"] == 0.0
-    enhancing = build_case(core_radius_mm=6.0)  # mismatch or not, enhancement vetoes
-    enhancing.images["flair"][enhancing.masks["tumor"] > 0] -= 1.8
-    assert T2FlairMismatchAdapter().predict(enhancing).classification["idh"]["mutant"] == 0.0
+    def glioma(mismatch: bool, enhancing: bool = False):
+        case = build_case(core_radius_mm=8.0, edema_radius_mm=12.0, enhancing=enhancing)
+        if mismatch:  # FLAIR barely above normal where T2 is bright, inside the core
+            case.images["flair"][(case.masks["tumor"] == 1) | (case.masks["tumor"] == 3)] -= 1.8
+        return case
+
+    adapter = T2FlairMismatchAdapter()
+    positive = adapter.predict(glioma(mismatch=True))
+    check_predictions(positive, adapter, glioma(True), ["idh"])
+    assert positive.classification["idh"] == {"wildtype": 0.0, "mutant": 1.0}
+    assert adapter.predict(glioma(False)).classification["idh"]["mutant"] == 0.0
+    # the ET shell is > 10 % of the core: enhancement vetoes the sign
+    vetoed = adapter.predict(glioma(True, enhancing=True))
+    assert vetoed.classification["idh"]["mutant"] == 0.0
 
 
 def test_first_order_matches_scipy_and_numpy():

@@ -5,11 +5,14 @@ hypointense on FLAIR (apart from a rim) and does not enhance indicates an IDH-mu
 1p/19q-intact astrocytoma. Meta-analysis: sensitivity 42%, specificity 100% (Park et al. 2021).
 
 Automatic version (domain notes §3.3): intensities are z-scored against the normal-appearing
-brain (brain minus lesion and cavity). Inside the lesion (whole tumour) minus a
-``rim_mm`` rim, a voxel shows mismatch when ``z(FLAIR) < z(T2) - delta``. The sign is positive
-when the median ``z(T2)`` there is at least ``min_t2_z`` (hyperintense), the mismatch fraction
-is at least ``min_fraction`` and enhancing tumour is at most ``max_enhancing_ml``. A positive
-sign gives P(IDH mutant) = 1, a negative one 0: a rule, one operating point.
+brain (brain minus lesion and cavity). The lesion is the tumour core (ET + NETC): in a
+non-enhancing glioma that is the T2-homogeneous tumour, SNFH being the surrounding FLAIR
+hyperintensity; without a core, the whole tumour. Inside the lesion minus a ``rim_mm`` rim, a
+voxel shows mismatch when ``z(FLAIR) < z(T2) - delta``. The sign is positive when the median
+``z(T2)`` there is at least ``min_t2_z`` (hyperintense), the mismatch fraction is at least
+``min_fraction`` (the majority of the lesion) and enhancement is minimal: ET at most
+``max_enhancing_fraction`` of the lesion. A positive sign gives P(IDH mutant) = 1, a negative
+one 0: a rule, one operating point.
 """
 
 from __future__ import annotations
@@ -37,24 +40,25 @@ def zscore(image: np.ndarray, reference: np.ndarray, *, case_id: str, modality: 
 
 
 def mismatch_measures(case: LoadedCase, rim_mm: float, delta: float) -> dict[str, float]:
-    """Median T2 z-score and mismatch fraction in the lesion interior, and ET volume (ml)."""
-    lesion = case.region("WT")
-    if not lesion.any():
+    """Median T2 z-score and mismatch fraction in the lesion interior; ET share of the lesion."""
+    whole = case.region("WT")
+    if not whole.any():
         raise CaseError("tumour mask has no lesion (WT is empty)", case_id=case.case_id,
                         column="mask_tumor", code="empty_lesion")
-    normal = brain_mask(case) & ~lesion & ~cavity(case)
+    core = case.region("TC")
+    lesion = core if core.any() else whole
+    normal = brain_mask(case) & ~whole & ~cavity(case)
     z_t2 = zscore(case.images["t2"], normal, case_id=case.case_id, modality="t2")
     z_flair = zscore(case.images["flair"], normal, case_id=case.case_id, modality="flair")
     interior = distance_mm(~lesion, case.grid.spacing) > rim_mm
     if not interior.any():
         interior = lesion
     mismatch = z_flair[interior] < z_t2[interior] - delta
-    enhancing_ml = float(np.count_nonzero(case.region("ET"))) * case.grid.voxel_volume_ml \
-        if case.case.label_map is not None and case.case.label_map.codes_of("ET") else 0.0
+    enhancing = int(np.count_nonzero(case.region("ET") & lesion))
     return {
         "median_t2_z": float(np.median(z_t2[interior])),
         "mismatch_fraction": float(mismatch.mean()),
-        "enhancing_ml": enhancing_ml,
+        "enhancing_fraction": enhancing / int(np.count_nonzero(lesion)),
     }
 
 
@@ -72,21 +76,21 @@ class T2FlairMismatchAdapter:
     )
 
     def __init__(self, rim_mm: float = 2.5, delta: float = 1.0, min_fraction: float = 0.5,
-                 min_t2_z: float = 1.0, max_enhancing_ml: float = 0.5) -> None:
+                 min_t2_z: float = 1.0, max_enhancing_fraction: float = 0.1) -> None:
         self.rim_mm = float(rim_mm)
         self.delta = float(delta)
         self.min_fraction = float(min_fraction)
         self.min_t2_z = float(min_t2_z)
-        self.max_enhancing_ml = float(max_enhancing_ml)
+        self.max_enhancing_fraction = float(max_enhancing_fraction)
 
     def params(self) -> Mapping[str, Any]:
         return {"rim_mm": self.rim_mm, "delta": self.delta, "min_fraction": self.min_fraction,
-                "min_t2_z": self.min_t2_z, "max_enhancing_ml": self.max_enhancing_ml}
+                "min_t2_z": self.min_t2_z, "max_enhancing_fraction": self.max_enhancing_fraction}
 
     def is_positive(self, case: LoadedCase) -> bool:
         m = mismatch_measures(case, self.rim_mm, self.delta)
         return (m["median_t2_z"] >= self.min_t2_z and m["mismatch_fraction"] >= self.min_fraction
-                and m["enhancing_ml"] <= self.max_enhancing_ml)
+                and m["enhancing_fraction"] <= self.max_enhancing_fraction)
 
     def predict(self, case: LoadedCase) -> Predictions:
         check_inputs(self, case)
