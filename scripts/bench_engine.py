@@ -1,0 +1,144 @@
+"""End-to-end engine benchmark (issue 6 goals), figures as ratios from one run.
+
+Not a test. ``.venv/bin/python scripts/bench_engine.py [--cases 20] [--big 200]`` prints:
+
+* harness overhead: models-stage wall time (1 worker) against the summed adapter time alone
+  (``predict`` called in a loop on pre-loaded cases), goal <= 10 %;
+* speed-up of 2 workers over 1 on the same jobs, goal >= 1.8x;
+* peak memory (parent + workers) of a run on ``--big`` cases against ``--cases``, goal <= 1.1x;
+* warm re-run (everything stored, only re-scoring) against the cold run, goal >= 20x faster;
+* loading a case (``load_case``) against the raw gunzip time of its files, goal <= 1.3x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from imagination.adapters.registry import create
+from imagination.cohort.loading import load_case
+from imagination.cohort.manifest import read_manifest
+from imagination.cohort.synthetic import SynthConfig, generate_cohort
+from imagination.config import load_config
+from imagination.engine.bench import run_bench
+from imagination.engine.plan import blinded
+
+ADAPTERS = [{"name": "fk-growth"}, {"name": "margin-15mm"}, {"name": "radiomics-lr"}]
+
+
+def write_config(folder: Path, manifest: Path, workers: int, adapters: list[dict]) -> Path:
+    doc = {"name": "engine-bench", "cohort": {"manifests": [str(manifest)]},
+           "adapters": adapters, "statistics": {"n_resamples": 500},
+           "executor": {"kind": "local", "workers": workers}}
+    path = folder / f"bench-{workers}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def models_seconds(config: Path, run_dir: Path) -> tuple[float, float]:
+    """(models stage wall time, total wall time) of a bench run."""
+    start = time.perf_counter()
+    run_bench(load_config(config), run_dir=run_dir)
+    total = time.perf_counter() - start
+    import json
+
+    timings = json.loads((run_dir / "run.json").read_text())["timings"]
+    return float(timings["models_s"]), total
+
+
+def adapter_only_seconds(manifest: Path, adapters: list[dict]) -> float:
+    """Summed time of the adapters' own work on pre-loaded, blinded cases."""
+    cases = read_manifest(manifest).cases()
+    built = [create(a["name"]) for a in adapters]
+    total = 0.0
+    for case in cases:
+        loaded = load_case(blinded(case))
+        for adapter in built:
+            start = time.perf_counter()
+            if hasattr(adapter, "extract"):
+                adapter.extract(loaded)
+            else:
+                adapter.predict(loaded)
+            total += time.perf_counter() - start
+    return total
+
+
+def peak_rss_mb(manifest: Path, folder: Path, workers: int) -> float:
+    """Peak RSS of parent and children of a bench run in a fresh process, MiB."""
+    config = write_config(folder, manifest, workers, [{"name": "margin-15mm"},
+                                                       {"name": "radiomics-lr"}])
+    code = ("import resource, sys\n"
+            "from imagination.cli import main\n"
+            "try:\n    main(['bench', sys.argv[1], '--out', sys.argv[2], '--quiet'])\n"
+            "except SystemExit:\n    pass\n"
+            "s = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "c = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+            "print(max(s, c) / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(config), str(folder / "rss-run")],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def gunzip_vs_load(manifest: Path, repeats: int = 5) -> tuple[float, float]:
+    case = read_manifest(manifest).cases()[0]
+    paths = [*case.images.values(), *case.masks.values()]
+    raw, loaded = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for path in paths:
+            gzip.decompress(path.read_bytes())
+        raw.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        load_case(case)
+        loaded.append(time.perf_counter() - start)
+    return statistics.median(raw), statistics.median(loaded)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--big", type=int, default=200)
+    parser.add_argument("--resolution", type=float, default=2.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        small = generate_cohort(root / "small", SynthConfig(
+            n_cases=args.cases, n_sites=3, seed=2, resolution_mm=args.resolution,
+            workers=2)).manifest
+        print(f"cohort: {args.cases} cases at {args.resolution} mm")
+
+        adapter_s = adapter_only_seconds(small, ADAPTERS)
+        one_s, cold_total = models_seconds(write_config(root, small, 1, ADAPTERS), root / "r1")
+        print(f"harness overhead: models stage {one_s:.2f} s vs adapters alone {adapter_s:.2f} s"
+              f" -> {100 * (one_s / adapter_s - 1):.1f} % (goal <= 10 %)")
+        two_s, _ = models_seconds(write_config(root, small, 2, ADAPTERS), root / "r2")
+        print(f"2 workers vs 1: {one_s:.2f} s / {two_s:.2f} s = {one_s / two_s:.2f}x "
+              "(goal >= 1.8x)")
+        start = time.perf_counter()
+        run_bench(load_config(write_config(root, small, 1, ADAPTERS)), run_dir=root / "r1")
+        warm = time.perf_counter() - start
+        print(f"warm re-run vs cold: {warm:.2f} s vs {cold_total:.2f} s = "
+              f"{cold_total / warm:.1f}x faster (goal >= 20x)")
+        raw, loaded = gunzip_vs_load(small)
+        print(f"load_case vs raw gunzip of its files: {loaded * 1e3:.0f} ms vs {raw * 1e3:.0f} ms"
+              f" = {loaded / raw:.2f}x (goal <= 1.3x)")
+
+        big = generate_cohort(root / "big", SynthConfig(
+            n_cases=args.big, n_sites=3, seed=2, resolution_mm=args.resolution,
+            workers=2)).manifest
+        rss_small = peak_rss_mb(small, root / "m-small", 2)
+        rss_big = peak_rss_mb(big, root / "m-big", 2)
+        print(f"peak memory: {args.big} cases {rss_big:.0f} MiB vs {args.cases} cases "
+              f"{rss_small:.0f} MiB = {rss_big / rss_small:.2f}x (goal <= 1.1x)")
+
+
+if __name__ == "__main__":
+    main()
