@@ -12,6 +12,7 @@ import yaml
 
 from imagination.report import plots, sections, task_section
 from imagination.report.gates import GateResult
+from imagination.report.markdown import fmt
 from imagination.report.tables import RunResults
 
 TEMPLATE = "report.html.j2"
@@ -30,6 +31,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["img"] = svg_data_uri
+    env.filters["num"] = fmt
     env.filters["yaml"] = lambda value: yaml.safe_dump(value, sort_keys=False,
                                                        allow_unicode=True).rstrip()
     return env
