@@ -195,3 +195,31 @@ def test_interrupted_run_resumes_with_only_the_missing_jobs(tmp_path):
         got = store.get(key)
         assert got.classification == expected.classification
         assert np.array_equal(got.recurrence, expected.recurrence)
+
+
+def test_job_that_cannot_be_imported_in_the_worker_fails_alone(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    with LocalExecutor(2) as executor:
+        list(executor.map_unordered(worker_pid, [1, 2], timeout_s=30))  # workers start now
+        (tmp_path / "parent_only_jobs.py").write_text("def double(x):\n    return 2 * x\n")
+        monkeypatch.syspath_prepend(str(tmp_path))  # the running workers never see this path
+        double = importlib.import_module("parent_only_jobs").double
+        [(_, failed)] = executor.map_unordered(double, [21], timeout_s=30)
+        assert failed.failure.kind == "error"
+        assert "parent_only_jobs" in failed.failure.message
+        again = dict(executor.map_unordered(square_with_noise, [5], timeout_s=30))
+        assert again[5].value == square_with_noise(5)
+    sys.modules.pop("parent_only_jobs", None)
+
+
+def test_an_idle_worker_killed_from_outside_is_replaced_without_failing_a_job():
+    import signal
+
+    with LocalExecutor(1) as executor:
+        [(_, first)] = executor.map_unordered(worker_pid, [1], timeout_s=30)
+        os.kill(first.value, signal.SIGKILL)
+        executor._pool[0].process.join(10)
+        [(_, second)] = executor.map_unordered(worker_pid, [2], timeout_s=30)
+    assert second.ok and second.value != first.value

@@ -37,6 +37,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -45,12 +46,13 @@ import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import psutil
 from threadpoolctl import threadpool_limits
 
-from imagination.errors import InputError
+from imagination.errors import InputError, RunIncomplete
 
 _log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ ExecutorKind = Literal["local", "dask"]
 _KILL_GRACE_S = 5.0
 _STARTUP_GRACE_S = 120.0
 _WINDOW_REFRESH_S = 2.0
+_SUBMIT_ATTEMPTS = 3
 _STARTED = "started"
 #: Thread-pool sizes for worker processes: one job per core, no oversubscription.
 SINGLE_THREAD_ENV: dict[str, str] = {
@@ -170,7 +173,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, owner: tuple[int, 
     threadpool_limits(limits=1)  # for libraries the start method had already loaded
     threading.Thread(target=_exit_when_orphaned, args=owner, daemon=True,
                      name="imagination-orphan-watch").start()
-    fn: Callable[[Any], Any] | None = None
+    loaded: tuple[bytes, Callable[[Any], Any]] | None = None  # the last function, unpickled
     while True:
         try:
             message = conn.recv()
@@ -178,15 +181,20 @@ def _worker_main(conn: multiprocessing.connection.Connection, owner: tuple[int, 
             return
         if message is None:
             return
-        new_fn, item = message
-        if new_fn is not None:
-            fn = new_fn
-        assert fn is not None
+        fn_payload, item_payload = message
         try:
             conn.send(_STARTED)
         except (EOFError, OSError):
             return
-        outcome = run_captured(fn, item)
+        started = time.perf_counter()
+        try:  # unpickling imports the job's modules: their errors are this job's failure
+            if loaded is None or loaded[0] != fn_payload:
+                loaded = (fn_payload, pickle.loads(fn_payload))
+            item = pickle.loads(item_payload)
+        except Exception as exc:
+            outcome = _error_outcome(exc, time.perf_counter() - started)
+        else:
+            outcome = run_captured(loaded[1], item)
         try:
             conn.send(outcome)
         except (EOFError, OSError):
@@ -226,12 +234,11 @@ class _Worker:
                                        name="imagination-worker", daemon=True)
         self.process.start()
         child_end.close()
-        self.fn_token: int | None = None
         self.job: _Job | None = None
 
-    def submit(self, fn: Callable[[Any], Any], token: int, item: Any) -> None:
-        self.conn.send((fn if self.fn_token != token else None, item))
-        self.fn_token = token
+    def submit(self, fn_payload: bytes, item: Any, item_payload: bytes) -> None:
+        """Send a pickled job; raises ``OSError`` if the worker is gone."""
+        self.conn.send((fn_payload, item_payload))
         self.job = _Job(item, time.monotonic())
 
     def kill(self) -> None:
@@ -295,12 +302,12 @@ class LocalExecutor:
         """Drop a dead or killed worker; a fresh one starts when a job needs it."""
         self._pool.remove(worker)
         worker.job = None
-        worker.conn.close()
+        worker.kill()
 
     def _map_in_workers(self, fn: Callable[[T], R], items: Iterable[T],
                         timeout_s: float | None) -> Iterator[tuple[T, Outcome[R]]]:
         pending = iter(items)
-        token = id(fn) ^ time.monotonic_ns()
+        fn_payload: bytes | None = None
         exhausted = False
         finished_normally = False
         try:
@@ -316,14 +323,25 @@ class LocalExecutor:
                     except StopIteration:
                         exhausted = True
                         break
-                    if worker is None:
-                        worker = _Worker(self._context)
-                        self._pool.append(worker)
                     try:
-                        worker.submit(fn, token, item)
-                    except Exception as exc:  # fn or item could not be pickled
-                        worker.job = None
+                        fn_payload = fn_payload or bytes(ForkingPickler.dumps(fn))
+                        item_payload = bytes(ForkingPickler.dumps(item))
+                    except Exception as exc:  # the job cannot be sent to another process
                         yield item, _error_outcome(exc, 0.0)
+                        continue
+                    for _attempt in range(_SUBMIT_ATTEMPTS):
+                        if worker is None:
+                            worker = _Worker(self._context)
+                            self._pool.append(worker)
+                        try:
+                            worker.submit(fn_payload, item, item_payload)
+                            break
+                        except OSError:  # an idle worker died (e.g. OOM killer): use another
+                            self._retire(worker)
+                            worker = next((w for w in self._pool if w.job is None), None)
+                    else:
+                        raise RunIncomplete("worker processes die before taking a job; "
+                                            "check memory limits, then run the same command")
                 busy = [w for w in self._pool if w.job is not None]
                 if not busy:
                     if exhausted:
