@@ -560,10 +560,3 @@ def make_executor(kind: ExecutorKind, workers: int = 1,
         return DaskExecutor(scheduler, workers)
     raise InputError(f"unknown executor {kind!r}; allowed: local, dask")
 
-
-def default_workers() -> int:
-    """Usable CPU cores of this process (affinity-aware)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
