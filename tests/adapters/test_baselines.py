@@ -241,3 +241,20 @@ def test_tissue_fractions_follow_the_partial_volume_model():
     assert wm[0, 0, 2] == pytest.approx(1.0, abs=1e-3) and gm[0, 0, 2] == pytest.approx(0, abs=1e-3)
     assert wm[10, 10, 10] == 1.0  # the lesion counts as white matter
     assert gm[t1 == 100.0].max() == 0.0 and wm[t1 == 100.0].max() == 0.0
+
+
+def test_pet_uptake_is_tbr_over_healthy_background_without_specks():
+    from imagination.adapters.baselines.fk_growth import pet_uptake
+
+    case = build_case()
+    brain = case.masks["brain"] > 0
+    lesion = case.masks["tumor"] > 0
+    pet = np.where(brain, 1.0, 0.0).astype(np.float32)
+    pet[lesion] = 2.0  # TBR 2 in the lesion
+    speck = (5, 18, 15)  # one voxel (0.008 ml) of TBR 3 far from the lesion
+    assert brain[speck] and not lesion[speck]
+    pet[speck] = 3.0
+    case.images["pet"] = pet
+    uptake = pet_uptake(case, brain, lesion, 1.6)
+    np.testing.assert_array_equal(uptake, lesion)
+    assert not pet_uptake(case, brain, lesion, 2.5).any()

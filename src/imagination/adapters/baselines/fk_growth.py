@@ -19,7 +19,8 @@ by ``pad_mm``.
    (``seed="centre"``) and maximises Dice(u >= ``u_core``, T1c core) + Dice(u >= ``u_flair``,
    FLAIR extent), thresholds of GliODIL's initialisation (0.65, 0.3). ``fk-growth-pet`` adds
    Dice(u >= u_pet, PET uptake region): TBR >= ``tbr_threshold`` (1.6, Pauleit et al. 2005),
-   background = mean PET in the brain outside the lesion, u_pet the best of
+   background = mean PET in the brain outside the lesion, regions under 0.2 ml dropped as
+   noise, u_pet the best of
    ``pet_u_thresholds`` (the map from cell density to uptake is not known).
 3. Infiltration estimate. From the observed tumour as initial density (``u_core`` on the core,
    ``u_flair`` on the FLAIR extent and, with PET, the fitted u_pet on the uptake region, as
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
+from scipy import ndimage
 from sklearn.cluster import KMeans
 
 from imagination.adapters.baselines.coarse import CoarseGrid
@@ -63,6 +65,8 @@ EMPTY_U: Final[float] = 1e-6
 KMEANS_SAMPLE: Final[int] = 20000
 #: Percentile of normal-brain T1 taken as pure CSF (the CSF cluster mean is partial volume).
 CSF_PERCENTILE: Final[float] = 1.0
+#: Connected uptake regions smaller than this (ml) are noise, below PET resolution.
+MIN_UPTAKE_ML: Final[float] = 0.2
 #: Stop a simulation once its FLAIR-visible volume exceeds the target's by this factor.
 OVERSHOOT: Final[float] = 1.5
 #: Most snapshots per simulation (a guard; the overshoot stops it first).
@@ -107,7 +111,7 @@ def tissue_fractions(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
 
 def pet_uptake(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
                tbr_threshold: float) -> np.ndarray:
-    """PET uptake region: tumour-to-background ratio >= threshold inside the brain."""
+    """PET uptake region: TBR >= threshold inside the brain, specks < MIN_UPTAKE_ML dropped."""
     pet = case.images["pet"]
     background = brain & ~lesion
     if not background.any():
@@ -116,7 +120,12 @@ def pet_uptake(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
     if not mean > 0:
         raise CaseError(f"PET background uptake is {mean:.4g}; a tumour-to-background ratio "
                         "needs a positive background", case_id=case.case_id, column="pet")
-    return brain & (pet / mean >= tbr_threshold)
+    uptake = brain & (pet / mean >= tbr_threshold)
+    labels, n = ndimage.label(uptake)
+    if n == 0:
+        return uptake
+    sizes = np.bincount(labels.ravel())[1:] * case.grid.voxel_volume_ml
+    return np.isin(labels, 1 + np.flatnonzero(sizes >= MIN_UPTAKE_ML))
 
 
 def lesion_box(lesion: np.ndarray, spacing: Sequence[float], pad_mm: float
