@@ -18,6 +18,7 @@ _spec.loader.exec_module(checker)
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.xdist_group("report"),
     pytest.mark.skipif(checker.find_browser() is None,
                        reason="no headless Chromium installed (apt-get install -y chromium); "
                               "the report's browser check did not run"),

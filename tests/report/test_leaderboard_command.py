@@ -11,6 +11,9 @@ import pytest
 
 from imagination.cli.app import run_app
 
+#: one worker builds the shared fixture runs once (tests/report/conftest.py)
+pytestmark = pytest.mark.xdist_group("report")
+
 
 def leaderboard(capsys, run_dir, *args: str) -> str:
     capsys.readouterr()

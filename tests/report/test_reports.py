@@ -15,6 +15,9 @@ from imagination.errors import InputError
 from imagination.report.regenerate import GateOptions, regenerate
 from imagination.report.tables import load_run
 
+#: one worker builds the shared fixture runs once (tests/report/conftest.py)
+pytestmark = pytest.mark.xdist_group("report")
+
 FAILING = "idh:auroc >= 0.8 [prevalence]"
 IMAGE = re.compile(r'<img src="(data:image/svg\+xml;base64,[A-Za-z0-9+/=]+)" alt="([^"]+)"')
 
