@@ -146,15 +146,15 @@ def evaluate_requirement(leaderboard: pd.DataFrame, req: Requirement, *,
         if rows.empty:
             return [GateResult(f"{req.describe()} [{req.adapter}]", False, math.nan, req.value,
                                f"FAILED: no {req.metric} result for {req.adapter} on "
-                               f"{req.task} (every case failed?); required {req.op} "
-                               f"{req.value:g}")]
+                               f"{req.task} (it failed on every case or does not do this "
+                               f"task); required {req.op} {req.value:g}")]
     results = []
     for _, row in rows.iterrows():
         observed = float(row[req.on])
         name = f"{req.describe()} [{row['adapter']}]"
         if math.isnan(observed):
             results.append(GateResult(name, False, observed, req.value,
-                                      f"{req.on} is undefined (NaN); required {req.op} "
+                                      f"FAILED: {req.on} is undefined (NaN); required {req.op} "
                                       f"{req.value:g}"))
             continue
         passed = OPS[req.op](observed, req.value)
