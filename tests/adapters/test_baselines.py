@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from adapters.builders import build_case
 from imagination.adapters.baselines.fk_growth import FKGrowthAdapter, dice, seed_centre
 from imagination.adapters.baselines.margin import MarginAdapter
 from imagination.adapters.baselines.prevalence import PrevalenceAdapter
@@ -24,6 +23,7 @@ from imagination.cohort.case import Case, Grid, LoadedCase
 from imagination.cohort.labelmap import LabelMap
 from imagination.errors import CaseError
 from imagination.growth.fisher_kolmogorov import gaussian_seed, simulate_growth
+from tests.adapters.builders import build_case
 
 
 def _point_case(spacing, shape=(40, 40, 40), cavity=False):

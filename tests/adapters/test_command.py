@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adapters.builders import build_case
 from imagination.adapters.command import CommandAdapter
 from imagination.adapters.protocol import Predictions
 from imagination.adapters.validation import AdapterFailure, safe_predict
 from imagination.errors import InputError
+from tests.adapters.builders import build_case
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "examples" / "command_adapter" / "demo_model.py"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.builders import build_case
 from imagination.adapters.precomputed import PrecomputedAdapter
 from imagination.adapters.protocol import Predictions
 from imagination.adapters.validation import AdapterFailure, safe_predict
 from imagination.cohort.nifti import write_nifti
 from imagination.errors import InputError
+from tests.adapters.builders import build_case
 
 SMALL = {"shape": (14, 12, 10), "centre_mm": (14.0, 12.0, 10.0), "core_radius_mm": 3.0,
          "edema_radius_mm": 6.0}

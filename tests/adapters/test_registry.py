@@ -21,12 +21,13 @@ BUILTIN_NAMES = {"margin-15mm", "fk-growth", "fk-growth-pet", "random", "t2flair
 @pytest.fixture
 def plugins(monkeypatch):
     points = [
-        EntryPoint("constant-idh", "adapters.plugin_example:ConstantIDH",
+        EntryPoint("constant-idh", "tests.adapters.plugin_example:ConstantIDH",
                    registry.ENTRY_POINT_GROUP),
-        EntryPoint("broken", "adapters.plugin_example:broken_factory",
+        EntryPoint("broken", "tests.adapters.plugin_example:broken_factory",
                    registry.ENTRY_POINT_GROUP),
         EntryPoint("missing-pkg", "no_such_package_xyz:Model", registry.ENTRY_POINT_GROUP),
-        EntryPoint("random", "adapters.plugin_example:ConstantIDH", registry.ENTRY_POINT_GROUP),
+        EntryPoint("random", "tests.adapters.plugin_example:ConstantIDH",
+                   registry.ENTRY_POINT_GROUP),
     ]
     monkeypatch.setattr(registry, "entry_points",
                         lambda group: [p for p in points if p.group == group])

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.builders import build_case
 from imagination.adapters.baselines.margin import MarginAdapter
 from imagination.adapters.baselines.t2flair_mismatch import T2FlairMismatchAdapter
 from imagination.adapters.protocol import Predictions
@@ -23,6 +22,7 @@ from imagination.adapters.validation import (
     check_predictions,
     check_probabilities,
 )
+from tests.adapters.builders import build_case
 
 CASE = build_case(shape=(12, 12, 10), pet=False)
 ADAPTER = MarginAdapter()
