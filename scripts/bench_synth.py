@@ -95,6 +95,7 @@ def analyse(out_dir: Path) -> dict[str, object]:
         pet_region = brain & (pet / background >= 1.6)
         plans["pet_region_covers_recurrence"].append(coverage(any_rec, pet_region))
         plans["core_covers_recurrence"].append(coverage(any_rec, tc))
+        plans["visible_lesion_covers_recurrence"].append(coverage(any_rec, lesion))
         core = tc if tc.any() else lesion
         standard = brain & (ndimage.distance_transform_edt(~core, sampling=spacing) <= MARGIN_MM)
         pet_plan = top_k_plan(pet, brain, int(standard.sum()))

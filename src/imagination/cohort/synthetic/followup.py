@@ -33,7 +33,7 @@ from imagination.cohort.synthetic.tumor import (
 from imagination.cohort.synthetic.tumor_types import CaseParameters
 from imagination.growth.fisher_kolmogorov import GrowthSolver
 
-MIN_FOLLOWUP_DAYS = 30.0
+MIN_FOLLOWUP_DAYS = 20.0
 RT_MARGIN_MM = 15.0
 
 
@@ -84,8 +84,8 @@ def simulate_followup(tumour: Tumour, params: CaseParameters,
     doubling = math.log(2.0) / params.rho
     solver = GrowthSolver(diffusivity, spacing)
     density, days = grow_until(residual, solver, params.rho, recurrence_volume,
-                               params.followup_volume_ml, max(MIN_FOLLOWUP_DAYS, 2 * doubling),
-                               max(10.0, 0.5 * doubling), MAX_DAYS)
+                               params.followup_volume_ml, max(MIN_FOLLOWUP_DAYS, doubling),
+                               max(5.0, 0.25 * doubling), MAX_DAYS)
     recurrence, _ = visible_labels(density, thresholds, params.necrosis, spacing)
     recurrence[cavity] = 0
     return FollowUp(cavity=cavity, recurrence=recurrence, density=density, days=days)
