@@ -202,3 +202,13 @@ def test_any_seed_gives_finite_arrays_on_the_grid(kind: str, severity: int, seed
     for image in out.images.values():
         assert image.dtype == np.float32 and np.all(np.isfinite(image))
     assert all(np.issubdtype(m.dtype, np.integer) for m in out.masks.values())
+
+
+def test_applicability_is_read_from_the_manifest_record() -> None:
+    record = make_case(("t1c", "flair")).case
+    assert is_applicable(record, "drop_flair") and not is_applicable(record, "drop_pet")
+    assert is_applicable(record, "misregister_mri") and not is_applicable(record, "misregister_pet")
+    assert is_applicable(record, "noise", {"modalities": ["flair"]})
+    assert not is_applicable(record, "noise", {"modalities": ["t2"]})
+    with pytest.raises(InputError, match="unknown perturbation"):
+        is_applicable(record, "fog")
