@@ -258,3 +258,22 @@ def test_pet_uptake_is_tbr_over_healthy_background_without_specks():
     uptake = pet_uptake(case, brain, lesion, 1.6)
     np.testing.assert_array_equal(uptake, lesion)
     assert not pet_uptake(case, brain, lesion, 2.5).any()
+
+
+def test_pet_uptake_beyond_the_mri_lesion_raises_the_fk_pet_ranking_there():
+    case = build_case()
+    brain = case.masks["brain"] > 0
+    lesion = case.masks["tumor"] > 0
+    coords = np.indices(case.grid.shape).transpose(1, 2, 3, 0) * 2.0
+    occult = (np.linalg.norm(coords - np.array([40.0, 56.0, 30.0]), axis=-1) <= 5.0) & brain
+    assert not (occult & lesion).any()
+    pet = np.where(brain, 1.0, 0.0).astype(np.float32)
+    pet[lesion | occult] = 2.5  # uptake where MRI shows the lesion, and beyond it
+    case.images["pet"] = pet
+
+    def rank_of_occult(adapter: FKGrowthAdapter) -> float:
+        score = adapter.predict(case).recurrence[brain]
+        ranks = stats.rankdata(score) / score.size
+        return float(ranks[occult[brain]].mean())
+
+    assert rank_of_occult(FKGrowthAdapter(use_pet=True)) > rank_of_occult(FKGrowthAdapter()) + 0.2
