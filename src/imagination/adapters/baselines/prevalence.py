@@ -1,8 +1,11 @@
 """``prevalence``: the no-skill classification reference.
 
 Predicts, for every case, the class frequencies of the cross-fitting training rows (so the
-prediction for a case never uses its own label). AUROC is 0.5 by construction; calibration is
-as good as the prevalence estimate.
+prediction for a case never uses its own label). It carries no information about the case;
+read its Brier score and calibration. Its AUROC is near 0.5 but biased below it in small
+cohorts: a fold that holds out a positive case trains on one positive fewer, so out-of-fold
+prevalence is slightly anti-correlated with the label (a known property of cross-validated
+null models).
 """
 
 from __future__ import annotations
