@@ -150,7 +150,9 @@ def site_figure(results: RunResults, task: str, metric: str,
                                          float(o["ci_high"]), as_int(o["n"]), overall=True))
         if not het.empty:
             h = het.iloc[0]
-            notes[adapter] = f"I² = {fmt(100 * h['value'], 0)}%, Q p = {p_text(h['ci_low'])}"
+            q = p_text(h["ci_low"])
+            q = q if q.startswith("<") else f"= {q}"
+            notes[adapter] = f"I² = {fmt(100 * h['value'], 0)}%, Q p {q}"
         if panel:
             panels[adapter] = panel
     if not panels:
