@@ -9,6 +9,9 @@ from types import MappingProxyType
 from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES
 from imagination.errors import InputError
 
+#: Bumped whenever the same arguments would give different files (keys caches of cohorts).
+GENERATOR_VERSION = 1
+
 #: Default tumour-type mix: mostly gliomas (which carry the recurrence task), a few others.
 DEFAULT_PREVALENCE: Mapping[str, float] = MappingProxyType({
     "glioblastoma": 0.45,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from imagination.cohort.synthetic.anatomy import load_anatomy
-from imagination.cohort.synthetic.config import SynthConfig
+from imagination.cohort.synthetic.config import GENERATOR_VERSION, SynthConfig
 from imagination.cohort.synthetic.followup import simulate_followup
 from imagination.cohort.synthetic.images import REFERENCE_LEVEL, synthesize_images
 from imagination.cohort.synthetic.pet import pet_grid, synthesize_pet
@@ -148,7 +148,8 @@ def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
         results = [_synthesize_job(job) for job in jobs]
     rows = [row for row, _ in results]
     truth = {
-        "generator": {"seed": config.seed, "n_cases": config.n_cases, "n_sites": config.n_sites,
+        "generator": {"version": GENERATOR_VERSION, "seed": config.seed,
+                      "n_cases": config.n_cases, "n_sites": config.n_sites,
                       "resolution_mm": config.resolution_mm,
                       "pet_resolution_mm": config.pet_spacing_mm,
                       "prevalence": config.normalised_prevalence(),
