@@ -207,3 +207,22 @@ def test_worst_case_comes_from_robustness_rows_without_a_summary(run_dir):
     mine = next(r for r in table if r[:2] == ["radiomics_lr", "noise"])
     assert mine[2] == str(int(worst["severity"])) and mine[4] == f"{worst['delta']:.3f}"
     assert not any(r[1] == "site_shift" for r in table)
+
+
+def test_at_a_glance_names_the_best_adapter_and_its_test_against_the_runner_up(pristine_run):
+    from imagination.report.task_section import at_a_glance
+
+    results = load_run(pristine_run)
+    board = pd.read_csv(pristine_run / "leaderboard.csv")
+    idh = board[(board.task == "idh") & (board.metric == "auroc")].sort_values("rank")
+    comps = pd.read_csv(pristine_run / "comparisons.csv")
+    pair = comps[(comps.task == "idh") & (comps.metric == "auroc")
+                 & (comps.adapter_a == idh.adapter.iloc[0])
+                 & (comps.adapter_b == idh.adapter.iloc[1])]
+    row = at_a_glance(results, "idh")
+    assert row["best"] == idh.adapter.iloc[0] == "radiomics_lr"
+    assert row["value"] == f"{idh.value.iloc[0]:.3f}" and row["n"] == "58"
+    assert row["runner_up"].startswith("age_volume_lr")
+    p_holm = float(pair.p_holm.iloc[0])
+    expected = "better than" if p_holm < 0.05 else "not distinguishable from"
+    assert row["verdict"].startswith(expected) and f"{p_holm:.3f}" in row["verdict"]

@@ -67,6 +67,8 @@ def report_context(results: RunResults, gates: Sequence[GateResult]) -> dict[str
         "title": config.get("name", results.run_dir.name),
         "cohort": cohort,
         "tasks": [task_section.task_section(results, task, colours) for task in results.tasks],
+        "glance": [row for task in results.tasks
+                   if (row := task_section.at_a_glance(results, task)) is not None],
         "adapters": [sections.adapter_section(results, a) for a in results.adapters],
         "colours": colours,
         "gates": sections.gate_rows(gates),

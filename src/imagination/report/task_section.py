@@ -204,3 +204,37 @@ def task_section(results: RunResults, task: str, colours: dict[str, str]) -> dic
     section["classification"] = (None if spatial
                                  else classification_figures(results, task, colours))
     return section
+
+
+def at_a_glance(results: RunResults, task: str) -> dict[str, str] | None:
+    """The best adapter on the task's headline metric and how it compares with the runner-up."""
+    primary = primary_metric(results, task)
+    board = rows_where(results.leaderboard, task=task, metric=primary)
+    board = board.sort_values("rank", na_position="last")
+    if board.empty:
+        return None
+    best = board.iloc[0]
+    row = {"task": task, "anchor": f"task-{task}", "metric": label(primary),
+           "best": str(best["adapter"]), "value": fmt(best["value"]),
+           "ci": interval(best["ci_low"], best["ci_high"]), "n": count(best["n"]),
+           "runner_up": "–", "verdict": "only adapter"}
+    if len(board) < 2:
+        return row
+    second = board.iloc[1]
+    row["runner_up"] = f"{second['adapter']} {fmt(second['value'])}"
+    pairs = rows_where(results.comparisons, task=task, metric=primary)
+    if pairs.empty:
+        row["verdict"] = "no paired test"
+        return row
+    names = {str(best["adapter"]), str(second["adapter"])}
+    match = pairs[[{a, b} == names for a, b in zip(pairs["adapter_a"], pairs["adapter_b"],
+                                                    strict=True)]]
+    if match.empty:
+        row["verdict"] = "no paired test"
+        return row
+    p = p_text(match.iloc[0]["p_holm"])
+    significant = p.startswith("<") or (p != "–" and float(p) < 0.05)
+    shown = "< 0.001" if p.startswith("<") else f"= {p}"
+    row["verdict"] = (f"better than the runner-up (Holm p {shown})" if significant
+                      else f"not distinguishable from the runner-up (Holm p {shown})")
+    return row
