@@ -226,3 +226,14 @@ def test_at_a_glance_names_the_best_adapter_and_its_test_against_the_runner_up(p
     p_holm = float(pair.p_holm.iloc[0])
     expected = "better than" if p_holm < 0.05 else "not distinguishable from"
     assert row["verdict"].startswith(expected) and f"{p_holm:.3f}" in row["verdict"]
+
+
+def test_unwritable_run_directory_is_an_input_error(run_dir, monkeypatch):
+    import imagination.report.regenerate as regen
+
+    def refuse(path, text):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(regen, "atomic_write_text", refuse)
+    with pytest.raises(InputError, match="cannot write the reports"):
+        regen.regenerate(run_dir, GateOptions(config_gates=False))

@@ -96,7 +96,12 @@ def regenerate(run_dir: str | Path, options: GateOptions | None = None) -> Repor
         "summary.md": summary_markdown(results, gates),
         "junit.xml": junit_xml(gates, run_name=name),
     }
-    written = [atomic_write_text(results.run_dir / file, text) for file, text in outputs.items()]
+    try:
+        written = [atomic_write_text(results.run_dir / file, text)
+                   for file, text in outputs.items()]
+    except OSError as exc:
+        raise InputError(f"run directory {results.run_dir}: cannot write the reports: "
+                         f"{exc}") from None
     code = EXIT_GATE_FAILED if any(not g.passed for g in gates) else EXIT_OK
     return ReportOutcome(exit_code=code, gates=gates, written=written)
 
