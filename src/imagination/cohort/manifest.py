@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +21,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from imagination.atomic import atomic_write_text
 from imagination.cohort.case import Case
 from imagination.cohort.labelmap import PRESETS, LabelMap
 from imagination.cohort.vocabulary import (
@@ -251,19 +251,6 @@ def _ordered_columns(rows: Iterable[Mapping[str, Any]], meta: ManifestMeta) -> l
         present.update(dict.fromkeys(k for k, v in row.items() if _clean(v) is not None))
     order = [c for c in known_columns(meta) if c in present]
     return order + [c for c in present if c not in order]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text via a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_manifest(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]],

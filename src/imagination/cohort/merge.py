@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from imagination.atomic import atomic_write_text
 from imagination.cohort.labelmap import LabelMap
 from imagination.cohort.manifest import (
     Manifest,
     ManifestMeta,
-    atomic_write_text,
     image_columns,
     read_manifest,
 )

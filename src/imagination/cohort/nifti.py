@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
+from imagination.atomic import atomic_write_bytes
 
 
 def nifti_bytes(array: np.ndarray, affine: np.ndarray, *, dtype: np.dtype | type | None = None,
@@ -29,13 +30,5 @@ def write_nifti(path: str | os.PathLike[str], array: np.ndarray, affine: np.ndar
     """Write ``array`` to ``path`` (``.nii`` or ``.nii.gz``) atomically: temp file, then rename."""
     path = Path(path)
     payload = nifti_bytes(array, affine, dtype=dtype, compress=path.name.endswith(".gz"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # atomic against a killed process; not fsynced (image outputs here can be regenerated)
+    return atomic_write_bytes(path, payload, fsync=False)

@@ -21,15 +21,15 @@ from typing import Any
 from imagination import __version__
 from imagination.adapters.protocol import Adapter, LearningAdapter
 from imagination.adapters.registry import create, describe
+from imagination.atomic import atomic_write_text
 from imagination.cohort.cohort import Cohort
 from imagination.cohort.manifest import read_manifest
 from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
-from imagination.engine.atomic import atomic_write_text
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import failure_record, run_job
-from imagination.engine.plan import JobSpec, build_plan, input_digests
+from imagination.engine.plan import JobSpec, build_plan, input_digests, validate_variants
 from imagination.engine.provenance import collect_environment
 from imagination.engine.store import PredictionStore
 from imagination.errors import InputError, RunIncomplete
@@ -170,6 +170,7 @@ def run_bench(
     scheduler = scheduler or config.executor.scheduler
     timings: dict[str, float] = {}
 
+    validate_variants(config)
     manifests = resolve_manifests(config, workers=workers)
     cohort = Cohort.from_manifests(manifests, allow_outside_root=config.cohort.allow_outside_root)
     vocabularies = cohort_vocabularies(cohort.manifests)

@@ -16,6 +16,7 @@ from imagination.adapters.registry import is_learning
 from imagination.cohort.case import Case
 from imagination.config import BenchConfig
 from imagination.engine.hashing import DigestCache, file_digest, job_key
+from imagination.errors import InputError
 
 JobKind = Literal["predictions", "features"]
 CLEAN = "clean"
@@ -108,6 +109,40 @@ def _seed(base: int, case_id: str, kind: str, severity: int) -> int:
     return perturbation_seed(base, case_id, kind, severity)
 
 
+def _applies(case: Case, variant: Variant) -> bool:
+    from imagination.perturb.registry import is_applicable
+
+    assert variant.kind is not None
+    return is_applicable(case, variant.kind, variant.params)
+
+
+def _record(variant: Variant, seed: int | None) -> dict[str, Any]:
+    """The perturbation's replay record (kind, severity, value, seed, params, algorithm
+    version): part of the job key, so a changed algorithm is never served from the store."""
+    from imagination.perturb.registry import perturbation_record
+
+    assert variant.kind is not None
+    return perturbation_record(variant.kind, variant.severity, int(seed or 0),
+                               dict(variant.params))
+
+
+def validate_variants(config: BenchConfig) -> None:
+    """Refuse unknown perturbation kinds, severities or parameters before anything runs."""
+    from imagination.perturb.registry import validate_request
+
+    for index, pert in enumerate(config.perturbations):
+        for level in pert.severities:
+            try:
+                validate_request(pert.kind, level, pert.params)
+            except InputError as exc:
+                raise InputError(f"config perturbations[{index}]: {exc}") from None
+    for index, ablation in enumerate(config.ablations):
+        try:
+            validate_request(ablation_variant(ablation.modality).kind or "", 1, {})
+        except InputError as exc:
+            raise InputError(f"config ablations[{index}]: {exc}") from None
+
+
 def adapter_tasks(adapter: Adapter | LearningAdapter, config: BenchConfig) -> tuple[str, ...]:
     return tuple(t for t in config.tasks if t in adapter.tasks)
 
@@ -133,11 +168,11 @@ def build_plan(
             kind: JobKind = "features" if is_learning(adapter) else "predictions"
             params = dict(adapter.params())
             for variant in adapter_variants(config, label, number):
+                if variant.kind is not None and not _applies(case, variant):
+                    continue  # e.g. drop_pet on a case without PET: nothing to perturb
                 seed = None if variant.kind is None else _seed(
                     config.statistics.seed, case.case_id, variant.kind, variant.severity)
-                pert = None if variant.kind is None else {
-                    "kind": variant.kind, "severity": variant.severity,
-                    "params": dict(variant.params), "seed": seed}
+                pert = None if variant.kind is None else _record(variant, seed)
                 extra: dict[str, Any] = {"kind": kind, "tasks": list(tasks)}
                 if variant.repeat:
                     extra["repeat"] = variant.repeat

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from imagination.engine.atomic import atomic_write_text
+from imagination.atomic import atomic_write_text
 from imagination.errors import InputError
 
 RUN_JSON = "run.json"

@@ -113,7 +113,7 @@ def model_plan(score_map: np.ndarray, truth: RecurrenceTruth, margin_mm: float) 
 def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map: np.ndarray,
                   margin_mm: float) -> Path:
     """An axial slice (the one with most recurrence) of T1c, recurrence and both plans."""
-    from imagination.engine.atomic import atomic_write_bytes
+    from imagination.atomic import atomic_write_bytes
 
     std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
     model = isovolumetric_plan(score_map, truth.brain, int(np.count_nonzero(std)))

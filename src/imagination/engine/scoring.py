@@ -12,12 +12,12 @@ import pandas as pd
 
 from imagination.adapters.protocol import Adapter, LearningAdapter
 from imagination.adapters.registry import is_learning
+from imagination.atomic import atomic_write_text
 from imagination.cohort.cohort import Cohort
 from imagination.cohort.vocabulary import COVARIATES, LABEL_COLUMNS, POSITIVE_CLASS
 from imagination.config import BenchConfig
 from imagination.engine import aggregate as agg
 from imagination.engine import robustness_scoring as rob
-from imagination.engine.atomic import atomic_write_text
 from imagination.engine.materialize import (
     ClassPredictions,
     classification_predictions,

@@ -39,7 +39,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from imagination.engine.atomic import write_temporary
+from imagination.atomic import write_temporary
 from imagination.engine.cost import Cost
 
 JobKind = Literal["predictions", "features", "failure"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagination.engine.atomic import atomic_write_text
+from imagination.atomic import atomic_write_text
 from imagination.errors import EXIT_GATE_FAILED, EXIT_OK, InputError
 from imagination.report import tables
 from imagination.report.gates import (

@@ -17,6 +17,17 @@ from typing import BinaryIO
 TEMP_SUFFIX = ".tmp"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Permissions of published files: what ``open()`` would give (0o666 less the umask), not
+#: mkstemp's private 0o600.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def fsync_directory(folder: Path) -> None:
     """Make a rename inside ``folder`` durable (no-op where directories cannot be opened)."""
     try:
@@ -41,6 +52,7 @@ def write_temporary(path: Path, payload: bytes, *, fsync: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             if fsync:
@@ -53,27 +65,33 @@ def write_temporary(path: Path, payload: bytes, *, fsync: bool = True) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
-    """Yield a binary handle; on clean exit its bytes appear at ``path`` atomically."""
+def atomic_writer(path: Path, *, fsync: bool = True) -> Iterator[BinaryIO]:
+    """Yield a binary handle; on clean exit its bytes appear at ``path`` atomically.
+
+    ``fsync=False`` keeps atomicity against a killed process but not against a power cut
+    (for outputs that can be regenerated, such as a synthetic cohort)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_directory(path.parent)
+    if fsync:
+        fsync_directory(path.parent)
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> Path:
-    """Write ``payload`` to ``path`` atomically and durably; return ``path``."""
-    with atomic_writer(Path(path)) as handle:
+def atomic_write_bytes(path: Path, payload: bytes, *, fsync: bool = True) -> Path:
+    """Write ``payload`` to ``path`` atomically (and durably unless ``fsync=False``)."""
+    with atomic_writer(Path(path), fsync=fsync) as handle:
         handle.write(payload)
     return Path(path)
 
