@@ -50,17 +50,24 @@ class Tumour:
     occult_foci: list[dict[str, object]] = field(default_factory=list)
 
 
+def _exceeded_fraction_cut(fraction: float) -> float:
+    """Level a unit-normal field exceeds on ``fraction`` of voxels (±inf at 0 and 1)."""
+    if fraction >= 1.0:
+        return -math.inf
+    if fraction <= 0.0:
+        return math.inf
+    return float(special.ndtri(1.0 - fraction))
+
+
 def _thresholds(anatomy: Anatomy, params: CaseParameters,
                 rng: np.random.Generator) -> Thresholds:
     sp, shape = anatomy.spacing, anatomy.shape
     f1, f2, f3 = (random_field(shape, 6.0, sp, rng) for _ in range(3))
-    cut = float(special.ndtri(1.0 - params.enhancing_fraction)) if 0 < params.enhancing_fraction \
-        < 1 else (-np.inf if params.enhancing_fraction >= 1 else np.inf)
     return Thresholds(
         t1c=np.clip(params.u_t1c + 0.12 * f1, 0.45, 0.95),
         flair=np.clip(params.u_flair + 0.03 * f2, 0.03, 0.55),
         rim_mm=np.clip(params.necrosis_rim_mm * (1.0 + 0.5 * f2), 1.5, None),
-        enhancing_pattern=f3 > cut,
+        enhancing_pattern=f3 > _exceeded_fraction_cut(params.enhancing_fraction),
     )
 
 
@@ -204,8 +211,7 @@ def grow_glioma(anatomy: Anatomy, params: CaseParameters, rng: np.random.Generat
     calcified = np.zeros(core.shape, dtype=bool)
     if params.calcification > 0:
         spots = random_field(anatomy.shape, 1.5, anatomy.spacing, rng)
-        cut = float(special.ndtri(1.0 - params.calcification))
-        calcified = core & (spots > cut)
+        calcified = core & (spots > _exceeded_fraction_cut(params.calcification))
     return Tumour(density=u, labels=labels, brain=a.brain.copy(), texture=texture,
                   necrotic=necrotic, mismatch=mismatch, calcified=calcified,
                   diffusivity=diffusivity, thresholds=thresholds, days=days, seeds=seeds,
