@@ -59,6 +59,7 @@ def test_leaderboard_auroc_equals_scikit_learn_on_the_exported_predictions(
     checked = 0
     for adapter in ("model", "age-volume-lr"):
         rows = predictions[(predictions.task == "idh") & (predictions.adapter == adapter)
+                           & (predictions.perturbation == "clean")
                            & (predictions["class"] == "mutant") & (predictions.truth != "")]
         if rows.truth.nunique() < 2:
             continue
