@@ -212,11 +212,13 @@ def test_fk_growth_maps_are_valid_and_peak_in_the_tumour():
         assert preds.recurrence[~brain].max() < preds.recurrence[brain].min()
 
 
-def test_fk_growth_pet_without_pet_is_a_missing_modality():
+def test_fk_growth_pet_without_pet_falls_back_to_the_mri_only_fit():
+    # the PET ablation runs fk-growth-pet on inputs without PET: it must be fk-growth then
     case = build_case(pet=False)
-    with pytest.raises(Exception, match="needs pet") as info:
-        FKGrowthAdapter(use_pet=True).predict(case)
-    assert getattr(info.value, "kind", None) == "missing_modality"
+    with_pet_model = FKGrowthAdapter(use_pet=True).predict(case).recurrence
+    mri_only = FKGrowthAdapter(use_pet=False).predict(case).recurrence
+    assert with_pet_model is not None and mri_only is not None
+    np.testing.assert_array_equal(with_pet_model, mri_only)
 
 
 def test_tissue_fractions_follow_the_partial_volume_model():

@@ -36,7 +36,8 @@ def plugins(monkeypatch):
 def test_builtins_are_listed_with_tasks_and_cards():
     infos = registry.available()
     assert set(infos) >= BUILTIN_NAMES
-    assert infos["fk-growth-pet"].required_modalities == ("pet",)
+    assert infos["fk-growth-pet"].required_modalities == ()
+    assert "pet" in infos["fk-growth-pet"].optional_modalities
     assert infos["age-volume-lr"].learning and not infos["margin-15mm"].learning
     assert infos["radiomics-lr"].tasks == ("tumor_type",)
     assert all(infos[n].card is not None for n in BUILTIN_NAMES)
@@ -92,4 +93,4 @@ def test_cli_lists_adapters_as_json_and_text(capsys, plugins):
     assert rows["margin-15mm"]["card"]["deterministic"] is True
     assert run_app(["adapters", "list"]) == 0
     text = capsys.readouterr().out
-    assert "fk-growth-pet" in text and "needs: pet" in text and "weights not found" in text
+    assert "fk-growth-pet" in text and "needs: t2, flair" in text and "weights not found" in text

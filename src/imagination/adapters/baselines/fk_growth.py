@@ -213,8 +213,11 @@ class FKGrowthAdapter:
         self.pet_u_thresholds = tuple(float(v) for v in pet_u_thresholds)
         self.ratio_white_grey = float(ratio_white_grey)
         self.name = "fk-growth-pet" if self.use_pet else "fk-growth"
-        self.required_modalities: tuple[str, ...] = ("pet",) if self.use_pet else ()
-        self.optional_modalities: tuple[str, ...] = ("t1", "t1c")
+        # PET is used when present: without it (a drop_pet ablation, a site without PET) the
+        # -pet variant falls back to the MRI-only fit, so "with vs without PET" is one model
+        self.required_modalities: tuple[str, ...] = ()
+        self.optional_modalities: tuple[str, ...] = (
+            ("t1", "t1c", "pet") if self.use_pet else ("t1", "t1c"))
         self.card = ModelCard(
             intended_use=("reference growth model: Fisher–Kolmogorov infiltration fitted to the "
                           "visible tumour" + (" and the FET-PET uptake region"
@@ -270,7 +273,8 @@ class FKGrowthAdapter:
                             "model to", case_id=case.case_id, column="mask_tumor",
                             code="empty_core")
         wm, gm = tissue_fractions(case, brain, extent)
-        uptake = pet_uptake(case, brain, extent, self.tbr_threshold) if self.use_pet else None
+        uptake = (pet_uptake(case, brain, extent, self.tbr_threshold)
+                  if self.use_pet and "pet" in case.images else None)
         box = lesion_box(extent if uptake is None else extent | uptake, case.grid.spacing,
                          self.pad_mm)
         grid = CoarseGrid.for_target(wm[box].shape, case.grid.spacing, self.coarse_mm)
