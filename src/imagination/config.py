@@ -97,7 +97,18 @@ class GateConfig(_Strict):
     op: Literal[">=", "<=", ">", "<"] = ">="
     value: float
     adapter: str | None = None
-    on: Literal["value", "ci_low", "ci_high"] = "value"
+    bound: Literal["value", "ci_low", "ci_high"] = Field(
+        default="value", description="compare the estimate or an interval bound")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_means_bound(cls, data: Any) -> Any:
+        # the command line says `on=ci_low`; in YAML 1.1 a bare `on:` key reads as True
+        if isinstance(data, dict):
+            for key in ("on", True):
+                if key in data and "bound" not in data:
+                    data = {("bound" if k == key else k): v for k, v in data.items()}
+        return data
 
 
 class RobustnessConfig(_Strict):

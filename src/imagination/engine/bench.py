@@ -62,9 +62,10 @@ def cache_dir() -> Path:
 
 def ensure_synthetic_cohort(spec: SyntheticCohort, *, workers: int = 1) -> Path:
     """The manifest of a synthetic cohort, generated on first use (atomically) in the cache."""
-    from imagination.cohort.synthetic import SynthConfig, generate_cohort
+    from imagination.cohort.synthetic import GENERATOR_VERSION, SynthConfig, generate_cohort
 
-    name = f"synth-c{spec.cases}-s{spec.sites}-seed{spec.seed}-r{spec.resolution:g}"
+    name = (f"synth-v{GENERATOR_VERSION}-c{spec.cases}-s{spec.sites}-seed{spec.seed}"
+            f"-r{spec.resolution:g}")
     target = cache_dir() / "cohorts" / name
     manifest = target / "manifest.csv"
     if manifest.is_file():

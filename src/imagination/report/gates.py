@@ -104,7 +104,8 @@ def parse_requirement(spec: str) -> Requirement:
 def requirement_from_config(entry: Mapping[str, Any]) -> Requirement:
     """A gate of the bench config (``GateConfig`` fields) as a :class:`Requirement`."""
     try:
-        op, on = str(entry.get("op", ">=")), str(entry.get("on", "value"))
+        op = str(entry.get("op", ">="))
+        on = str(entry.get("bound", entry.get("on", "value")))
         if op not in OPS or on not in ON_COLUMNS:
             raise ValueError(f"op {op!r} / on {on!r}")
         return Requirement(task=str(entry["task"]), metric=str(entry["metric"]),

@@ -1,0 +1,69 @@
+"""The bench config: validation errors name the YAML path and the allowed values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from imagination.cli.app import run_app
+from imagination.config import demo_config_path, load_config, parse_config
+from imagination.errors import InputError
+
+BASE = {"cohort": {"manifests": ["cohort.csv"]}, "adapters": [{"name": "margin-15mm"}]}
+
+
+def _parse(**changes: object):
+    return parse_config({**BASE, **changes}, base_dir=Path("/data"))
+
+
+def test_manifest_paths_resolve_against_the_config_folder() -> None:
+    assert _parse().cohort.manifests == [Path("/data/cohort.csv")]
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"executor": {"kind": "slurm"}}, ["executor.kind", "'local' or 'dask'"]),
+    ({"tasks": ["idh", "survival"]}, ["tasks.1", "'recurrence'"]),
+    ({"statistics": {"alpha": 0.7}}, ["statistics.alpha", "less than 0.5"]),
+    ({"adapters": []}, ["adapters"]),
+    ({"advisors": []}, ["advisors", "Extra inputs are not permitted"]),
+    ({"perturbations": [{"kind": "noise", "severities": [0, 6]}]},
+     ["perturbations.0.severities", "1..5"]),
+    ({"adapters": [{"name": "a"}, {"name": "a"}]}, ["repeated: ['a']"]),
+    ({"ablations": [{"adapter": "nobody", "modality": "pet"}]}, ["nobody", "allowed"]),
+])
+def test_errors_name_the_yaml_path_and_allowed_values(changes: dict, expected: list[str]):
+    with pytest.raises(InputError) as info:
+        _parse(**changes)
+    for text in expected:
+        assert text in str(info.value)
+
+
+def test_gate_bound_may_be_written_as_on_even_though_yaml_reads_it_as_true() -> None:
+    data = yaml.safe_load("gates: [{task: idh, metric: auroc, value: 0.8, on: ci_low}]")
+    assert True in data["gates"][0]  # the YAML 1.1 trap this guards against
+    assert _parse(**data).gates[0].bound == "ci_low"
+
+
+def test_the_embedded_demo_config_is_valid() -> None:
+    config = load_config(demo_config_path())
+    assert config.cohort.synthetic is not None
+    assert {"margin-15mm", "fk-growth-pet", "radiomics-lr"} <= {a.name for a in config.adapters}
+
+
+def test_bad_config_file_exits_2_with_one_message(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("cohort: {manifests: [x.csv]}\nadapters: [{name: margin-15mm}]\n"
+                    "executor: {kind: slurm}\n")
+    assert run_app(["bench", str(path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "executor.kind" in err and "Traceback" not in err
+    assert run_app(["bench", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_config_schema_command_prints_the_json_schema(capsys) -> None:
+    assert run_app(["config", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert {"cohort", "adapters", "perturbations", "gates"} <= set(schema["properties"])
