@@ -60,6 +60,9 @@ class PerturbationConfig(_Strict):
     kind: str = Field(description="perturbation name (see imagination.perturb)")
     severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
     params: dict[str, Any] = Field(default_factory=dict)
+    adapters: list[str] | None = Field(
+        default=None, description="adapter ids to perturb (default: all; a precomputed "
+        "adapter cannot react to its inputs)")
 
     @field_validator("severities")
     @classmethod
@@ -178,6 +181,11 @@ class BenchConfig(_Strict):
             if ablation.adapter not in labels:
                 raise ValueError(f"ablation {ablation.label!r}: adapter {ablation.adapter!r} "
                                  f"is not configured (allowed: {labels})")
+        for index, pert in enumerate(self.perturbations):
+            unknown = sorted(set(pert.adapters or ()) - set(labels))
+            if unknown:
+                raise ValueError(f"perturbations[{index}].adapters: {unknown} are not "
+                                 f"configured (allowed: {labels})")
         reference = self.robustness.reference_adapter
         if reference is not None and reference not in labels:
             raise ValueError(f"robustness.reference_adapter {reference!r} is not configured "

@@ -181,3 +181,24 @@ def test_coverage_invariants(seed: int, margin: float) -> None:
     assert wider["coverage_all_standard"] >= out["coverage_all_standard"]
     total = recurrence.sum() * np.prod(sp) / 1000
     assert out["missed_ml_model"] == pytest.approx(total * (1 - out["coverage_all_model"]))
+
+
+def test_a_precomputed_standard_plan_gives_the_same_metrics():
+    from imagination.metrics.recurrence import recurrence_case_metrics, standard_plan
+
+    rng = np.random.default_rng(4)
+    shape = (24, 22, 20)
+    brain = np.zeros(shape, bool)
+    brain[2:-2, 2:-2, 2:-2] = True
+    core = np.zeros(shape, bool)
+    core[10:13, 9:12, 8:11] = True
+    recurrence = np.zeros(shape, bool)
+    recurrence[8:16, 12:18, 6:12] = True
+    scores = rng.random(shape)
+    spacing = (1.5, 1.0, 2.0)
+    plain = recurrence_case_metrics(scores, recurrence, core, brain, spacing, margin_mm=6.0)
+    reused = recurrence_case_metrics(scores, recurrence, core, brain, spacing, margin_mm=6.0,
+                                     standard=standard_plan(core, brain, spacing, 6.0))
+    assert plain.keys() == reused.keys()
+    for key, value in plain.items():
+        assert value == reused[key] or (np.isnan(value) and np.isnan(reused[key])), key

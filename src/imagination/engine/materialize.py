@@ -45,13 +45,7 @@ def records_by_job(plan: Sequence[JobSpec], store: PredictionStore,
     Without ``with_maps`` the recurrence maps are dropped right after reading, to keep memory
     at one map at a time.
     """
-    out: dict[str, JobRecord | None] = {}
-    for job in plan:
-        record = store.get(job.key)
-        if record is not None and not with_maps:
-            record.recurrence = None
-        out[job.key] = record
-    return out
+    return {job.key: store.get(job.key, maps=with_maps) for job in plan}
 
 
 def _failure_reason(record: JobRecord | None) -> str:

@@ -77,10 +77,13 @@ def input_digests(case: Case, cache: DigestCache | None = None) -> dict[str, str
     return digests
 
 
-def variants(config: BenchConfig) -> list[Variant]:
-    """The clean variant first, then every configured perturbation × severity."""
+def variants(config: BenchConfig, label: str | None = None) -> list[Variant]:
+    """The clean variant first, then every configured perturbation × severity (those that
+    apply to adapter ``label`` when given)."""
     out = [Variant()]
     for pert in config.perturbations:
+        if label is not None and pert.adapters is not None and label not in pert.adapters:
+            continue
         out.extend(Variant(pert.kind, level, dict(pert.params)) for level in pert.severities)
     return out
 
@@ -93,7 +96,7 @@ def ablation_variant(modality: str) -> Variant:
 def adapter_variants(config: BenchConfig, label: str, case_number: int) -> list[Variant]:
     """Variants one adapter runs on the ``case_number``-th case: the shared ones, its
     ablations and, on the first ``reproducibility.max_cases`` cases, its repeat runs."""
-    out = variants(config)
+    out = variants(config, label)
     for ablation in config.ablations:
         extra = ablation_variant(ablation.modality)
         if ablation.adapter == label and extra not in out:

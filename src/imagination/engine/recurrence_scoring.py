@@ -79,6 +79,9 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
         truth = recurrence_truth(load_case(case))
         if truth is None:
             continue
+        std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
+        k = int(np.count_nonzero(std))
+        perturbed = {j.adapter_label for j in case_jobs if j.variant.kind is not None}
         clean_plans: dict[str, np.ndarray] = {}
         for job in sorted(case_jobs, key=lambda j: j.variant.kind is not None):
             record = store.get(job.key)
@@ -90,32 +93,27 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
                 continue
             values = recurrence_case_metrics(
                 record.recurrence, truth.recurrence, truth.core, truth.brain, truth.spacing,
-                margin_mm=margin_mm, enhancing_mask=truth.enhancing)
-            plan = model_plan(record.recurrence, truth, margin_mm)
-            if job.variant.kind is None:
-                clean_plans[job.adapter_label] = plan
-            elif job.adapter_label in clean_plans:
-                values["plan_dice_vs_clean"] = plan_dice(clean_plans[job.adapter_label], plan)
+                margin_mm=margin_mm, enhancing_mask=truth.enhancing, standard=std)
+            if job.adapter_label in perturbed:  # plans are compared with the clean one
+                plan = isovolumetric_plan(record.recurrence, truth.brain, k)
+                if job.variant.kind is None:
+                    clean_plans[job.adapter_label] = plan
+                elif job.adapter_label in clean_plans:
+                    values["plan_dice_vs_clean"] = plan_dice(clean_plans[job.adapter_label],
+                                                             plan)
             yield RecurrenceScore(job, values, "")
             if (examples_dir is not None and job.variant.kind is None
                     and job.adapter_label not in example_written and truth.t1c is not None
                     and truth.recurrence.any()):
-                write_example(examples_dir, job, truth, record.recurrence, margin_mm)
+                write_example(examples_dir, job, truth, record.recurrence, std)
                 example_written.add(job.adapter_label)
 
 
-def model_plan(score_map: np.ndarray, truth: RecurrenceTruth, margin_mm: float) -> np.ndarray:
-    """The iso-volumetric plan of a score map (volume of the case's standard plan)."""
-    std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
-    return isovolumetric_plan(score_map, truth.brain, int(np.count_nonzero(std)))
-
-
 def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map: np.ndarray,
-                  margin_mm: float) -> Path:
+                  std: np.ndarray) -> Path:
     """An axial slice (the one with most recurrence) of T1c, recurrence and both plans."""
     from imagination.atomic import atomic_write_bytes
 
-    std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
     model = isovolumetric_plan(score_map, truth.brain, int(np.count_nonzero(std)))
     z = int(np.argmax(truth.recurrence.sum(axis=(0, 1))))
     import io

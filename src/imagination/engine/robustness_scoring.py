@@ -15,7 +15,7 @@ from imagination.cohort.cohort import Cohort
 from imagination.config import BenchConfig
 from imagination.engine import aggregate as agg
 from imagination.engine.materialize import LOSO, ClassPredictions
-from imagination.engine.plan import CLEAN, JobSpec, ablation_variant
+from imagination.engine.plan import CLEAN, JobSpec, ablation_variant, variants
 from imagination.engine.store import JobRecord, PredictionStore
 from imagination.errors import InputError
 from imagination.metrics.registry import Metric, get
@@ -61,9 +61,8 @@ def _kind_severity(variant: str) -> tuple[str, int]:
 
 def _ablation_ids(config: BenchConfig) -> set[tuple[str, str]]:
     """(adapter, variant id) pairs that exist only for an ablation."""
-    shared = {f"{p.kind}@{s}" for p in config.perturbations for s in p.severities}
     return {(a.adapter, ablation_variant(a.modality).id) for a in config.ablations
-            if ablation_variant(a.modality).id not in shared}
+            if ablation_variant(a.modality) not in variants(config, a.adapter)}
 
 
 def classification_robustness(config: BenchConfig, preds: Sequence[ClassPredictions],

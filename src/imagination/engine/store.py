@@ -174,10 +174,11 @@ def _encode(record: JobRecord) -> bytes:
     return buffer.getvalue()
 
 
-def _decode(payload: bytes) -> JobRecord:
-    with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+def _decode(payload: bytes | Path, *, maps: bool = True) -> JobRecord:
+    source = io.BytesIO(payload) if isinstance(payload, bytes) else payload
+    with np.load(source, allow_pickle=False) as npz:
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
-        recurrence = npz["recurrence"] if "recurrence" in npz.files else None
+        recurrence = npz["recurrence"] if maps and "recurrence" in npz.files else None
     return JobRecord(
         key=meta["key"], case_id=meta["case_id"], adapter=meta["adapter"],
         perturbation_id=meta["perturbation_id"], kind=meta["kind"],
@@ -289,13 +290,22 @@ class PredictionStore:
         except OSError:
             return False
 
-    def get(self, key: str) -> JobRecord | None:
-        """The record of ``key``, or ``None`` if absent, torn or damaged (its row is dropped)."""
+    def get(self, key: str, *, maps: bool = True) -> JobRecord | None:
+        """The record of ``key``, or ``None`` if absent, torn or damaged (its row is dropped).
+
+        ``maps=False`` skips the recurrence map: only the small ``meta`` member is read, checked
+        by the object's recorded size and the zip member's CRC-32 instead of the whole file's
+        SHA-256 (the map, which is not read, need not be verified)."""
         row = self._row(key)
         if row is None:
             return None
         try:
-            payload = (self.root / row[0]).read_bytes()
+            path = self.root / row[0]
+            if not maps:
+                if path.stat().st_size != row[1]:
+                    raise ValueError("size differs from the index")
+                return _decode(path, maps=False)
+            payload = path.read_bytes()
             if len(payload) != row[1] or hashlib.sha256(payload).hexdigest() != row[2]:
                 raise ValueError("size or checksum differs from the index")
             return _decode(payload)

@@ -116,10 +116,12 @@ def pattern_class(fraction_in_standard: float) -> str:
 def recurrence_case_metrics(
     score_map: np.ndarray, recurrence: np.ndarray, tumour_core: np.ndarray, brain: np.ndarray,
     spacing: Sequence[float], *, margin_mm: float = 15.0, enhancing_mask: np.ndarray | None = None,
+    standard: np.ndarray | None = None,
 ) -> dict[str, float]:
     """All per-case recurrence metrics (keys = registry metric names). The pattern is given
     as 0/1 indicators ``pattern_local|marginal|distant`` (their mean over cases is the share of
-    each class) plus ``fraction_in_standard``; all NaN without recurrence."""
+    each class) plus ``fraction_in_standard``; all NaN without recurrence. ``standard`` passes a
+    precomputed standard plan of the case (scoring many maps of one case)."""
     scores = np.asarray(score_map)
     if scores.ndim != 3:
         raise InputError(f"the score map must be a 3-D volume, got shape {scores.shape}")
@@ -129,7 +131,10 @@ def recurrence_case_metrics(
     sp = _spacing(spacing, 3)
     voxel_ml = float(np.prod(sp)) / 1000.0
 
-    std = standard_plan(core, brain_mask, sp, margin_mm)
+    # ``standard``: the case's standard plan if the caller already has it (it depends on the
+    # case only, not on the model); it must equal standard_plan(core, brain, spacing, margin)
+    std = (standard_plan(core, brain_mask, sp, margin_mm) if standard is None
+           else _as_mask(standard, "standard plan", scores.shape))
     model = isovolumetric_plan(scores, brain_mask, int(np.count_nonzero(std)))
     n_rec = int(np.count_nonzero(rec))
     out: dict[str, float] = {
