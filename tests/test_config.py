@@ -67,3 +67,11 @@ def test_config_schema_command_prints_the_json_schema(capsys) -> None:
     assert run_app(["config", "schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert {"cohort", "adapters", "perturbations", "gates"} <= set(schema["properties"])
+
+
+def test_the_readme_example_config_is_valid() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("# my_bench.yaml (paths relative to this file)\n")[1].split("```")[0]
+    config = parse_config(yaml.safe_load(block), base_dir=Path("/study"))
+    assert config.cohort.manifests[0] == Path("/study/data/radboud.csv")
+    assert config.gates[0].bound == "ci_low" and config.ablations[0].modality == "pet"
