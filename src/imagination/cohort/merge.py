@@ -32,7 +32,7 @@ from imagination.cohort.manifest import (
     image_columns,
     read_manifest,
 )
-from imagination.cohort.validation.identity import Entry
+from imagination.cohort.validation.identity import Entry, subject_groups
 from imagination.cohort.vocabulary import (
     ALIAS_COLUMN,
     LABEL_COLUMNS,
@@ -129,7 +129,7 @@ def merge_manifests(paths: Sequence[str | os.PathLike[str]], output: str | os.Pa
         seen[manifest.path] = i
     meta = merged_meta(manifests, name=name)
     entries = [Entry(m, row, i) for m in manifests for i, row in enumerate(m.rows)]
-    groups = _subject_groups(entries)
+    groups = subject_groups(entries)
     order = {id(m): i for i, m in enumerate(manifests)}
     dropped: set[int] = set()
     extra_aliases: dict[int, set[str]] = defaultdict(set)
@@ -181,29 +181,6 @@ def _aliases(entry: Entry, extra: set[str], merged_name: str) -> str | None:
     wanted = (extra | {f"{entry.dataset}:{subject}"}) - {f"{merged_name}:{subject}"}
     merged = list(dict.fromkeys(current + sorted(wanted - set(current))))
     return ";".join(merged) or None
-
-
-def _subject_groups(entries: list[Entry]) -> list[list[int]]:
-    """Entry indices grouped by shared identity (union-find)."""
-    parent = list(range(len(entries)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[tuple[str, str], int] = {}
-    for i, entry in enumerate(entries):
-        for key in sorted(entry.identities()):
-            if key in owner:
-                parent[find(i)] = find(owner[key])
-            else:
-                owner[key] = i
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(entries)):
-        groups[find(i)].append(i)
-    return list(groups.values())
 
 
 def merged_meta(manifests: Sequence[Manifest], *, name: str | None = None) -> ManifestMeta:

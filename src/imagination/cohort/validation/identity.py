@@ -62,8 +62,9 @@ def duplicate_case_problems(entries: list[Entry]) -> Iterator[Problem]:
             first[case_id] = entry
 
 
-def _subject_groups(entries: list[Entry]) -> list[list[int]]:
-    """Indices of entries grouped by shared identity (union-find)."""
+def subject_groups(entries: list[Entry]) -> list[list[int]]:
+    """Indices of entries grouped by shared identity (union-find), singletons included, in
+    order of first appearance. Used by the leakage check and by manifest merges."""
     parent = list(range(len(entries)))
 
     def find(i: int) -> int:
@@ -74,7 +75,7 @@ def _subject_groups(entries: list[Entry]) -> list[list[int]]:
 
     owner: dict[tuple[str, str], int] = {}
     for i, entry in enumerate(entries):
-        for key in entry.identities():
+        for key in sorted(entry.identities()):
             if key in owner:
                 parent[find(i)] = find(owner[key])
             else:
@@ -82,7 +83,7 @@ def _subject_groups(entries: list[Entry]) -> list[list[int]]:
     groups: dict[int, list[int]] = defaultdict(list)
     for i in range(len(entries)):
         groups[find(i)].append(i)
-    return [g for g in groups.values() if len(g) > 1]
+    return list(groups.values())
 
 
 def _linking_column(entry: Entry, others: list[Entry]) -> str:
@@ -92,7 +93,7 @@ def _linking_column(entry: Entry, others: list[Entry]) -> str:
 
 
 def leakage_problems(entries: list[Entry]) -> Iterator[Problem]:
-    for group in _subject_groups(entries):
+    for group in (g for g in subject_groups(entries) if len(g) > 1):
         members = [entries[i] for i in group]
         first = members[0]
         by_manifest: dict[str, list[Entry]] = defaultdict(list)
