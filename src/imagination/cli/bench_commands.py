@@ -61,7 +61,7 @@ def bench(
     cfg = load_config(path)
     run_dir = (out or Path("runs") / cfg.name).resolve()
     _setup_logging(run_dir, quiet)
-    with Progress(TextColumn("[bold]{task.description:<8}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("[bold]{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, disable=quiet,
                   transient=False) as bar:
         bars: dict[str, int] = {}

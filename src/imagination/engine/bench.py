@@ -130,6 +130,10 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
     """Run the missing jobs; each finished job is stored at once. Returns (done, failed)."""
     done = failed = 0
     total = len(jobs)
+    per_adapter_total: dict[str, int] = {}
+    for job in jobs:
+        per_adapter_total[job.adapter_label] = per_adapter_total.get(job.adapter_label, 0) + 1
+    per_adapter_done = dict.fromkeys(per_adapter_total, 0)
     by_timeout: dict[float | None, list[JobSpec]] = {}
     for job in jobs:
         by_timeout.setdefault(job.timeout_s, []).append(job)
@@ -144,8 +148,11 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
                 store.put(spec.key, record)
                 done += 1
                 failed += record.failure is not None
+                per_adapter_done[spec.adapter_label] += 1
                 if progress:
                     progress("models", done, total)
+                    progress(f"  {spec.adapter_label}", per_adapter_done[spec.adapter_label],
+                             per_adapter_total[spec.adapter_label])
     return done, failed
 
 
