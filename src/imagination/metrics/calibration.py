@@ -115,7 +115,10 @@ def calibration_intercept(y_true: Sequence[str], proba: Proba, classes: Sequence
     a = 0.0
     for _ in range(_MAX_NEWTON_STEPS):
         mu = expit(a + x)
-        step = float(np.sum(y - mu) / np.sum(mu * (1 - mu)))
+        information = float(np.sum(mu * (1 - mu)))
+        if not information > 0:  # all predictions saturated at 0 or 1: no finite fit
+            return float("nan")
+        step = float(np.sum(y - mu)) / information
         a += step
         if abs(step) < 1e-13 * max(1.0, abs(a)):
             return a
