@@ -206,12 +206,35 @@ def test_load_grid_reads_only_the_header(tmp_path):
 
 
 def test_every_file_is_read_once_per_load(tmp_path, monkeypatch):
+    import imagination.cohort.loading as loading
+
     t1c = write_image(tmp_path / "t1c.nii.gz", image_array((6, 5, 4)))
+    flair = write_image(tmp_path / "flair.nii", image_array((6, 5, 4)))
     calls: list[str] = []
-    real_load = nib.load
+    real_load, real_gunzip = nib.load, loading._gunzip
     monkeypatch.setattr(nib, "load", lambda p, *a, **k: calls.append(str(p)) or real_load(p))
-    load_case(_case(tmp_path, t1c=t1c))
-    assert calls == [str(t1c)]
+    monkeypatch.setattr(loading, "_gunzip",
+                        lambda payload: calls.append("gunzip") or real_gunzip(payload))
+    loaded = load_case(_case(tmp_path, t1c=t1c, flair=flair))
+    # the .nii.gz is decompressed in one call from memory; the plain .nii goes through nibabel
+    assert sorted(calls) == sorted(["gunzip", str(flair)])
+    np.testing.assert_array_equal(loaded.images["t1c"], real_load(t1c).get_fdata())
+
+
+def test_the_in_memory_reader_equals_nibabel_and_falls_back_on_damage(tmp_path):
+    from imagination.cohort.loading import _open_in_memory
+
+    path = write_image(tmp_path / "x.nii.gz", image_array((7, 6, 5)))
+    fast = _open_in_memory(path)
+    assert fast is not None
+    np.testing.assert_array_equal(np.asarray(fast.dataobj), np.asarray(nib.load(path).dataobj))
+    np.testing.assert_array_equal(fast.affine, nib.load(path).affine)
+    damaged = tmp_path / "cut.nii.gz"
+    damaged.write_bytes(path.read_bytes()[:-40])
+    assert _open_in_memory(damaged) is None  # the checked reader then names the damage
+    with pytest.raises(CaseError) as info:
+        read_volume(damaged)
+    assert info.value.code == "truncated_gzip"
 
 
 def test_orientation_helper_builds_true_twins():

@@ -20,7 +20,9 @@ from imagination.config import load_config
 from imagination.engine.bench import run_bench
 from tests.engine.conftest import CHEAP_ADAPTERS, model_adapter, write_config
 
-TABLES = ("per_case.csv", "leaderboard.csv", "predictions.csv", "comparisons.csv", "sites.csv")
+TABLES = ("per_case.csv", "leaderboard.csv", "predictions.csv", "comparisons.csv", "sites.csv",
+          "robustness.csv", "robustness_summary.csv", "ablation.csv", "site_shift.csv",
+          "reproducibility.csv")
 
 
 def _bench(config_path: Path, run_dir: Path, **kwargs: object):
@@ -30,7 +32,11 @@ def _bench(config_path: Path, run_dir: Path, **kwargs: object):
 @pytest.fixture(scope="module")
 def clean_run(bench_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("clean-run")
-    config = write_config(folder, bench_cohort, [*CHEAP_ADAPTERS, model_adapter("model", "ok")])
+    config = write_config(
+        folder, bench_cohort, [*CHEAP_ADAPTERS, model_adapter("model", "ok")],
+        perturbations=[{"kind": "noise", "severities": [2, 5], "adapters": ["radiomics-lr"]}],
+        ablations=[{"adapter": "radiomics-lr", "modality": "flair", "task": "tumor_type"}],
+        reproducibility={"repeats": 2, "max_cases": 3})
     _bench(config, folder / "run")
     return folder
 
@@ -82,6 +88,25 @@ def test_margin_plan_is_the_standard_plan_and_means_match_per_case(clean_run: Pa
     value = leaderboard[(leaderboard.adapter == "margin-15mm")
                         & (leaderboard.metric == "coverage_all_model")].value.item()
     assert value == pytest.approx(wide.coverage_all_model.mean(), abs=1e-9)
+
+
+def test_robustness_ablation_and_reproducibility_tables(clean_run: Path) -> None:
+    run = clean_run / "run"
+    robustness = pd.read_csv(run / "robustness.csv")
+    noise = robustness[(robustness.adapter == "radiomics-lr") & (robustness.kind == "noise")]
+    assert set(noise.severity) == {2, 5}
+    per_case = pd.read_csv(run / "per_case.csv")
+    # the delta is the perturbed minus the clean value of the same metric
+    row = noise[noise.metric == "balanced_accuracy"].iloc[0]
+    assert row.delta == pytest.approx(row.value - row.clean_value)
+    assert {"loso"} <= set(robustness.perturbation)  # learning baselines refitted per site
+    assert set(per_case.perturbation) >= {"clean", "noise@2", "noise@5", "drop_flair@1"}
+    ablation = pd.read_csv(run / "ablation.csv")
+    assert ablation.modality.tolist() == ["flair"] and 0 <= ablation.p_value.item() <= 1
+    repro = pd.read_csv(run / "reproducibility.csv")
+    determinism = repro[(repro.analysis == "determinism") & (repro.metric == "bitwise_equal")]
+    assert set(determinism.adapter) >= {"margin-15mm", "radiomics-lr", "model"}
+    assert (determinism.value == 1).all() and (determinism.n == 3).all()
 
 
 def test_learned_baselines_never_see_labels_or_recurrence(clean_run: Path) -> None:

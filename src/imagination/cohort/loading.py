@@ -36,6 +36,7 @@ HEADER_TEXT_FIELDS = ("descrip", "db_name", "aux_file", "intent_name")
 
 Kind = Literal["image", "mask"]
 _LPS_FLIP = np.diag([-1.0, -1.0, 1.0])
+NIFTI1_HEADER_SIZE = 348
 _GZIP_MAGIC = b"\x1f\x8b"
 _NIFTI_HEADER_BYTES = 352
 
@@ -141,6 +142,31 @@ def _open(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | nib.Nifti
     return image
 
 
+def _gunzip(payload: bytes) -> bytes:
+    """One-shot gunzip: zlib-ng when installed (measured 3-4x faster than nibabel's streaming
+    read, shared/research/perf.md §3), else the standard library."""
+    try:
+        from zlib_ng import zlib_ng as fast_zlib
+    except ImportError:  # pragma: no cover - zlib-ng is a declared dependency
+        return zlib.decompress(payload, wbits=31)
+    return fast_zlib.decompress(payload, wbits=31)
+
+
+def _open_in_memory(path: Path) -> nib.Nifti1Image | nib.Nifti2Image | None:
+    """A whole ``.nii.gz`` decompressed in one call and parsed from memory, or ``None`` for
+    anything unusual (not gzip, several gzip members, NIfTI-2, damage): the streaming reader
+    (:func:`_open`) then reads it and names the problem."""
+    if not path.name.endswith(".gz"):
+        return None
+    try:
+        payload = path.read_bytes()
+        raw = _gunzip(payload)
+        image = nib.Nifti1Image.from_bytes(raw)
+    except Exception:
+        return None
+    return image if image.header.sizeof_hdr == NIFTI1_HEADER_SIZE else None
+
+
 def _header_grid(image: nib.Nifti1Image | nib.Nifti2Image,
                  ctx: dict[str, str | None]) -> tuple[tuple[int, ...], np.ndarray, Grid]:
     shape = _squeezed_shape(image.shape)
@@ -229,7 +255,7 @@ def read_volume(path: str | os.PathLike[str], *, kind: Kind = "image",
     """Read one NIfTI file: 3-D, RAS+ canonical, finite; images float32, masks integer."""
     path = Path(path)
     ctx = {"case_id": case_id, "column": column, "file": str(path)}
-    image = _open(path, ctx)
+    image = _open_in_memory(path) or _open(path, ctx)
     shape, ornt, grid = _header_grid(image, ctx)
     raw = _read_voxels(image, path, ctx).reshape(shape)
     array = _typed(raw, kind, ctx)

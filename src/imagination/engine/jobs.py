@@ -7,6 +7,7 @@ record; the run goes on.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -35,9 +36,39 @@ def adapter_for(spec: JobSpec) -> Adapter | LearningAdapter:
     return _adapter(spec.adapter_name, canonical_json(dict(spec.adapter_params)))
 
 
+#: Loaded (blinded, clean) cases kept per worker process: the plan orders jobs case by case,
+#: so consecutive jobs of a worker usually share their case and load it once.
+_LOADED: OrderedDict[tuple[str, str], LoadedCase] = OrderedDict()
+_LOADED_MAX = 2
+
+
+def _frozen(loaded: LoadedCase) -> LoadedCase:
+    for array in (*loaded.images.values(), *loaded.masks.values()):
+        array.setflags(write=False)  # an adapter writing into its inputs fails loudly
+    return loaded
+
+
+def load_blinded(spec: JobSpec) -> LoadedCase:
+    """The job's clean case, from this worker's small cache when the previous job had it.
+
+    Arrays are read-only and every job gets its own dictionaries, so no job can change the
+    inputs of another."""
+    key = (spec.case.case_id, str(spec.case.manifest))
+    cached = _LOADED.get(key)
+    if cached is None:
+        cached = _frozen(load_case(spec.case))
+        _LOADED[key] = cached
+        while len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
+    else:
+        _LOADED.move_to_end(key)
+    return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
+                      masks=dict(cached.masks))
+
+
 def prepare_case(spec: JobSpec) -> LoadedCase:
     """Load the blinded case and apply the job's perturbation."""
-    loaded = load_case(spec.case)
+    loaded = load_blinded(spec)
     if spec.variant.kind is not None:
         from imagination.perturb.registry import apply_perturbation
 
