@@ -6,6 +6,7 @@ Every stage reads what the stage before wrote: a killed run resumes from the sto
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from imagination.adapters.protocol import Adapter, LearningAdapter
 from imagination.adapters.registry import create, describe
 from imagination.atomic import atomic_write_text
 from imagination.cohort.cohort import Cohort
-from imagination.cohort.manifest import read_manifest
+from imagination.cohort.manifest import meta_path_for, read_manifest
 from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
 from imagination.engine.executors import make_executor
@@ -91,6 +92,45 @@ def resolve_manifests(config: BenchConfig, *, workers: int = 1) -> list[Path]:
     if config.cohort.synthetic is not None:
         return [ensure_synthetic_cohort(config.cohort.synthetic, workers=workers)]
     return list(config.cohort.manifests)
+
+
+VALIDATED_FILE = "validated.json"
+
+
+def cohort_fingerprint(manifests: Sequence[Path]) -> str | None:
+    """A digest of the manifests' bytes and of every referenced file's path, size and mtime
+    (``None`` when a file cannot be stat'ed): equal fingerprints mean nothing was touched."""
+    digest = hashlib.sha256()
+    try:
+        for path in manifests:
+            manifest = read_manifest(path)
+            for source in (manifest.path, meta_path_for(manifest.path)):
+                if source.is_file():
+                    digest.update(str(source).encode() + b"\0" + source.read_bytes())
+            for case in manifest.cases():
+                for file in sorted({*case.images.values(), *case.masks.values()}):
+                    stat = file.stat()
+                    digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    except (OSError, InputError):
+        return None
+    return digest.hexdigest()
+
+
+def load_cohort(manifests: Sequence[Path], run_dir: Path, *,
+                allow_outside_root: bool) -> Cohort:
+    """The validated cohort. The voxel-level checks (every file read in full) are skipped when
+    this run folder validated exactly these files before (same fingerprint); the table,
+    identity and leakage checks always run."""
+    known = None
+    try:
+        known = json.loads((run_dir / VALIDATED_FILE).read_text()).get("fingerprint")
+    except (OSError, ValueError):
+        known = None
+    unchanged = known is not None and known == cohort_fingerprint(manifests)
+    if unchanged:
+        log.info("cohort files unchanged since their last validation: header checks only")
+    return Cohort.from_manifests(manifests, allow_outside_root=allow_outside_root,
+                                 check_files=not unchanged)
 
 
 def cohort_vocabularies(manifests: Sequence[Path]) -> dict[str, tuple[str, ...]]:
@@ -180,13 +220,14 @@ def run_bench(
 
     validate_variants(config)
     manifests = resolve_manifests(config, workers=workers)
-    cohort = Cohort.from_manifests(manifests, allow_outside_root=config.cohort.allow_outside_root)
+    run_dir = Path(run_dir).resolve()
+    cohort = load_cohort(manifests, run_dir, allow_outside_root=config.cohort.allow_outside_root)
     vocabularies = cohort_vocabularies(cohort.manifests)
     adapters = build_adapters(config)
     timings["cohort_s"] = time.perf_counter() - t0
 
-    run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(run_dir / VALIDATED_FILE, {"fingerprint": cohort_fingerprint(manifests)})
     # no fsync per object: a record torn by a crash fails its size/checksum test and is
     # recomputed, so durability adds ~8 ms a job and no safety
     store = PredictionStore(run_dir / "store", durable=False)
