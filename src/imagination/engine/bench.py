@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,8 @@ from imagination.errors import InputError, RunIncomplete
 log = logging.getLogger("imagination.bench")
 
 ProgressHook = Callable[[str, int, int], None]
+#: Finished records waiting to be written (bounds the memory held by the writer queue).
+STORE_QUEUE = 8
 
 
 @dataclass
@@ -177,7 +180,12 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
     by_timeout: dict[float | None, list[JobSpec]] = {}
     for job in jobs:
         by_timeout.setdefault(job.timeout_s, []).append(job)
-    with make_executor(executor_kind, workers, scheduler) as executor:  # type: ignore[arg-type]
+    # results are written by one background thread (compression releases the GIL), so the
+    # next job starts while the last one is being stored; every write ends before scoring
+    with make_executor(executor_kind, workers, scheduler,  # type: ignore[arg-type]
+                       preload=("imagination.engine.jobs",)) as executor, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
+        pending: list[Future[None]] = []
         for timeout, group in by_timeout.items():
             for spec, outcome in executor.map_unordered(run_job, group, timeout_s=timeout):
                 if outcome.ok and outcome.value is not None:
@@ -185,7 +193,9 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
                 else:
                     assert outcome.failure is not None
                     record = failure_record(spec, outcome.failure, outcome.wall_s)
-                store.put(spec.key, record)
+                pending.append(writer.submit(store.put, spec.key, record))
+                if len(pending) > STORE_QUEUE:
+                    pending.pop(0).result()
                 done += 1
                 failed += record.failure is not None
                 per_adapter_done[spec.adapter_label] += 1
@@ -193,6 +203,8 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
                     progress("models", done, total)
                     progress(f"  {spec.adapter_label}", per_adapter_done[spec.adapter_label],
                              per_adapter_total[spec.adapter_label])
+        for future in pending:
+            future.result()
     return done, failed
 
 

@@ -44,7 +44,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -269,11 +269,14 @@ def _shutdown(workers: list[_Worker]) -> None:
 class LocalExecutor:
     """Jobs on this machine: in-process (1 worker, no timeout) or supervised worker processes."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, *, preload: Sequence[str] = ()) -> None:
         if workers < 1:
             raise InputError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self._context = multiprocessing.get_context(_start_method())
+        if preload and _start_method() == "forkserver":
+            # modules imported once by the fork server, so each worker starts warm
+            self._context.set_forkserver_preload(list(preload))
         self._pool: list[_Worker] = []
         self._finalizer = weakref.finalize(self, _shutdown, self._pool)
 
@@ -549,13 +552,14 @@ class DaskExecutor:
         return _error_outcome(exc, 0.0)
 
 
-def make_executor(kind: ExecutorKind, workers: int = 1,
-                  scheduler: str | None = None) -> LocalExecutor | DaskExecutor:
-    """The executor a config or the command line asks for (use it as a context manager)."""
+def make_executor(kind: ExecutorKind, workers: int = 1, scheduler: str | None = None, *,
+                  preload: Sequence[str] = ()) -> LocalExecutor | DaskExecutor:
+    """The executor a config or the command line asks for (use it as a context manager).
+    ``preload``: modules the local workers' fork server imports once."""
     if kind == "local":
         if scheduler:
             raise InputError("--scheduler only applies to the dask executor")
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, preload=preload)
     if kind == "dask":
         return DaskExecutor(scheduler, workers)
     raise InputError(f"unknown executor {kind!r}; allowed: local, dask")
