@@ -95,3 +95,12 @@ def test_holm_properties(p: list[float]) -> None:
     for i, j in itertools.combinations(range(len(p)), 2):  # order preserved
         if p[i] < p[j]:
             assert adj[i] <= adj[j]
+
+
+def test_wilcoxon_with_tied_differences_uses_the_normal_approximation() -> None:
+    a = np.zeros(30)
+    b = np.repeat([0.1, -0.05, 0.2, 0.0, 0.3], 6)  # ties and zeros, as coverage values have
+    got = paired.wilcoxon_paired(a, b)
+    ref = stats.wilcoxon(b - a, zero_method="wilcox", method="approx")
+    assert got.p_value == pytest.approx(ref.pvalue, rel=1e-12)
+    assert got.statistic == pytest.approx(ref.statistic)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 
 from imagination.cohort.case import Case, LoadedCase
 from imagination.cohort.loading import load_case
+from imagination.engine.hashing import canonical_json, file_digest
 from imagination.engine.plan import JobSpec
 from imagination.engine.store import PredictionStore
 from imagination.metrics.recurrence import (
@@ -17,6 +19,7 @@ from imagination.metrics.recurrence import (
     recurrence_case_metrics,
     standard_plan,
 )
+from imagination.metrics.registry import policy_versions
 from imagination.stats.robustness import plan_dice
 
 
@@ -76,9 +79,19 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
         case_jobs = by_case.get(case.case_id, [])
         if not case_jobs:
             continue
+        memo_key = _scores_key(case, case_jobs, store, margin_mm)
+        remembered = store.lookup_scores(memo_key)
+        if remembered is not None:  # same predictions, same truth files, same metric versions
+            by_key = {job.key: job for job in case_jobs}
+            for key, values, reason in remembered:
+                yield RecurrenceScore(by_key[key], values, reason)
+            example_written.update(j.adapter_label for j in case_jobs)
+            continue
         truth = recurrence_truth(load_case(case))
         if truth is None:
+            store.remember_scores(memo_key, [])
             continue
+        scored: list[RecurrenceScore] = []
         std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
         k = int(np.count_nonzero(std))
         perturbed = {j.adapter_label for j in case_jobs if j.variant.kind is not None}
@@ -89,7 +102,7 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
                 reason = ("missing: no stored result" if record is None else
                           f"{(record.failure or {}).get('kind', 'error')}: "
                           f"{(record.failure or {}).get('reason', 'no map')}")
-                yield RecurrenceScore(job, None, reason)
+                scored.append(RecurrenceScore(job, None, reason))
                 continue
             values = recurrence_case_metrics(
                 record.recurrence, truth.recurrence, truth.core, truth.brain, truth.spacing,
@@ -101,12 +114,35 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
                 elif job.adapter_label in clean_plans:
                     values["plan_dice_vs_clean"] = plan_dice(clean_plans[job.adapter_label],
                                                              plan)
-            yield RecurrenceScore(job, values, "")
+            scored.append(RecurrenceScore(job, values, ""))
             if (examples_dir is not None and job.variant.kind is None
                     and job.adapter_label not in example_written and truth.t1c is not None
                     and truth.recurrence.any()):
                 write_example(examples_dir, job, truth, record.recurrence, std)
                 example_written.add(job.adapter_label)
+        store.remember_scores(memo_key, [[s.job.key, s.values, s.reason] for s in scored])
+        yield from scored
+
+
+#: Bump when the scoring of a case changes in a way the metric versions do not record.
+SCORES_VERSION = 1
+
+
+def _scores_key(case: Case, jobs: Sequence[JobSpec], store: PredictionStore,
+                margin_mm: float) -> str:
+    """Content key of a case's recurrence scores: its jobs' keys, the digests of its truth
+    files (masks, T1c for the example), the label map, the margin and the metric versions."""
+    files = {f"mask_{name}": path for name, path in case.masks.items()}
+    if "t1c" in case.images:
+        files["t1c"] = case.images["t1c"]
+    document = {
+        "version": SCORES_VERSION, "jobs": sorted(job.key for job in jobs),
+        "truth": {name: file_digest(path, store) for name, path in sorted(files.items())},
+        "label_map": None if case.label_map is None else {
+            str(code): region for code, region in sorted(case.label_map.codes.items())},
+        "margin_mm": margin_mm, "metrics": policy_versions(),
+    }
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
 
 
 def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map: np.ndarray,

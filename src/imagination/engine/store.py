@@ -54,6 +54,7 @@ T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scores (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     key TEXT PRIMARY KEY,
     case_id TEXT NOT NULL,
@@ -378,6 +379,20 @@ class PredictionStore:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
+
+    # -- memo of derived values (e.g. per-case scores), keyed by a content hash -------------
+    def lookup_scores(self, key: str) -> Any | None:
+        """The JSON value remembered under ``key``, or ``None``."""
+        conn = self._connection()
+        row = _retry_locked(lambda: conn.execute(
+            "SELECT value FROM scores WHERE key = ?", (key,)).fetchone())
+        return None if row is None else json.loads(row[0])
+
+    def remember_scores(self, key: str, value: Any) -> None:
+        conn = self._connection()
+        text = json.dumps(value, sort_keys=True)
+        _retry_locked(lambda: conn.execute(
+            "INSERT OR REPLACE INTO scores VALUES (?, ?)", (key, text)))
 
     # -- file digest memo (imagination.engine.hashing.DigestCache) ---------------------------
     def lookup_digest(self, path: str, size: int, mtime_ns: int) -> str | None:
