@@ -41,17 +41,15 @@ def _differences(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarra
 def wilcoxon_paired(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
                     alternative: Alternative = "two-sided") -> PairedTest:
     """Wilcoxon signed-rank test of b − a (SciPy, zero differences dropped: ``wilcox``).
-    Up to 20 non-zero differences: SciPy's default (exact, or its permutation test when |d|
-    has ties). Beyond that: the exact null distribution up to 50 untied differences, else the
-    normal approximation with tie correction (SciPy's permutation fallback for ties takes
-    ~0.5 s a call). All differences zero: statistic 0, p = 1."""
+    The exact null distribution for up to 50 non-zero differences without ties in |d|, else
+    the normal approximation with tie correction (as R's ``wilcox.test``; SciPy's default
+    would run a permutation test for tied data, ~0.5 s a call). All differences zero:
+    statistic 0, p = 1."""
     d = _differences(a, b)
     if not np.any(d):
         return PairedTest("wilcoxon", 0.0, 1.0, d.size, 0.0)
     magnitudes = np.abs(d[d != 0])
-    if magnitudes.size <= 20:
-        method = "auto"
-    elif magnitudes.size <= 50 and np.unique(magnitudes).size == magnitudes.size:
+    if magnitudes.size <= 50 and np.unique(magnitudes).size == magnitudes.size:
         method = "exact"
     else:
         method = "approx"
