@@ -32,7 +32,7 @@ from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import failure_record, run_job
 from imagination.engine.plan import JobSpec, build_plan, input_digests, validate_variants
-from imagination.engine.provenance import collect_environment
+from imagination.engine.provenance import collect_environment, write_run_json
 from imagination.engine.store import PredictionStore
 from imagination.errors import InputError, RunIncomplete
 
@@ -53,8 +53,6 @@ class BenchOutcome:
     n_reused: int
     n_failed: int
     tables: dict[str, Path] = field(default_factory=dict)
-    exit_code: int = 0
-    gate_messages: list[str] = field(default_factory=list)
 
 
 def cache_dir() -> Path:
@@ -257,8 +255,7 @@ def run_bench(
 
     t2 = time.perf_counter()
     try:
-        _done, n_failed_new = _execute(missing, store, config, workers, executor, scheduler,
-                                       progress)
+        _execute(missing, store, config, workers, executor, scheduler, progress)
     except KeyboardInterrupt:
         raise RunIncomplete(
             f"interrupted; finished jobs are kept in {run_dir / 'store'}: run the same command "
@@ -293,9 +290,8 @@ def run_bench(
         "jobs": {"total": len(plan), "computed": len(missing),
                  "reused": len(plan) - len(missing), "failed": scored.n_failed},
     }
-    _write_json(run_dir / "run.json", provenance)
+    write_run_json(run_dir, provenance)
     outcome = BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
                            n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
                            tables=scored.tables)
-    del n_failed_new
     return outcome

@@ -147,10 +147,7 @@ def _crossfitted(config: BenchConfig, cases: Sequence[Case], index: Mapping[str,
                                      seed=config.crossfit.seed, leave_one_site_out=loso,
                                      test_features=test_matrix)
             proba = np.where(test_ok[:, None], proba, np.nan)
-            out.append(ClassPredictions(task, adapter_label(jobs), variant, classes,
+            out.append(ClassPredictions(task, jobs[0].adapter_label, variant, classes,
                                         tuple(c.case_id for c in cases), proba, dict(reasons)))
     return out
 
-
-def adapter_label(jobs: Sequence[JobSpec]) -> str:
-    return jobs[0].adapter_label

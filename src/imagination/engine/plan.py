@@ -157,7 +157,6 @@ def build_plan(
     vocabularies: Mapping[str, tuple[str, ...]],
     *,
     digest_cache: DigestCache | None = None,
-    seed_of: Any = None,
 ) -> list[JobSpec]:
     """All jobs of the run, in a stable order (case, adapter, variant)."""
     by_label = {a.label: a for a in config.adapters}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from imagination.atomic import atomic_write_bytes
 from imagination.cohort.case import Case, LoadedCase
 from imagination.cohort.loading import load_case
 from imagination.engine.hashing import canonical_json, file_digest
@@ -148,12 +150,8 @@ def _scores_key(case: Case, jobs: Sequence[JobSpec], store: PredictionStore,
 def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map: np.ndarray,
                   std: np.ndarray) -> Path:
     """An axial slice (the one with most recurrence) of T1c, recurrence and both plans."""
-    from imagination.atomic import atomic_write_bytes
-
     model = isovolumetric_plan(score_map, truth.brain, int(np.count_nonzero(std)))
     z = int(np.argmax(truth.recurrence.sum(axis=(0, 1))))
-    import io
-
     buffer = io.BytesIO()
     assert truth.t1c is not None
     np.savez_compressed(buffer, t1c=truth.t1c[:, :, z], recurrence=truth.recurrence[:, :, z],
@@ -164,6 +162,3 @@ def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map:
     atomic_write_bytes(path, buffer.getvalue())
     return path
 
-
-def metric_names(values: Mapping[str, float]) -> list[str]:
-    return sorted(values)

@@ -50,14 +50,3 @@ def positive_index(classes: tuple[str, ...], positive: str | None) -> int:
     if positive not in classes:
         raise InputError(f"positive class {positive!r} is not one of {list(classes)}")
     return classes.index(positive)
-
-
-def binary_arrays(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a boolean truth vector and a finite score vector of equal length."""
-    yb = np.asarray(y).astype(bool, copy=False).ravel()
-    s = np.asarray(score, dtype=np.float64).ravel()
-    if yb.shape != s.shape:
-        raise InputError(f"labels ({yb.size}) and scores ({s.size}) differ in length")
-    if not np.all(np.isfinite(s)):
-        raise InputError("scores contain NaN or infinite values")
-    return yb, s

@@ -125,15 +125,6 @@ def subfolders(folder: Path, pattern: str = "*") -> list[Path]:
     return sorted(p for p in folder.glob(pattern) if p.is_dir())
 
 
-def first_folder_with(root: Path, candidates: Iterable[str], pattern: str) -> Path | None:
-    """The first of ``root/candidate`` folders that holds sub-folders matching ``pattern``."""
-    for candidate in candidates:
-        folder = (root / candidate) if candidate else root
-        if folder.is_dir() and subfolders(folder, pattern):
-            return folder
-    return None
-
-
 def find_table(dataset: str, root: Path, patterns: Iterable[str],
                explicit: str | None = None, *, depth: int = 2) -> Path | None:
     """A clinical table: the explicit path if given, else the newest match near ``root``.
