@@ -141,5 +141,11 @@ class LabelMap:
 
     def unknown_codes(self, segmentation: np.ndarray) -> list[int]:
         """Codes present in ``segmentation`` that the map does not declare (0 is background)."""
-        present = np.unique(segmentation)
+        seg = np.asarray(segmentation)
+        if seg.size == 0:
+            return []
+        if seg.dtype.kind in "ui" and int(seg.min()) >= 0 and int(seg.max()) < 1 << 16:
+            present = np.flatnonzero(np.bincount(seg.ravel()))  # no sort of the whole volume
+        else:
+            present = np.unique(seg)
         return [int(c) for c in present if c != 0 and int(c) not in self.codes]
