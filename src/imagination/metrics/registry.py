@@ -1,5 +1,6 @@
-"""The metric registry: every metric with its family, level, direction, range, worst value and a
-declared, versioned edge-case policy, recorded with every result (``policy_versions``).
+"""The metric registry: every metric with its family, level, semantics (:class:`Metric`:
+direction, range, unit, label, worst value, edge-case table) and version, recorded with every
+result (``policy_versions`` goes into ``run.json``).
 
 ``compute`` call shapes by family:
 
@@ -8,144 +9,157 @@ declared, versioned edge-case policy, recorded with every result (``policy_versi
 * recurrence (level ``case``): ``compute(score_map, recurrence, tumour_core, brain, spacing, *,
   margin_mm, enhancing_mask)``. To score a case once, call
   :func:`imagination.metrics.recurrence.recurrence_case_metrics`; its keys are the metric names.
+* derived (computed by the engine: flip rate, plan Dice, per-case ``p_true``): no ``compute``.
 
-``direction`` is ``higher`` or ``lower`` (better), or ``target`` for metrics whose ideal is a
-value (calibration slope 1, intercept 0): rank those by ``abs(value - target)``. ``worst`` is the
-value the ``worst`` failure policy substitutes for a failed case; NaN means none is defined
-(the failed case is left out and counted).
+To add metrics: write the pure function, build :class:`Metric` objects for it in a
+``_family()`` list below (or call :func:`register`) and describe them in ``docs/metrics.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from imagination.errors import InputError
 from imagination.metrics import calibration, classification, decision, recurrence, segmentation
+from imagination.metrics.metric import (
+    AppliesTo,
+    Direction,
+    EdgeCases,
+    Family,
+    Level,
+    Metric,
+)
 
-Family = Literal["classification", "segmentation", "recurrence"]
-Level = Literal["cohort", "case"]
-Direction = Literal["higher", "lower", "target"]
-AppliesTo = Literal["binary", "multiclass", "any"]
+__all__ = [
+    "Direction",
+    "EdgeCases",
+    "Family",
+    "Level",
+    "Metric",
+    "available",
+    "get",
+    "policy_versions",
+    "register",
+    "semantics",
+]
 
-REGISTRY_VERSION = "1"
+REGISTRY_VERSION = "2"
 INF = float("inf")
 NAN = float("nan")
+FAMILIES = ("classification", "segmentation", "recurrence", "derived")
+
+_THRESHOLD = "case positive when p(positive) >= threshold (default 0.5)"
+_POS = "cases of the positive class in the truth (binary tasks)"
+_PRED = "cases predicted positive"
+_SK = "scikit-learn sklearn.metrics."
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    family: Family
-    level: Level
-    direction: Direction
-    range: tuple[float, float]
-    worst: float
-    edge_case_policy: str
-    version: str
-    compute: Callable[..., float]
-    #: which classification tasks it applies to (segmentation/recurrence: ``any``)
-    applies_to: AppliesTo = "any"
-    #: ideal value when ``direction == "target"``
-    target: float | None = None
-    definition: str = ""
-
-    def better(self, a: float, b: float) -> bool:
-        """True when value ``a`` is strictly better than ``b``."""
-        if self.direction == "higher":
-            return a > b
-        if self.direction == "lower":
-            return a < b
-        assert self.target is not None
-        return abs(a - self.target) < abs(b - self.target)
-
-    def describe(self) -> dict[str, Any]:
-        """Serialisable description (everything but ``compute``)."""
-        return {
-            "name": self.name, "family": self.family, "level": self.level,
-            "direction": self.direction, "range": list(self.range), "worst": self.worst,
-            "edge_case_policy": self.edge_case_policy, "version": self.version,
-            "applies_to": self.applies_to, "target": self.target, "definition": self.definition,
-        }
-
-
-_UNDEFINED = "zero denominator: NaN"
-_THRESHOLD = "case positive when p(positive) >= threshold (default 0.5); "
+def _cls(name: str, fn: Callable[..., float], direction: Direction, rng: tuple[float, float],
+         worst: float, edges: tuple[Any, Any, Any], notes: str, label: str, reference: str,
+         applies_to: AppliesTo = "any", target: float | None = None) -> Metric:
+    table = EdgeCases(*edges, reference=_POS, prediction=_PRED, notes=notes)
+    return Metric(name, "classification", "cohort", direction, rng, worst, table, "1", fn,
+                  applies_to, target, (fn.__doc__ or "").split("\n")[0], label, "",
+                  reference)
 
 
 def _classification() -> list[Metric]:
-    def m(name: str, fn: Callable[..., float], direction: Direction, rng: tuple[float, float],
-          worst: float, policy: str, applies_to: AppliesTo = "any", target: float | None = None,
-          definition: str = "") -> Metric:
-        return Metric(name, "classification", "cohort", direction, rng, worst, policy, "1", fn,
-                      applies_to, target, definition or (fn.__doc__ or "").split("\n")[0])
-
-    single_class = "fewer than two classes present in y_true: NaN"
+    one_class = "fewer than two classes present in the truth: NaN"
     return [
-        m("auroc", classification.auroc, "higher", (0, 1), 0.0,
-          single_class + "; multiclass: macro one-vs-rest over classes present; ties count 1/2"),
-        m("auprc", classification.auprc, "higher", (0, 1), 0.0,
-          "no positive case: NaN; step-wise average precision (no interpolation)"),
-        m("balanced_accuracy", classification.balanced_accuracy, "higher", (0, 1), 0.0,
-          _THRESHOLD + "multiclass arg-max; mean recall over classes present in y_true"),
-        m("accuracy", classification.accuracy, "higher", (0, 1), 0.0,
-          _THRESHOLD + "multiclass arg-max, ties to the first class"),
-        m("sensitivity", classification.sensitivity, "higher", (0, 1), 0.0,
-          _THRESHOLD + _UNDEFINED, "binary"),
-        m("specificity", classification.specificity, "higher", (0, 1), 0.0,
-          _THRESHOLD + _UNDEFINED, "binary"),
-        m("ppv", classification.ppv, "higher", (0, 1), 0.0, _THRESHOLD + _UNDEFINED, "binary"),
-        m("npv", classification.npv, "higher", (0, 1), 0.0, _THRESHOLD + _UNDEFINED, "binary"),
-        m("f1", classification.f1, "higher", (0, 1), 0.0,
-          _THRESHOLD + "multiclass macro mean over classes in truth or predictions; "
-          + _UNDEFINED),
-        m("mcc", classification.mcc, "higher", (-1, 1), -1.0,
-          _THRESHOLD + "undefined (a constant truth or prediction): 0, as scikit-learn"),
-        m("cohen_kappa", classification.cohen_kappa, "higher", (-1, 1), -1.0,
-          _THRESHOLD + "chance agreement 1: NaN"),
-        m("brier", calibration.brier, "lower", (0, 2), 1.0,
-          "binary: mean squared error of p(positive), range [0, 1]; multiclass: sum over "
-          "classes, range [0, 2]"),
-        m("log_loss", calibration.log_loss, "lower", (0, INF), INF,
-          "probabilities clipped to [eps, 1 - eps], eps = float64 machine epsilon"),
-        m("ece", calibration.expected_calibration_error, "lower", (0, 1), 1.0,
-          "10 equal-width bins, [i/10, (i+1)/10), 1 in the last bin; binary: p(positive); "
-          "multiclass: top-label"),
-        m("calibration_slope", calibration.calibration_slope, "target", (-INF, INF), NAN,
-          "logit clipped at 1e-15; one class or non-converging fit (separation): NaN",
-          "binary", 1.0),
-        m("calibration_intercept", calibration.calibration_intercept, "target", (-INF, INF),
-          NAN, "slope fixed at 1 (logit offset); logit clipped at 1e-15; one class: NaN",
-          "binary", 0.0),
-        m("net_benefit", decision.net_benefit, "higher", (-INF, 1), -INF,
-          "treat when p(positive) >= threshold; threshold strictly in (0, 1)", "binary"),
+        _cls("auroc", classification.auroc, "higher", (0, 1), 0.0, (NAN, None, NAN),
+             one_class + "; multiclass: macro one-vs-rest over classes present; ties count 1/2",
+             "AUROC", _SK + "roc_auc_score"),
+        _cls("auprc", classification.auprc, "higher", (0, 1), 0.0, (NAN, None, NAN),
+             "step-wise average precision (no interpolation)", "AUPRC",
+             _SK + "average_precision_score"),
+        _cls("balanced_accuracy", classification.balanced_accuracy, "higher", (0, 1), 0.0,
+             (None, None, None), _THRESHOLD + "; multiclass arg-max; mean recall over classes "
+             "present in the truth", "balanced accuracy", _SK + "balanced_accuracy_score"),
+        _cls("accuracy", classification.accuracy, "higher", (0, 1), 0.0, (None, None, None),
+             _THRESHOLD + "; multiclass arg-max, ties to the first class", "accuracy",
+             _SK + "accuracy_score"),
+        _cls("sensitivity", classification.sensitivity, "higher", (0, 1), 0.0,
+             (NAN, None, NAN), _THRESHOLD, "sensitivity", _SK + "recall_score", "binary"),
+        _cls("specificity", classification.specificity, "higher", (0, 1), 0.0,
+             (None, None, None), _THRESHOLD + "; no negative case: NaN", "specificity",
+             _SK + "recall_score(pos_label=negative)", "binary"),
+        _cls("ppv", classification.ppv, "higher", (0, 1), 0.0, (None, NAN, NAN), _THRESHOLD,
+             "PPV", _SK + "precision_score", "binary"),
+        _cls("npv", classification.npv, "higher", (0, 1), 0.0, (None, None, None),
+             _THRESHOLD + "; no case predicted negative: NaN", "NPV",
+             _SK + "precision_score(pos_label=negative)", "binary"),
+        _cls("f1", classification.f1, "higher", (0, 1), 0.0, (None, None, NAN),
+             _THRESHOLD + "; multiclass macro mean over classes in truth or predictions",
+             "F1", _SK + "f1_score"),
+        _cls("mcc", classification.mcc, "higher", (-1, 1), -1.0, (0.0, 0.0, 0.0),
+             _THRESHOLD + "; undefined (a constant truth or prediction): 0, as scikit-learn",
+             "MCC", _SK + "matthews_corrcoef"),
+        _cls("cohen_kappa", classification.cohen_kappa, "higher", (-1, 1), -1.0,
+             (0.0, 0.0, NAN), _THRESHOLD + "; chance agreement 1: NaN", "Cohen κ",
+             _SK + "cohen_kappa_score"),
+        _cls("brier", calibration.brier, "lower", (0, 2), 1.0, (None, None, None),
+             "binary: mean squared error of p(positive), range [0, 1]; multiclass: sum over "
+             "classes, range [0, 2]", "Brier score", _SK + "brier_score_loss"),
+        _cls("log_loss", calibration.log_loss, "lower", (0, INF), INF, (None, None, None),
+             "probabilities clipped to [eps, 1 - eps], eps = float64 machine epsilon",
+             "log loss", _SK + "log_loss"),
+        _cls("ece", calibration.expected_calibration_error, "lower", (0, 1), 1.0,
+             (None, None, None), "10 equal-width bins, [i/10, (i+1)/10), 1 in the last bin; "
+             "binary: p(positive); multiclass: top-label", "ECE",
+             "hand-computed bins (Guo et al. 2017)"),
+        _cls("calibration_slope", calibration.calibration_slope, "target", (-INF, INF), NAN,
+             (NAN, None, NAN), "logit clipped at 1e-15; non-converging fit (separation): NaN",
+             "calibration slope", "statsmodels Logit of y on logit(p) (R rms::val.prob)",
+             "binary", 1.0),
+        _cls("calibration_intercept", calibration.calibration_intercept, "target",
+             (-INF, INF), NAN, (NAN, None, NAN),
+             "slope fixed at 1 (logit offset); logit clipped at 1e-15; every prediction "
+             "saturated: NaN", "calibration intercept",
+             "statsmodels GLM with offset logit(p) (R rms::val.prob)", "binary", 0.0),
+        _cls("net_benefit", decision.net_benefit, "higher", (-INF, 1), -INF, (None, None, None),
+             "treat when p(positive) >= threshold; threshold strictly in (0, 1)", "net benefit",
+             "Vickers & Elkin 2006 (dcurves)", "binary"),
     ]
 
 
 def _segmentation() -> list[Metric]:
-    def m(name: str, key: str, direction: Direction, rng: tuple[float, float],
-          worst: float) -> Metric:
-        def compute(reference: np.ndarray, prediction: np.ndarray, spacing: Any,
+    def m(name: str, key: str, direction: Direction, rng: tuple[float, float], worst: float,
+          edges: tuple[Any, Any, Any], label: str, unit: str, reference: str) -> Metric:
+        table = EdgeCases(*edges, reference="truth mask", prediction="predicted mask",
+                          notes=segmentation.SURFACE_DEFINITION)
+        metric: Metric
+
+        def compute(truth: np.ndarray, prediction: np.ndarray, spacing: Any,
                     *, tolerance_mm: float = 1.0) -> float:
+            declared = metric.edge_value(
+                not np.any(truth), not np.any(prediction),
+                {"diagonal": segmentation.extent_diagonal_mm(np.shape(truth), spacing)})
+            if declared is not None:
+                return declared
             scores = segmentation.segmentation_scores(
-                reference, prediction, spacing, tolerance_mm=tolerance_mm
+                truth, prediction, spacing, tolerance_mm=tolerance_mm
             )
             return float(scores.as_dict()[key])
 
-        return Metric(name, "segmentation", "case", direction, rng, worst,
-                      segmentation.EMPTY_POLICY, "1", compute,
-                      definition=segmentation.SURFACE_DEFINITION)
+        metric = Metric(name, "segmentation", "case", direction, rng, worst, table, "1",
+                        compute, definition=segmentation.SURFACE_DEFINITION, label=label,
+                        unit=unit, reference_implementation=reference)
+        return metric
 
     brats_worst = 373.13  # the BraTS worst HD95 (diagonal of the 240x240x155 1 mm grid)
     return [
-        m("dice", "dice", "higher", (0, 1), 0.0),
-        m("hd95", "hd95", "lower", (0, INF), brats_worst),
-        m("assd", "assd", "lower", (0, INF), brats_worst),
-        m("nsd", "nsd", "higher", (0, 1), 0.0),
+        m("dice", "dice", "higher", (0, 1), 0.0, (0.0, 0.0, 1.0), "Dice", "",
+          "MedPy medpy.metric.binary.dc"),
+        m("hd95", "hd95", "lower", (0, INF), brats_worst, ("diagonal", "diagonal", 0.0),
+          "HD95", "mm", "MedPy medpy.metric.binary.hd95"),
+        m("assd", "assd", "lower", (0, INF), brats_worst, ("diagonal", "diagonal", 0.0),
+          "ASSD", "mm", "MedPy medpy.metric.binary.assd"),
+        m("nsd", "nsd", "higher", (0, 1), 0.0, (0.0, 0.0, 1.0), "NSD", "",
+          "DeepMind surface-distance compute_surface_dice_at_tolerance"),
     ]
 
 
@@ -162,58 +176,112 @@ def _recurrence_compute(key: str, score_map: np.ndarray, recurrence_mask: np.nda
     return values[key]
 
 
+_PREDICT_GBM = "PREDICT-GBM (BrainLesion/PREDICT-GBM) coverage evaluation"
+
+
 def _recurrence() -> list[Metric]:
-    specs: list[tuple[str, Direction, tuple[float, float], float]] = [
-        ("coverage_all_model", "higher", (0, 1), 0.0),
-        ("coverage_all_standard", "higher", (0, 1), 0.0),
-        ("coverage_gain_all", "higher", (-1, 1), -1.0),
-        ("coverage_enhancing_model", "higher", (0, 1), 0.0),
-        ("coverage_enhancing_standard", "higher", (0, 1), 0.0),
-        ("coverage_gain_enhancing", "higher", (-1, 1), -1.0),
-        ("missed_ml_model", "lower", (0, INF), INF),
-        ("missed_ml_standard", "lower", (0, INF), INF),
-        ("voxel_auroc", "higher", (0, 1), 0.0),
-        ("fraction_in_standard", "higher", (0, 1), NAN),
-        ("pattern_local", "higher", (0, 1), NAN),
-        ("pattern_marginal", "lower", (0, 1), NAN),
-        ("pattern_distant", "lower", (0, 1), NAN),
+    # name, direction, range, worst, (empty recurrence, empty plan, both), label, unit
+    specs: list[tuple[str, Direction, tuple[float, float], float, tuple[Any, Any, Any], str,
+                      str]] = [
+        ("coverage_all_model", "higher", (0, 1), 0.0, (1.0, None, 1.0),
+         "coverage, all recurrence (model)", "fraction"),
+        ("coverage_all_standard", "higher", (0, 1), 0.0, (1.0, None, 1.0),
+         "coverage, all recurrence (standard plan)", "fraction"),
+        ("coverage_gain_all", "higher", (-1, 1), -1.0, (0.0, None, 0.0),
+         "coverage gain, all recurrence", "fraction"),
+        ("coverage_enhancing_model", "higher", (0, 1), 0.0, (1.0, None, 1.0),
+         "coverage, enhancing recurrence (model)", "fraction"),
+        ("coverage_enhancing_standard", "higher", (0, 1), 0.0, (1.0, None, 1.0),
+         "coverage, enhancing recurrence (standard plan)", "fraction"),
+        ("coverage_gain_enhancing", "higher", (-1, 1), -1.0, (0.0, None, 0.0),
+         "coverage gain, enhancing recurrence", "fraction"),
+        ("missed_ml_model", "lower", (0, INF), INF, (0.0, None, 0.0),
+         "missed recurrence (model)", "mL"),
+        ("missed_ml_standard", "lower", (0, INF), INF, (0.0, None, 0.0),
+         "missed recurrence (standard plan)", "mL"),
+        ("voxel_auroc", "higher", (0, 1), 0.0, (NAN, None, NAN), "voxel AUROC", ""),
+        ("fraction_in_standard", "higher", (0, 1), NAN, (NAN, None, NAN),
+         "share of recurrence in the standard plan", "fraction"),
+        ("pattern_local", "higher", (0, 1), NAN, (NAN, None, NAN), "local pattern", "fraction"),
+        ("pattern_marginal", "lower", (0, 1), NAN, (NAN, None, NAN), "marginal pattern",
+         "fraction"),
+        ("pattern_distant", "lower", (0, 1), NAN, (NAN, None, NAN), "distant pattern",
+         "fraction"),
     ]
+    definition = (recurrence.__doc__ or "").split("\n")[0]
     return [
-        Metric(name, "recurrence", "case", direction, rng, worst, recurrence.EDGE_CASE_POLICY,
-               "1", partial(_recurrence_compute, name),
-               definition=(recurrence.__doc__ or "").split("\n")[0])
-        for name, direction, rng, worst in specs
+        Metric(name, "recurrence", "case", direction, rng, worst,
+               EdgeCases(*edges, reference="recurrence mask at follow-up",
+                         prediction="the plan (model: its top-k voxels; standard: core + margin)",
+                         notes=recurrence.EDGE_CASE_POLICY),
+               "1", partial(_recurrence_compute, name), definition=definition, label=label,
+               unit=unit, reference_implementation=_PREDICT_GBM)
+        for name, direction, rng, worst, edges, label, unit in specs
     ]
 
 
-_METRICS: dict[str, Metric] = {
-    metric.name: metric for metric in _classification() + _segmentation() + _recurrence()
-}
+def _derived() -> list[Metric]:
+    def m(name: str, direction: Direction, definition: str, label: str) -> Metric:
+        return Metric(name, "derived", "case", direction, (0, 1), NAN,
+                      EdgeCases(notes="computed by the engine from stored predictions"), "1",
+                      None, definition=definition, label=label,
+                      reference_implementation="hand-computed")
+    return [
+        m("flip_rate", "lower", "share of cases whose predicted class changes under a "
+          "perturbation", "flip rate"),
+        m("plan_dice", "higher", "Dice of the clean and the perturbed iso-volumetric plan",
+          "plan Dice vs clean"),
+        m("p_true", "higher", "per-case probability given to the true class", "p(true class)"),
+        m("correct", "higher", "per-case 1 when the predicted class is the true one",
+          "correct"),
+    ]
+
+
+_METRICS: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    """Add ``metric`` to the registry (a name can be registered once)."""
+    if metric.name in _METRICS:
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    _METRICS[metric.name] = metric
+    return metric
+
+
+for _metric in _classification() + _segmentation() + _recurrence() + _derived():
+    register(_metric)
 
 
 def get(name: str) -> Metric:
-    """The metric called ``name``; an input error listing the known names otherwise."""
-    try:
-        return _METRICS[name]
-    except KeyError:
-        raise InputError(f"unknown metric {name!r}; known: {', '.join(sorted(_METRICS))}") from None
+    """The scoreable metric called ``name``; an input error listing the known names otherwise."""
+    metric = _METRICS.get(name)
+    if metric is None or metric.compute is None:
+        known = sorted(n for n, m in _METRICS.items() if m.compute is not None)
+        raise InputError(f"unknown metric {name!r}; known: {', '.join(known)}") from None
+    return metric
+
+
+def semantics(name: str) -> Metric:
+    """Any registered metric (derived ones too); an unknown name (a column of an older run)
+    gets a plain higher-is-better description so that reports still render."""
+    metric = _METRICS.get(name)
+    if metric is not None:
+        return metric
+    return Metric(name, "derived", "case", "higher", (-INF, INF), NAN, EdgeCases(), "0", None)
 
 
 def available(family: str | None = None) -> list[Metric]:
-    """All metrics, or those of one family, in registry order."""
-    families = ("classification", "segmentation", "recurrence")
-    if family is not None and family not in families:
-        raise InputError(f"unknown metric family {family!r}; known: {', '.join(families)}")
-    return [m for m in _METRICS.values() if family is None or m.family == family]
+    """All scoreable metrics, or those of one family, in registry order (``derived`` lists
+    the engine-computed ones)."""
+    if family is not None and family not in FAMILIES:
+        raise InputError(f"unknown metric family {family!r}; known: {', '.join(FAMILIES)}")
+    if family is None:
+        return [m for m in _METRICS.values() if m.compute is not None]
+    return [m for m in _METRICS.values() if m.family == family]
 
 
 def policy_versions() -> dict[str, Any]:
-    """Provenance: the registry version and each metric's version and edge-case policy."""
-    return {
-        "registry": REGISTRY_VERSION,
-        "metrics": {
-            m.name: {"version": m.version, "edge_case_policy": m.edge_case_policy,
-                     "definition": m.definition}
-            for m in _METRICS.values()
-        },
-    }
+    """Provenance: the registry version and each metric's semantics (direction, range, unit,
+    edge-case table, version, definition)."""
+    return {"registry": REGISTRY_VERSION,
+            "metrics": {m.name: m.describe() for m in _METRICS.values()}}

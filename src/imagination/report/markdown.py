@@ -51,7 +51,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     return "\n".join(lines)
 
 
-def leaderboard_markdown(rows: pd.DataFrame) -> str:
+def leaderboard_markdown(rows: pd.DataFrame, level: str = "95%") -> str:
     """Leaderboard rows as a Markdown table with intervals and rank ranges."""
     body = [
         (r.task, r.metric, r.adapter, fmt(r.value), interval(r.ci_low, r.ci_high),
@@ -59,7 +59,7 @@ def leaderboard_markdown(rows: pd.DataFrame) -> str:
          count(r.n_failed))
         for r in rows.itertuples(index=False)
     ]
-    return markdown_table(("task", "metric", "adapter", "value", "95% CI", "rank", "rank CI",
+    return markdown_table(("task", "metric", "adapter", "value", f"{level} CI", "rank", "rank CI",
                            "n", "failed"), body)
 
 
@@ -98,7 +98,7 @@ def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
     for task in results.tasks:
         metric = primary_metric(results, task)
         rows = select_leaderboard(results.leaderboard, task=task, metric=metric)
-        parts += ["", f"## {task}: {metric}", "", leaderboard_markdown(rows)]
+        parts += ["", f"## {task}: {metric}", "", leaderboard_markdown(rows, results.level)]
     if results.failures is not None and not results.failures.empty:
         counts = results.failures.groupby("adapter").size()
         listed = ", ".join(f"{adapter} {count}" for adapter, count in counts.items())

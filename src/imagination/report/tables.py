@@ -90,35 +90,33 @@ class RunResults:
         order = [a for a in configured if a in present]
         return order + [a for a in present if a not in order]
 
+    @property
+    def alpha(self) -> float:
+        """The run's ``statistics.alpha`` (0.05 when the run does not say)."""
+        stats = (self.run.get("config") or {}).get("statistics") or {}
+        try:
+            return float(stats.get("alpha", 0.05))
+        except (TypeError, ValueError):
+            return 0.05
+
+    @property
+    def level(self) -> str:
+        """Interval level as people write it: ``95%`` (alpha 0.05), ``90%`` (alpha 0.1)."""
+        return f"{100 * (1 - self.alpha):.4g}%"
+
     def metrics(self, task: str) -> list[str]:
         """Metrics of ``task`` in leaderboard order."""
         rows = self.leaderboard[self.leaderboard["task"] == task]
         return list(dict.fromkeys(rows["metric"]))
 
     def direction(self, metric: str) -> str:
-        """``higher``, ``lower`` or ``target``: the leaderboard's column, else the registry."""
-        if "direction" in self.leaderboard.columns:
-            found = self.leaderboard.loc[self.leaderboard["metric"] == metric, "direction"]
-            found = found.dropna()
-            if not found.empty:
-                return str(found.iloc[0])
-        return metric_direction(metric)
+        """``higher``, ``lower`` or ``target``: the metric's own (the registry)."""
+        return registry.semantics(metric).direction
 
 
-def metric_direction(metric: str) -> str:
-    """The registry's direction of ``metric``; ``higher`` for a metric it does not know."""
-    try:
-        return registry.get(metric).direction
-    except InputError:
-        return "higher"
-
-
-def metric_target(metric: str) -> float | None:
-    """The ideal value of a ``target``-direction metric (calibration slope 1, intercept 0)."""
-    try:
-        return registry.get(metric).target
-    except InputError:
-        return None
+def metric_semantics(metric: str) -> registry.Metric:
+    """The registry's :class:`Metric` for ``metric`` (a plain higher-is-better one if unknown)."""
+    return registry.semantics(metric)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
