@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -108,7 +108,8 @@ class Metric:
     #: unit of the value: "" (dimensionless), "fraction", "mL", "mm"
     unit: str = ""
     reference_implementation: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: the value of a no-skill prediction (AUROC 0.5; balanced accuracy 1/K), if it has one
+    chance: float | None = None
 
     def __post_init__(self) -> None:
         if self.direction == "target" and self.target is None:
@@ -178,6 +179,19 @@ class Metric:
             return f"closer to {self.target:g} is better"
         return DIRECTION_WORDS[self.direction]
 
+    def chance_level(self, n_classes: int = 2) -> float | None:
+        """The no-skill value for a task with ``n_classes`` classes (balanced accuracy 1/K)."""
+        if self.name == "balanced_accuracy" and n_classes > 2:
+            return 1.0 / n_classes
+        return self.chance
+
+    def below_chance(self, ci_high: float, n_classes: int = 2) -> bool:
+        """True when a whole interval lies on the wrong side of the no-skill value."""
+        chance = self.chance_level(n_classes)
+        if chance is None or not math.isfinite(ci_high):
+            return False
+        return bool(self.direction == "higher" and ci_high < chance)
+
     def edge_value(self, reference_empty: bool, prediction_empty: bool,
                    context: Mapping[str, float] | None = None) -> float | None:
         """The declared edge-case value, or ``None`` when the formula applies."""
@@ -196,4 +210,5 @@ class Metric:
             "version": self.version, "applies_to": self.applies_to,
             "definition": self.definition,
             "reference_implementation": self.reference_implementation,
+            "chance": self.chance,
         }

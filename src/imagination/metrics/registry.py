@@ -58,13 +58,16 @@ _PRED = "cases predicted positive"
 _SK = "scikit-learn sklearn.metrics."
 
 
+_CHANCE = {"auroc": 0.5, "balanced_accuracy": 0.5, "mcc": 0.0, "cohen_kappa": 0.0}
+
+
 def _cls(name: str, fn: Callable[..., float], direction: Direction, rng: tuple[float, float],
          worst: float, edges: tuple[Any, Any, Any], notes: str, label: str, reference: str,
          applies_to: AppliesTo = "any", target: float | None = None) -> Metric:
     table = EdgeCases(*edges, reference=_POS, prediction=_PRED, notes=notes)
     return Metric(name, "classification", "cohort", direction, rng, worst, table, "1", fn,
                   applies_to, target, (fn.__doc__ or "").split("\n")[0], label, "",
-                  reference)
+                  reference, _CHANCE.get(name))
 
 
 def _classification() -> list[Metric]:
@@ -215,7 +218,8 @@ def _recurrence() -> list[Metric]:
                          prediction="the plan (model: its top-k voxels; standard: core + margin)",
                          notes=recurrence.EDGE_CASE_POLICY),
                "1", partial(_recurrence_compute, name), definition=definition, label=label,
-               unit=unit, reference_implementation=_PREDICT_GBM)
+               unit=unit, reference_implementation=_PREDICT_GBM,
+               chance=0.5 if name == "voxel_auroc" else None)
         for name, direction, rng, worst, edges, label, unit in specs
     ]
 

@@ -104,6 +104,16 @@ class RunResults:
         """Interval level as people write it: ``95%`` (alpha 0.05), ``90%`` (alpha 0.1)."""
         return f"{100 * (1 - self.alpha):.4g}%"
 
+    def n_classes(self, task: str) -> int:
+        """Classes of a classification task (predictions, else the cohort); 2 otherwise."""
+        for table, column in ((self.predictions, "class"), (self.cohort, task)):
+            if table is not None and column in table.columns:
+                rows = table[table["task"] == task] if "task" in table.columns else table
+                found = rows[column].dropna().nunique()
+                if found >= 2:
+                    return int(found)
+        return 2
+
     def metrics(self, task: str) -> list[str]:
         """Metrics of ``task`` in leaderboard order."""
         rows = self.leaderboard[self.leaderboard["task"] == task]
@@ -215,3 +225,30 @@ def select_leaderboard(leaderboard: pd.DataFrame, *, task: str | None = None,
         rows = rows[rows["metric"] == metric]
     return rows.sort_values(["task", "metric", "rank", "adapter"], kind="stable",
                             na_position="last").reset_index(drop=True)
+
+
+#: Fewer labelled cases than this puts a small-sample warning beside a number.
+SMALL_N = 20
+
+
+def result_flags(results: RunResults, task: str, metric: str, value: Any, ci_low: Any,
+                 ci_high: Any, n: Any) -> list[str]:
+    """Warnings a reader must see beside a number: its interval lies wholly below chance, it
+    rests on fewer than :data:`SMALL_N` cases, or its interval has zero width."""
+    def number(x: Any) -> float:
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            return math.nan
+
+    flags = []
+    low, high, count = number(ci_low), number(ci_high), number(n)
+    semantics = registry.semantics(metric)
+    if semantics.below_chance(high, results.n_classes(task)):
+        chance = semantics.chance_level(results.n_classes(task))
+        flags.append(f"below chance ({chance:g})")
+    if math.isfinite(count) and count < SMALL_N:
+        flags.append(f"small sample (n = {count:.0f} < {SMALL_N})")
+    if math.isfinite(low) and low == high and math.isfinite(number(value)):
+        flags.append("zero-width interval")
+    return flags

@@ -23,7 +23,12 @@ from imagination.report.sections import (
     plain_table,
     rows_where,
 )
-from imagination.report.tables import HETEROGENEITY_SITE, RunResults, primary_metric
+from imagination.report.tables import (
+    HETEROGENEITY_SITE,
+    RunResults,
+    primary_metric,
+    result_flags,
+)
 
 
 def _headline(results: RunResults, task: str) -> list[str]:
@@ -46,10 +51,12 @@ def leaderboard_rows(results: RunResults, task: str) -> dict[str, Any]:
         for metric in headline:
             row = board[(board["adapter"] == adapter) & (board["metric"] == metric)]
             if row.empty:
-                cells.append({"value": "–", "ci": ""})
+                cells.append({"value": "–", "ci": "", "flags": []})
                 continue
             r = row.iloc[0]
-            cells.append({"value": fmt(r["value"]), "ci": interval(r["ci_low"], r["ci_high"])})
+            cells.append({"value": fmt(r["value"]), "ci": interval(r["ci_low"], r["ci_high"]),
+                          "flags": result_flags(results, task, metric, r["value"], r["ci_low"],
+                                                r["ci_high"], r["n"])})
         main = board[(board["adapter"] == adapter) & (board["metric"] == primary)]
         r = main.iloc[0] if not main.empty else None
         wide.append({
@@ -61,7 +68,8 @@ def leaderboard_rows(results: RunResults, task: str) -> dict[str, Any]:
         })
     long = [[label(r.metric), direction_words(r.metric), r.adapter,
              fmt(r.value), interval(r.ci_low, r.ci_high), count(r.rank),
-             interval(r.rank_ci_low, r.rank_ci_high, 0), count(r.n), count(r.n_failed)]
+             interval(r.rank_ci_low, r.rank_ci_high, 0), count(r.n), count(r.n_failed),
+             "; ".join(result_flags(results, task, r.metric, r.value, r.ci_low, r.ci_high, r.n))]
             for r in board.sort_values(["metric", "rank"]).itertuples(index=False)]
     return {"primary": primary, "primary_label": label(primary),
             "headline": [(m, label(m), direction_words(m))
@@ -217,7 +225,9 @@ def at_a_glance(results: RunResults, task: str) -> dict[str, str] | None:
     row = {"task": task, "anchor": f"task-{task}", "metric": label(primary),
            "best": str(best["adapter"]), "value": fmt(best["value"]),
            "ci": interval(best["ci_low"], best["ci_high"]), "n": count(best["n"]),
-           "runner_up": "–", "verdict": "only adapter"}
+           "runner_up": "–", "verdict": "only adapter",
+           "flags": result_flags(results, task, primary, best["value"], best["ci_low"],
+                                 best["ci_high"], best["n"])}
     if len(board) < 2:
         return row
     second = board.iloc[1]
