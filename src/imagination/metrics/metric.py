@@ -32,9 +32,9 @@ DIRECTION_WORDS = {"higher": "higher is better", "lower": "lower is better",
 class EdgeCases:
     """Declared value of the metric when the reference, the prediction or both are empty.
 
-    What "reference" and "prediction" are depends on the family (``reference``/``prediction``
-    say it in words): a truth mask and a predicted mask, the recurrence and a plan, or the
-    positive cases of the truth and the cases predicted positive (binary classification).
+    What "reference" and "prediction" are depends on the family; ``reference``/``prediction``
+    name the empty situation in words: an empty truth / predicted mask, no recurrence / an empty
+    plan, or no positive case in the truth / no case predicted positive (binary tasks).
     ``notes`` declares every other choice (ties, clipping, thresholds)."""
 
     empty_reference: Cell = None
@@ -77,10 +77,12 @@ class EdgeCases:
                 "prediction": self.prediction, "notes": self.notes}
 
     def text(self) -> str:
-        """One line for people: ``empty reference -> NaN; ...; notes``."""
+        """One line for people: ``no positive case in the truth → NaN; ...; notes``."""
         t = self.table()
-        parts = [f"{k.replace('_', ' ')} → {t[k]}" for k in
-                 ("empty_reference", "empty_prediction", "both_empty") if t[k] != "formula"]
+        ref, pred = self.reference or "empty reference", self.prediction or "empty prediction"
+        names = {"empty_reference": ref, "empty_prediction": pred,
+                 "both_empty": f"{ref} and {pred}"}
+        parts = [f"{names[k]} → {t[k]}" for k in names if t[k] != "formula"]
         return "; ".join(parts + ([self.notes] if self.notes else [])) or "no edge cases"
 
 

