@@ -13,14 +13,14 @@ from imagination.metrics import registry
 
 def test_every_metric_declares_its_contract() -> None:
     metrics = registry.available()
-    assert len({m.name for m in metrics}) == len(metrics)
+    assert len({(m.family, m.name) for m in metrics}) == len(metrics)
     for m in metrics:
         assert m.family in ("classification", "segmentation", "recurrence")
         assert m.level == ("cohort" if m.family == "classification" else "case")
         assert m.direction in ("higher", "lower", "target")
         assert m.range[0] < m.range[1]
         assert m.edge_case_policy and m.version
-        assert np.isnan(m.worst) or m.range[0] <= m.worst <= m.range[1] or m.worst == 373.13
+        assert np.isnan(m.worst) or m.range[0] <= m.worst <= m.range[1] or m.worst == 373.0
         assert (m.target is not None) == (m.direction == "target")
         json.dumps(m.describe())
 
@@ -30,7 +30,13 @@ def test_required_metrics_are_registered() -> None:
     assert {"auroc", "auprc", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv",
             "f1", "mcc", "cohen_kappa", "brier", "log_loss", "ece", "calibration_slope",
             "calibration_intercept", "net_benefit"} <= names
-    assert {m.name for m in registry.available("segmentation")} == {"dice", "hd95", "assd", "nsd"}
+    assert {m.name for m in registry.available("segmentation")} == {
+        "dice", "hd95", "assd", "nsd", "volume_diff_ml", "abs_volume_diff_ml", "sensitivity",
+        "precision", "lesion_dice", "lesion_hd95", "lesion_f1", "lesion_tp", "lesion_fp",
+        "lesion_fn"}
+    # a name in two families: each family's own metric
+    assert registry.get("sensitivity").family == "classification"
+    assert registry.get("sensitivity", "segmentation").family == "segmentation"
     assert {"coverage_all_model", "coverage_gain_all", "coverage_enhancing_model",
             "missed_ml_model", "voxel_auroc"} <= {m.name for m in registry.available("recurrence")}
 
@@ -89,8 +95,9 @@ def test_every_metric_serialises_its_semantics_into_run_json() -> None:
     slope = described["calibration_slope"]
     assert (slope["direction"], slope["target"]) == ("target", 1.0)
     assert described["missed_ml_model"]["unit"] == "mL"
-    assert described["hd95"]["edge_cases"]["both_empty"] == 0.0
-    assert described["hd95"]["edge_cases"]["empty_prediction"] == "diagonal"
+    assert described["hd95"]["edge_cases"]["both_empty"] == "NaN"  # BraTS 2025: left out
+    assert described["hd95"]["edge_cases"]["empty_prediction"] == 373.0  # official penalty
+    assert described["segmentation.sensitivity"]["edge_cases"]["empty_prediction"] == 0.0
     assert described["auroc"]["edge_cases"]["empty_reference"] == "NaN"
     for m in described.values():
         assert {"label", "unit", "range", "edge_cases", "direction"} <= set(m)
@@ -123,19 +130,20 @@ def test_classification_edge_case_table_is_what_the_metric_computes(metric) -> N
 
 
 @pytest.mark.parametrize("metric", registry.available("segmentation"), ids=lambda m: m.name)
-def test_segmentation_edge_case_table_is_what_the_formula_gives(metric) -> None:
-    from imagination.metrics.segmentation import extent_diagonal_mm, segmentation_scores
-
-    empty = np.zeros((6, 6, 6), bool)
-    blob = empty.copy()
-    blob[2:4, 2:4, 2:4] = True
-    diagonal = extent_diagonal_mm(empty.shape, (1.0, 1.0, 2.0))
-    for truth, pred, key in ((empty, blob, (True, False)), (blob, empty, (False, True)),
-                             (empty, empty, (True, True))):
-        declared = metric.edge_value(*key, {"diagonal": diagonal})
-        formula = segmentation_scores(truth, pred, (1.0, 1.0, 2.0)).as_dict()[metric.name]
-        assert declared == pytest.approx(formula)
-        assert metric.compute(truth, pred, (1.0, 1.0, 2.0)) == pytest.approx(declared)
+def test_segmentation_edge_case_table_is_what_the_metric_computes(metric) -> None:
+    empty = np.zeros((8, 8, 8), bool)
+    blob, other = empty.copy(), empty.copy()
+    blob[1:3, 1:3, 1:3] = True
+    other[5:7, 5:7, 5:7] = True
+    cases = {(True, False, False): (empty, blob), (False, True, False): (blob, empty),
+             (True, True, False): (empty, empty), (False, False, True): (blob, other)}
+    for (ref_empty, pred_empty, apart), (truth, pred) in cases.items():
+        declared = metric.edge_value(ref_empty, pred_empty, no_overlap=apart)
+        if declared is None:
+            continue
+        got = metric.compute(truth, pred, (1.0, 1.0, 2.0))
+        assert (np.isnan(got) and np.isnan(declared)) or got == pytest.approx(declared), (
+            metric.name, ref_empty, pred_empty, apart)
 
 
 def test_recurrence_edge_case_table_is_what_the_formula_gives() -> None:

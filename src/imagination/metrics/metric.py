@@ -43,11 +43,16 @@ class EdgeCases:
     reference: str = ""
     prediction: str = ""
     notes: str = ""
+    #: both non-empty without a common voxel (segmentation; panoptica's zero-TP case)
+    no_overlap: Cell = None
 
     def resolve(self, reference_empty: bool, prediction_empty: bool,
-                context: Mapping[str, float] | None = None) -> float | None:
+                context: Mapping[str, float] | None = None, *,
+                no_overlap: bool = False) -> float | None:
         """The declared value for this situation, or ``None`` when the formula applies."""
-        if reference_empty and prediction_empty:
+        if no_overlap and not (reference_empty or prediction_empty):
+            cell = self.no_overlap
+        elif reference_empty and prediction_empty:
             cell = self.both_empty
         elif reference_empty:
             cell = self.empty_reference
@@ -57,6 +62,7 @@ class EdgeCases:
             return None
         if cell is None or isinstance(cell, float | int):
             return None if cell is None else float(cell)
+        # a named, case-dependent value (e.g. "diagonal")
         if context is None or cell not in context:
             raise KeyError(f"edge case value {cell!r} needs the case's {cell}")
         return float(context[cell])
@@ -73,7 +79,8 @@ class EdgeCases:
             return v
         return {"empty_reference": cell(self.empty_reference),
                 "empty_prediction": cell(self.empty_prediction),
-                "both_empty": cell(self.both_empty), "reference": self.reference,
+                "both_empty": cell(self.both_empty), "no_overlap": cell(self.no_overlap),
+                "reference": self.reference,
                 "prediction": self.prediction, "notes": self.notes}
 
     def text(self) -> str:
@@ -195,9 +202,11 @@ class Metric:
         return bool(self.direction == "higher" and ci_high < chance)
 
     def edge_value(self, reference_empty: bool, prediction_empty: bool,
-                   context: Mapping[str, float] | None = None) -> float | None:
+                   context: Mapping[str, float] | None = None, *,
+                   no_overlap: bool = False) -> float | None:
         """The declared edge-case value, or ``None`` when the formula applies."""
-        return self.edge_cases.resolve(reference_empty, prediction_empty, context)
+        return self.edge_cases.resolve(reference_empty, prediction_empty, context,
+                                       no_overlap=no_overlap)
 
     def describe(self) -> dict[str, Any]:
         """Serialisable description (everything but ``compute``), for ``run.json``."""

@@ -6,6 +6,7 @@ result (``policy_versions`` goes into ``run.json``).
 
 * classification (level ``cohort``): ``compute(y_true, proba, classes, *, positive, threshold)``
 * segmentation (level ``case``): ``compute(reference, prediction, spacing, *, tolerance_mm)``
+  on one region's binary masks (BraTS 2025 definition, ``metrics.brats``)
 * recurrence (level ``case``): ``compute(score_map, recurrence, tumour_core, brain, spacing, *,
   margin_mm, enhancing_mask)``. To score a case once, call
   :func:`imagination.metrics.recurrence.recurrence_case_metrics`; its keys are the metric names.
@@ -24,7 +25,14 @@ from typing import Any
 import numpy as np
 
 from imagination.errors import InputError
-from imagination.metrics import calibration, classification, decision, recurrence, segmentation
+from imagination.metrics import (
+    brats,
+    calibration,
+    classification,
+    decision,
+    recurrence,
+    segmentation,
+)
 from imagination.metrics.metric import (
     AppliesTo,
     Direction,
@@ -47,7 +55,7 @@ __all__ = [
     "semantics",
 ]
 
-REGISTRY_VERSION = "2"
+REGISTRY_VERSION = "3"
 INF = float("inf")
 NAN = float("nan")
 FAMILIES = ("classification", "segmentation", "recurrence", "derived")
@@ -136,50 +144,54 @@ def _classification() -> list[Metric]:
     ]
 
 
-_SEGMENTATION_DEFINITIONS = {
-    "dice": "2 |A ∩ B| / (|A| + |B|) of the truth and predicted masks",
-    "hd95": "95th percentile Hausdorff distance, mm; " + segmentation.SURFACE_DEFINITION,
-    "assd": "average symmetric surface distance, mm; " + segmentation.SURFACE_DEFINITION,
-    "nsd": "normalised surface Dice at a tolerance (default 1 mm): share of both surfaces within "
-           "the tolerance of the other",
-}
 
 
 def _segmentation() -> list[Metric]:
-    def m(name: str, key: str, direction: Direction, rng: tuple[float, float], worst: float,
-          edges: tuple[Any, Any, Any], label: str, unit: str, reference: str) -> Metric:
-        table = EdgeCases(*edges, reference="empty truth mask", prediction="empty predicted mask",
-                          notes="diagonal: the image extent's diagonal in mm (373.13 on the "
-                                "BraTS 240x240x155 1 mm grid)")
-        metric: Metric
-
+    """One region's binary masks scored by the declared BraTS 2025 definition
+    (``metrics.brats``, which applies the edge-case table); to score a region once, call
+    ``brats.region_scores``."""
+    def m(name: str, direction: Direction, rng: tuple[float, float], worst: float, unit: str,
+          label: str, reference: str, target: float | None = None) -> Metric:
         def compute(truth: np.ndarray, prediction: np.ndarray, spacing: Any,
-                    *, tolerance_mm: float = 1.0) -> float:
-            declared = metric.edge_value(
-                not np.any(truth), not np.any(prediction),
-                {"diagonal": segmentation.extent_diagonal_mm(np.shape(truth), spacing)})
-            if declared is not None:
-                return declared
-            scores = segmentation.segmentation_scores(
-                truth, prediction, spacing, tolerance_mm=tolerance_mm
-            )
-            return float(scores.as_dict()[key])
+                    *, tolerance_mm: float = brats.NSD_TOLERANCE_MM) -> float:
+            return brats.region_scores(truth, prediction, spacing,
+                                       tolerance_mm=tolerance_mm)[name]
 
-        metric = Metric(name, "segmentation", "case", direction, rng, worst, table, "1",
-                        compute, definition=_SEGMENTATION_DEFINITIONS[name], label=label,
-                        unit=unit, reference_implementation=reference)
-        return metric
+        edge = brats.EDGE_CASES[name]
+        table = EdgeCases(edge.empty_reference, edge.empty_prediction, edge.both_empty,
+                          reference="empty truth mask", prediction="empty predicted mask",
+                          no_overlap=edge.no_overlap,
+                          notes=f"no overlap (both non-empty, no common voxel): "
+                                f"{'formula' if edge.no_overlap is None else edge.no_overlap}; "
+                                f"undefined distances: the official {brats.HD95_PENALTY_MM:g} "
+                                f"mm penalty")
+        definition = (f"{brats.DEFINITIONS[name]}. {segmentation.SURFACE_DEFINITION}"
+                      if name in ("hd95", "assd", "nsd", "lesion_hd95")
+                      else brats.DEFINITIONS[name])
+        return Metric(name, "segmentation", "case", direction, rng, worst, table, "2", compute,
+                      target=target, definition=definition, label=label, unit=unit,
+                      reference_implementation=reference)
 
-    brats_worst = 373.13  # the BraTS worst HD95 (diagonal of the 240x240x155 1 mm grid)
+    penalty = brats.HD95_PENALTY_MM
+    official = "BraTS-evaluation 0.0.8 (panoptica), re-implemented with SciPy"
+    medpy = "MedPy 0.5 medpy.metric.binary"
     return [
-        m("dice", "dice", "higher", (0, 1), 0.0, (0.0, 0.0, 1.0), "Dice", "",
-          "MedPy medpy.metric.binary.dc"),
-        m("hd95", "hd95", "lower", (0, INF), brats_worst, ("diagonal", "diagonal", 0.0),
-          "HD95", "mm", "MedPy medpy.metric.binary.hd95"),
-        m("assd", "assd", "lower", (0, INF), brats_worst, ("diagonal", "diagonal", 0.0),
-          "ASSD", "mm", "MedPy medpy.metric.binary.assd"),
-        m("nsd", "nsd", "higher", (0, 1), 0.0, (0.0, 0.0, 1.0), "NSD", "",
-          "DeepMind surface-distance compute_surface_dice_at_tolerance"),
+        m("dice", "higher", (0, 1), 0.0, "", "Dice", f"{official}; {medpy}.dc"),
+        m("hd95", "lower", (0, INF), penalty, "mm", "HD95", f"{official}; {medpy}.hd95"),
+        m("assd", "lower", (0, INF), penalty, "mm", "ASSD", f"{medpy}.assd"),
+        m("nsd", "higher", (0, 1), 0.0, "", "NSD", official),
+        m("volume_diff_ml", "target", (-INF, INF), NAN, "mL", "volume difference (pred − true)",
+          "hand-computed", target=0.0),
+        m("abs_volume_diff_ml", "lower", (0, INF), NAN, "mL", "absolute volume difference",
+          "hand-computed"),
+        m("sensitivity", "higher", (0, 1), 0.0, "", "voxel sensitivity", official),
+        m("precision", "higher", (0, 1), 0.0, "", "voxel precision", official),
+        m("lesion_dice", "higher", (0, 1), 0.0, "", "lesion-wise Dice", official),
+        m("lesion_hd95", "lower", (0, INF), penalty, "mm", "lesion-wise HD95", official),
+        m("lesion_f1", "higher", (0, 1), 0.0, "", "lesion detection F1", official),
+        m("lesion_tp", "higher", (0, INF), NAN, "count", "matched lesions", official),
+        m("lesion_fp", "lower", (0, INF), NAN, "count", "false-positive lesions", official),
+        m("lesion_fn", "lower", (0, INF), NAN, "count", "missed lesions", official),
     ]
 
 
@@ -280,14 +292,23 @@ def _derived() -> list[Metric]:
     ]
 
 
+#: by (family, name): a name may exist in two families (``sensitivity``: cases, voxels)
+_BY_FAMILY: dict[tuple[str, str], Metric] = {}
+#: by name: the first family's metric (classification before segmentation)
 _METRICS: dict[str, Metric] = {}
 
 
 def register(metric: Metric) -> Metric:
-    """Add ``metric`` to the registry (a name can be registered once)."""
-    if metric.name in _METRICS:
-        raise ValueError(f"metric {metric.name!r} is already registered")
-    _METRICS[metric.name] = metric
+    """Add ``metric`` to the registry (a (family, name) pair can be registered once; a name
+    shared by two families must keep one direction)."""
+    key = (metric.family, metric.name)
+    if key in _BY_FAMILY:
+        raise ValueError(f"metric {metric.family}.{metric.name} is already registered")
+    first = _METRICS.get(metric.name)
+    if first is not None and first.direction != metric.direction:
+        raise ValueError(f"metric {metric.name} has two directions across families")
+    _BY_FAMILY[key] = metric
+    _METRICS.setdefault(metric.name, metric)
     return metric
 
 
@@ -295,21 +316,23 @@ for _metric in _classification() + _segmentation() + _recurrence() + _derived():
     register(_metric)
 
 
-def get(name: str) -> Metric:
-    """The scoreable metric called ``name``; an input error listing the known names otherwise."""
-    metric = _METRICS.get(name)
-    if metric is None or metric.compute is None:
-        known = sorted(n for n, m in _METRICS.items() if m.compute is not None)
-        raise InputError(f"unknown metric {name!r}; known: {', '.join(known)}") from None
-    return metric
+def get(name: str, family: str | None = None) -> Metric:
+    """The scoreable metric called ``name`` (of ``family`` when given: names shared by two
+    families have the same direction); an input error listing the known names otherwise."""
+    found = _METRICS.get(name) if family is None else _BY_FAMILY.get((family, name))
+    if found is None or found.compute is None:
+        known = sorted({n for (f, n), m in _BY_FAMILY.items()
+                        if m.compute is not None and (family is None or f == family)})
+        raise InputError(f"unknown metric {name!r}; known: {', '.join(known)}")
+    return found
 
 
-def semantics(name: str) -> Metric:
+def semantics(name: str, family: str | None = None) -> Metric:
     """Any registered metric (derived ones too); an unknown name (a column of an older run)
     gets a plain higher-is-better description so that reports still render."""
-    metric = _METRICS.get(name)
-    if metric is not None:
-        return metric
+    found = _METRICS.get(name) if family is None else _BY_FAMILY.get((family, name))
+    if found is not None:
+        return found
     return Metric(name, "derived", "case", "higher", (-INF, INF), NAN, EdgeCases(), "0", None)
 
 
@@ -319,12 +342,16 @@ def available(family: str | None = None) -> list[Metric]:
     if family is not None and family not in FAMILIES:
         raise InputError(f"unknown metric family {family!r}; known: {', '.join(FAMILIES)}")
     if family is None:
-        return [m for m in _METRICS.values() if m.compute is not None]
-    return [m for m in _METRICS.values() if m.family == family]
+        return [m for m in _BY_FAMILY.values() if m.compute is not None]
+    return [m for m in _BY_FAMILY.values() if m.family == family]
 
 
 def policy_versions() -> dict[str, Any]:
     """Provenance: the registry version and each metric's semantics (direction, range, unit,
-    edge-case table, version, definition)."""
-    return {"registry": REGISTRY_VERSION,
-            "metrics": {m.name: m.describe() for m in _METRICS.values()}}
+    edge-case table, version, definition); a name shared by two families: the later one as
+    ``family.name``."""
+    return {
+        "registry": REGISTRY_VERSION,
+        "metrics": {(m.name if _METRICS[m.name] is m else f"{m.family}.{m.name}"): m.describe()
+                    for m in _BY_FAMILY.values()},
+    }
