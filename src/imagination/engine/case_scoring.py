@@ -69,7 +69,7 @@ def case_task_tables(kind: TaskKind, ctx: ScoringContext, task: str,
         scored_cases = sorted({cid for k in clean_keys for cid in
                                set(values.get(k, {})) | failed.get(k, set())},
                               key=list(case_index).index)
-        for metric in (get(n) for n in kind.metric_names(task, config)):
+        for metric in (get(n, kind.family) for n in kind.metric_names(task, config)):
             datas = [_case_data(k[0], metric, scored_cases, values.get(k, {}),
                                 failed.get(k, set()), case_index, config.failure_policy)
                      for k in clean_keys]
@@ -84,7 +84,7 @@ def case_task_tables(kind: TaskKind, ctx: ScoringContext, task: str,
             if metric.name in kind.site_metrics:
                 out.sites.extend(agg.site_rows(task, metric, datas, config.statistics))
     out.robustness.extend(_robustness(kind, ctx, task, values, failed))
-    out.ablation.extend(_ablations(ctx, task, values, failed))
+    out.ablation.extend(_ablations(kind, ctx, task, values, failed))
     return out
 
 
@@ -118,7 +118,7 @@ def _robustness(kind: TaskKind, ctx: ScoringContext, task: str, values: Values,
             continue
         kind_name, severity = kind_severity(variant)
         names = config.robustness.metrics.get(task, list(kind.robustness_metrics))
-        for metric in (get(n) for n in names):
+        for metric in (get(n, kind.family) for n in names):
             clean = case_values(metric.name, case_ids, values[(adapter, CLEAN)],
                                 failed.get((adapter, CLEAN), set()), metric.worst,
                                 config.failure_policy)
@@ -146,7 +146,7 @@ def _robustness(kind: TaskKind, ctx: ScoringContext, task: str, values: Values,
     return rows
 
 
-def _ablations(ctx: ScoringContext, task: str, values: Values,
+def _ablations(kind: TaskKind, ctx: ScoringContext, task: str, values: Values,
                failed: Failed) -> list[dict[str, Any]]:
     """Configured modality ablations of this task: the per-case metric with − without."""
     config = ctx.config
@@ -155,7 +155,7 @@ def _ablations(ctx: ScoringContext, task: str, values: Values,
     for ablation in config.ablations:
         if ablation.task != task:
             continue
-        metric = get(ablation.metric)
+        metric = get(ablation.metric, kind.family)
         without_id = ablation_variant(ablation.modality).id
         with_v = case_values(metric.name, case_ids, values.get((ablation.adapter, CLEAN), {}),
                              failed.get((ablation.adapter, CLEAN), set()), metric.worst,

@@ -105,7 +105,7 @@ def score_classification(kind: TaskKind, ctx: ScoringContext,
             continue
         datas = [x[0] for x in prepared]  # type: ignore[index]
         classes, positive = prepared[0][1], prepared[0][2]  # type: ignore[index]
-        for metric in (get(n) for n in kind.metric_names(task, config, len(classes))):
+        for metric in (get(n, kind.family) for n in kind.metric_names(task, config, len(classes))):
             if metric.applies_to == "binary" and len(classes) != 2:
                 continue
             aggregate = agg.aggregate_classification(metric, datas, classes, positive,
@@ -175,7 +175,7 @@ def _robustness(kind: TaskKind, ctx: ScoringContext,
         weights = resample_weights(c_data.subjects, strata=c_data.y_true,
                                    n_resamples=stats.n_resamples, seed=stats.seed)
         names = config.robustness.metrics.get(pred.task, list(kind.robustness_metrics))
-        for metric in (get(n) for n in names):
+        for metric in (get(n, kind.family) for n in names):
             if metric.applies_to == "binary" and len(classes) != 2:
                 continue
             clean_value = agg.metric_value(metric, c_data, classes, positive)
