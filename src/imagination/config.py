@@ -216,7 +216,35 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
     config.cohort.manifests = [
         p if p.is_absolute() else (base_dir / p).resolve() for p in config.cohort.manifests
     ]
+    for adapter in config.adapters:
+        adapter.params = resolve_param_paths(adapter.name, adapter.params, base_dir)
     return config
+
+
+#: Adapter parameters (and layout options) that are paths, resolved against the config folder.
+PATH_PARAMS: dict[str, tuple[str, ...]] = {
+    "container": ("image_archive", "registry"),
+}
+LAYOUT_PATH_OPTIONS: tuple[str, ...] = ("additional_files", "parameters_file")
+
+
+def resolve_param_paths(kind: str, params: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """``params`` with the path parameters of adapter ``kind`` made absolute."""
+    def absolute(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else (base_dir / path).resolve())
+
+    out = dict(params)
+    for key in PATH_PARAMS.get(kind, ()):
+        if key in out:
+            out[key] = absolute(out[key])
+    options = out.get("layout_options")
+    if kind == "container" and isinstance(options, dict):
+        out["layout_options"] = {k: absolute(v) if k in LAYOUT_PATH_OPTIONS else v
+                                 for k, v in options.items()}
+    return out
 
 
 def load_config(path: str | os.PathLike[str]) -> BenchConfig:

@@ -109,7 +109,8 @@ def cohort_fingerprint(manifests: Sequence[Path]) -> str | None:
                 if source.is_file():
                     digest.update(str(source).encode() + b"\0" + source.read_bytes())
             for case in manifest.cases():
-                for file in sorted({*case.images.values(), *case.masks.values()}):
+                for file in sorted({*case.images.values(), *case.masks.values(),
+                                    *case.tissues.values()}):
                     stat = file.stat()
                     digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     except (OSError, InputError):
@@ -155,6 +156,12 @@ def build_adapters(config: BenchConfig) -> dict[str, Adapter | LearningAdapter]:
             adapters[entry.label] = create(entry.name, **entry.params)
         except InputError as exc:
             raise InputError(f"config adapters[{entry.label}]: {exc}") from None
+        prepare = getattr(adapters[entry.label], "prepare", None)
+        if callable(prepare):  # e.g. load and verify a container image, before any job
+            try:
+                prepare()
+            except InputError as exc:
+                raise InputError(f"config adapters[{entry.label}]: {exc}") from None
         if not set(adapters[entry.label].tasks) & set(config.tasks):
             log.warning("adapter %s does none of the configured tasks; it is skipped",
                         entry.label)

@@ -43,7 +43,7 @@ _LOADED_MAX = 2
 
 
 def _frozen(loaded: LoadedCase) -> LoadedCase:
-    for array in (*loaded.images.values(), *loaded.masks.values()):
+    for array in (*loaded.images.values(), *loaded.masks.values(), *loaded.tissues.values()):
         array.setflags(write=False)  # an adapter writing into its inputs fails loudly
     return loaded
 
@@ -63,7 +63,7 @@ def load_blinded(spec: JobSpec) -> LoadedCase:
     else:
         _LOADED.move_to_end(key)
     return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
-                      masks=dict(cached.masks))
+                      masks=dict(cached.masks), tissues=dict(cached.tissues))
 
 
 def prepare_case(spec: JobSpec) -> LoadedCase:

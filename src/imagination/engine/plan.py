@@ -74,6 +74,8 @@ def input_digests(case: Case, cache: DigestCache | None = None) -> dict[str, str
     seen = blinded(case)
     digests = {m: file_digest(p, cache) for m, p in sorted(seen.images.items())}
     digests.update({f"mask_{m}": file_digest(p, cache) for m, p in sorted(seen.masks.items())})
+    digests.update({f"tissue_{t}": file_digest(p, cache)
+                    for t, p in sorted(seen.tissues.items())})
     return digests
 
 
