@@ -41,6 +41,16 @@ def tissues(case) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
     return {"gm": gm, "wm": wm, "csf": csf}
 
 
+@pytest.fixture(scope="session")
+def glioma_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four synthetic gliomas at 6 mm (with tissue maps and recurrence truth): the manifest."""
+    from imagination.cohort.synthetic import SynthConfig, generate_cohort
+
+    out = tmp_path_factory.mktemp("glioma-cohort")
+    return generate_cohort(out, SynthConfig(n_cases=4, n_sites=2, seed=5, resolution_mm=6.0,
+                                            prevalence={"glioblastoma": 1.0})).manifest
+
+
 @pytest.fixture
 def case():  # type: ignore[no-untyped-def]
     loaded = build_case("case-1", shape=(24, 24, 20), centre_mm=(34.0, 24.0, 20.0),

@@ -12,14 +12,14 @@ import yaml
 
 from imagination.cli.app import run_app
 from imagination.cohort.manifest import read_manifest
-from imagination.cohort.synthetic import SynthConfig, generate_cohort
+
+#: one worker runs every container test (one podman store, images loaded once)
+pytestmark = pytest.mark.xdist_group("containers")
 
 
-@pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("container-cohort")
-    return generate_cohort(out, SynthConfig(n_cases=4, n_sites=2, seed=5, resolution_mm=6.0,
-                                            prevalence={"glioblastoma": 1.0})).manifest
+@pytest.fixture
+def cohort(glioma_cohort: Path) -> Path:
+    return glioma_cohort
 
 
 def config(folder: Path, manifest: Path, archive: Path, digest: str) -> Path:

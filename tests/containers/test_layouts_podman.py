@@ -11,6 +11,9 @@ import SimpleITK as sitk
 from imagination.adapters.container import ContainerAdapter
 from imagination.adapters.validation import MissingModalityError
 
+#: one worker runs every container test (one podman store, images loaded once)
+pytestmark = pytest.mark.xdist_group("containers")
+
 
 def adapter(archives, name: str, layout: str, tasks, **params):  # type: ignore[no-untyped-def]
     path, image_id = archives[name]

@@ -10,6 +10,9 @@ from imagination.adapters.container import ContainerAdapter
 from imagination.adapters.validation import AdapterOutputError, AdapterTimeoutError
 from imagination.errors import InputError
 
+#: one worker runs every container test (one podman store, images loaded once)
+pytestmark = pytest.mark.xdist_group("containers")
+
 
 def model(archives, name, layout="imagination", tasks=("idh",), **params):  # type: ignore[no-untyped-def]
     path, image_id = archives[name]

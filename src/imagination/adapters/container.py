@@ -15,6 +15,7 @@ that case only, with the reason.
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -54,6 +55,18 @@ LAYOUT_LABEL_MAPS: dict[str, str] = {"brats": "brats2023", "predict-gbm": "brats
                                      "grand-challenge": "brats2023", "imagination": "brats2023",
                                      "custom": "brats2023"}
 TIMEPOINTS = ("auto", "pre-op", "post-op")
+
+
+def container_adapter(**params: Any) -> ContainerAdapter:
+    """The configured kind ``container``: ``model``/``registry`` expand to a registry entry."""
+    from imagination.models.registry import container_params
+
+    merged = container_params(dict(params))
+    try:
+        inspect.signature(ContainerAdapter).bind(**merged)
+    except TypeError as exc:
+        raise InputError(f"adapter container: bad parameters {sorted(merged)}: {exc}") from None
+    return ContainerAdapter(**merged)
 
 
 class ContainerAdapter:

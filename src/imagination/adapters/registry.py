@@ -26,7 +26,7 @@ from imagination.adapters.baselines.radiomics_lr import RadiomicsLRAdapter
 from imagination.adapters.baselines.random import RandomPlanAdapter
 from imagination.adapters.baselines.t2flair_mismatch import T2FlairMismatchAdapter
 from imagination.adapters.command import CommandAdapter
-from imagination.adapters.container import ContainerAdapter
+from imagination.adapters.container import container_adapter
 from imagination.adapters.precomputed import PrecomputedAdapter
 from imagination.adapters.protocol import Adapter, LearningAdapter, ModelCard
 from imagination.errors import InputError
@@ -49,7 +49,7 @@ BUILTINS: Final[dict[str, Factory]] = {
 CONFIGURED: Final[dict[str, Factory]] = {
     "command": CommandAdapter,
     "precomputed": PrecomputedAdapter,
-    "container": ContainerAdapter,
+    "container": container_adapter,
 }
 CONFIGURED_SUMMARY: Final[dict[str, str]] = {
     "command": "external program or container: argv template with {input} and {output}",
