@@ -28,6 +28,7 @@ from imagination.cohort.cohort import Cohort
 from imagination.cohort.manifest import meta_path_for, read_manifest
 from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
+from imagination.engine.chaining import with_reference_twins, write_chained_table
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import failure_record, run_job
@@ -236,6 +237,7 @@ def run_bench(
     timings: dict[str, float] = {}
 
     validate_variants(config)
+    config = with_reference_twins(config)
     manifests = resolve_manifests(config, workers=workers)
     run_dir = Path(run_dir).resolve()
     cohort = load_cohort(manifests, run_dir, allow_outside_root=config.cohort.allow_outside_root)
@@ -272,6 +274,9 @@ def run_bench(
     t3 = time.perf_counter()
     scored = score_run(config, cohort, plan, store, run_dir, adapters=adapters,
                        vocabularies=vocabularies, progress=progress)
+    chained_table = write_chained_table(config, run_dir)
+    if chained_table is not None:
+        scored.tables["chained"] = chained_table
     timings["scoring_s"] = time.perf_counter() - t3
     timings["wall_s"] = time.perf_counter() - t0
 

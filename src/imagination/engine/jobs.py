@@ -74,6 +74,10 @@ def prepare_case(spec: JobSpec) -> LoadedCase:
 
         loaded = apply_perturbation(loaded, spec.variant.kind, spec.variant.severity,
                                     int(spec.perturbation_seed or 0), spec.variant.params)
+    for _, label, name, params in spec.chained:  # the mask an upstream model made of this case
+        from imagination.engine.chaining import feed_upstream
+
+        loaded = feed_upstream(loaded, _adapter(name, canonical_json(dict(params))), label)
     return loaded
 
 

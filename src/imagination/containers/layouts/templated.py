@@ -130,6 +130,10 @@ def read_named(naming: Naming, request: LayoutRequest, staged: Staged) -> Layout
     if "label_map" in needed:
         path = single_file(staged.output, patterns["label_map"], "label map")
         out.label_map = read_label_map(path, case, request.label_map)
+    elif "label_map" in naming.outputs:  # kept for chained models even when not scored
+        found = first_match(staged.output, patterns["label_map"])
+        if len(found) == 1:
+            out.label_map = read_label_map(found[0], case, request.label_map)
     if "score_map" in needed:
         path = single_file(staged.output, patterns["score_map"], "score map")
         out.score_map = read_score_map(path, case)
@@ -138,14 +142,22 @@ def read_named(naming: Naming, request: LayoutRequest, staged: Staged) -> Layout
         tasks = [t for t in request.tasks if output_kind(t) == "classification"]
         out.classification = read_classification(path, tasks, case.case_id)
     if "probabilities" in naming.outputs:
-        found = [p for pattern in patterns["probabilities"]
-                 for p in staged.output.glob(pattern) if p.is_file()]
+        found = first_match(staged.output, patterns["probabilities"])
         if found:
             out.probabilities = read_npz_probabilities(found[0], case)
         elif request.options.get("save_probabilities"):
             raise AdapterOutputError(f"probabilities: the package wrote no "
                                      f"{' or '.join(patterns['probabilities'])}")
     return out
+
+
+def first_match(folder: Path, patterns: Sequence[str]) -> list[Path]:
+    """The files of the first pattern that matches anything (sorted)."""
+    for pattern in patterns:
+        found = sorted(p for p in folder.glob(pattern) if p.is_file())
+        if found:
+            return found
+    return []
 
 
 def option_list(options: Mapping[str, object], key: str,
