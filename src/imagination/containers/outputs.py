@@ -11,7 +11,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from imagination.adapters.command import parse_predictions_json
 from imagination.adapters.validation import AdapterOutputError
 from imagination.cohort.case import Grid, LoadedCase
 from imagination.cohort.labelmap import LabelMap
@@ -106,12 +105,40 @@ def read_npz_probabilities(path: Path, case: LoadedCase, *, key: str = "probabil
     return data
 
 
+def read_predictions_json(path: Path, tasks: Sequence[str]) -> dict[str, dict[str, float]]:
+    """``{task: {class: probability}}`` for ``tasks`` from a JSON file."""
+    if not path.is_file():
+        raise AdapterOutputError(f"classification: the package wrote no {path.name}")
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AdapterOutputError(f"classification: {path.name} is not valid JSON: "
+                                 f"{exc}") from exc
+    if not isinstance(document, dict):
+        raise AdapterOutputError(f"classification: {path.name} must hold an object "
+                                 "{task: {class: probability}}")
+    out: dict[str, dict[str, float]] = {}
+    for task in tasks:
+        entry = document.get(task)
+        if not isinstance(entry, dict):
+            raise AdapterOutputError(f"classification: {path.name} has no {{class: "
+                                     f"probability}} entry for task {task}")
+        values: dict[str, float] = {}
+        for label, value in entry.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise AdapterOutputError(f"classification: {path.name}, task {task}, class "
+                                         f"{label!r}: {value!r} is not a number")
+            values[str(label)] = float(value)
+        out[task] = values
+    return out
+
+
 def read_classification(path: Path, tasks: Sequence[str],
                         case_id: str) -> dict[str, dict[str, float]]:
     """``{task: {class: probability}}`` from ``predictions.json`` or a CSV
     (columns ``task`` and one per class, optionally ``case_id``)."""
     if path.suffix.lower() != ".csv":
-        return parse_predictions_json(path, tasks)
+        return read_predictions_json(path, tasks)
     import pandas as pd
 
     if not path.is_file():
@@ -144,7 +171,3 @@ def read_classification(path: Path, tasks: Sequence[str],
     if missing:
         raise AdapterOutputError(f"classification: {path.name} has no row for {missing}")
     return {t: out[t] for t in tasks}
-
-
-def write_json(path: Path, document: object) -> None:
-    path.write_text(json.dumps(document, indent=2))
