@@ -95,11 +95,11 @@ def segmentation_slice_plot(image: np.ndarray, truth: Mapping[str, np.ndarray],
         handles = []
         for region, colour in REGION_COLOURS.items():
             drawn = False
-            for masks, style in ((truth, "solid"), (prediction, "dashed")):
+            for masks, style, width in ((truth, "solid", 1.6), (prediction, (0, (2, 1.5)), 1.4)):
                 mask = masks.get(region)
                 if mask is not None and np.asarray(mask).any():
                     ax.contour(np.asarray(mask, float).T, levels=[0.5], colors=[colour],
-                               linewidths=1.2, linestyles=style, origin="lower")
+                               linewidths=width, linestyles=[style], origin="lower")
                     drawn = True
             if drawn:
                 handles.append(mpl.lines.Line2D([], [], color=colour, lw=1.5, label=region))
