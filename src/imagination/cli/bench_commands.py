@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from imagination.cli.app import app, err_console, out_console
 from imagination.config import config_json_schema, demo_config_path, load_config
+from imagination.runfolder import inside, prepare_run_folder
 
 config_app = typer.Typer(help="Bench configuration tools.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -28,7 +29,7 @@ def _setup_logging(run_dir: Path, quiet: bool) -> None:
     root.setLevel(logging.INFO)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    file_handler = logging.FileHandler(run_dir / "bench.log")
+    file_handler = logging.FileHandler(inside(run_dir, "bench.log"))
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(file_handler)
     if not quiet:
@@ -59,7 +60,7 @@ def bench(
 
     path = config or demo_config_path()
     cfg = load_config(path)
-    run_dir = (out or Path("runs") / cfg.name).resolve()
+    run_dir = prepare_run_folder(out if out is not None else inside(Path("runs"), cfg.name))
     _setup_logging(run_dir, quiet)
     with Progress(TextColumn("[bold]{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, disable=quiet,

@@ -22,6 +22,7 @@ from imagination.metrics.recurrence import (
     standard_plan,
 )
 from imagination.metrics.registry import policy_versions
+from imagination.runfolder import inside
 from imagination.stats.robustness import plan_dice
 
 
@@ -157,7 +158,7 @@ def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map:
     np.savez_compressed(buffer, t1c=truth.t1c[:, :, z], recurrence=truth.recurrence[:, :, z],
                         standard_plan=std[:, :, z], model_plan=model[:, :, z],
                         spacing=np.asarray(truth.spacing), slice_index=np.asarray(z))
-    path = folder / f"recurrence_{job.adapter_label}_{job.case.case_id}.npz"
+    path = inside(folder, f"recurrence_{job.adapter_label}_{job.case.case_id}.npz")
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
     return path

@@ -89,12 +89,16 @@ def classification_robustness(config: BenchConfig, preds: Sequence[ClassPredicti
         for metric in (get(n) for n in names):
             if metric.applies_to == "binary" and len(classes) != 2:
                 continue
-            clean_value = agg.metric_value(metric, c_data, classes, positive)
-            value = agg.metric_value(metric, p_data, classes, positive)
-            diff = (agg.classification_distribution(metric, p_data.y_true, p_data.proba,
-                                                    classes, positive, weights)
-                    - agg.classification_distribution(metric, c_data.y_true, c_data.proba,
-                                                      classes, positive, weights))
+            # one weight matrix over the common rows; failed-and-excluded rows weigh 0
+            c_sub, p_sub = c_data.scored(), p_data.scored()
+            clean_value = agg.metric_value(metric, c_sub, classes, positive)
+            value = agg.metric_value(metric, p_sub, classes, positive)
+            diff = (agg.classification_distribution(metric, p_sub.y_true, p_sub.proba,
+                                                    classes, positive,
+                                                    weights[:, p_data.kept_rows()])
+                    - agg.classification_distribution(metric, c_sub.y_true, c_sub.proba,
+                                                      classes, positive,
+                                                      weights[:, c_data.kept_rows()]))
             low, high = interval(diff, value - clean_value, alpha=stats.alpha)
             rows.append(_row(pred.task, metric.name, pred.adapter, pred.variant, kind, severity,
                              value, clean_value, value - clean_value, low, high,

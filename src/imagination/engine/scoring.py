@@ -27,6 +27,7 @@ from imagination.engine.plan import CLEAN, JobSpec
 from imagination.engine.recurrence_scoring import score_recurrence
 from imagination.engine.store import PredictionStore
 from imagination.metrics.registry import Metric, get, policy_versions
+from imagination.runfolder import inside
 
 BINARY_METRICS = ("auroc", "auprc", "balanced_accuracy", "sensitivity", "specificity", "ppv",
                   "npv", "f1", "mcc", "brier", "log_loss", "ece", "calibration_slope",
@@ -94,16 +95,12 @@ def _present_classes(classes: Sequence[str], y: np.ndarray) -> tuple[str, ...]:
 
 
 def _class_data(pred: ClassPredictions, cohort: Cohort, policy: str,
-                also_failed: np.ndarray | None = None,
                 ) -> tuple[agg.ClassData, tuple[str, ...]]:
-    """Cases with a truth label; failed rows per policy (worst: all mass off the truth).
-
-    ``also_failed`` marks cases to drop as well under ``exclude`` (to pair two runs)."""
+    """The cases with a truth label (the same rows for every adapter); failed rows per policy:
+    ``worst`` puts all probability off the truth, ``exclude`` marks them not kept."""
     truth = np.array([c.labels.get(pred.task) or "" for c in cohort.cases], dtype=object)
     has = truth != ""
     failed = pred.failed & has
-    if also_failed is not None and policy != "worst":
-        failed = failed | (also_failed & has)
     proba = pred.proba.copy()
     classes = pred.classes
     if policy == "worst":
@@ -111,13 +108,11 @@ def _class_data(pred: ClassPredictions, cohort: Cohort, policy: str,
             row = np.ones(len(classes)) / (len(classes) - 1)
             row[classes.index(truth[i])] = 0.0
             proba[i] = row
-        keep = has
-    else:
-        keep = has & ~failed
     subjects = np.array([c.subject_id for c in cohort.cases], dtype=object)
     sites = np.array([c.site for c in cohort.cases], dtype=object)
-    data = agg.ClassData(pred.adapter, truth[keep].astype(str), proba[keep], subjects[keep],
-                         sites[keep], int(failed.sum()))
+    kept = None if policy == "worst" else ~failed[has]
+    data = agg.ClassData(pred.adapter, truth[has].astype(str), proba[has], subjects[has],
+                         sites[has], int(failed.sum()), kept)
     return data, classes
 
 
@@ -163,9 +158,9 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
                                      "perturbation": pred.variant, "case_id": case_id,
                                      "subject_id": case.subject_id, "site": case.site,
                                      "metric": metric, "value": value})
-    def prepare(pred: ClassPredictions, also_failed: np.ndarray | None = None,
+    def prepare(pred: ClassPredictions,
                 ) -> tuple[agg.ClassData, tuple[str, ...], str | None] | None:
-        data, all_classes = _class_data(pred, cohort, config.failure_policy, also_failed)
+        data, all_classes = _class_data(pred, cohort, config.failure_policy)
         classes = _present_classes(all_classes, data.y_true)
         if data.y_true.size == 0 or len(classes) < 2:
             return None
@@ -203,7 +198,7 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
     rec_failed: dict[tuple[str, str], set[str]] = {}
     for scored in score_recurrence(list(cohort.cases), rec_jobs, store,
                                    margin_mm=config.recurrence_margin_mm,
-                                   examples_dir=run_dir / "examples"):
+                                   examples_dir=inside(run_dir, "examples")):
         key = (scored.job.adapter_label, scored.job.variant.id)
         case = case_index[scored.job.case.case_id]
         if scored.values is None:
@@ -274,8 +269,9 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
         "reproducibility": (reproducibility, ["analysis", "task", "adapter", "metric"]),
     }
     for name, (rows, sort) in specs.items():
-        out.tables[name] = write_table(run_dir / f"{name}.csv", rows, TABLE_COLUMNS[name], sort)
-    out.tables["cohort"] = write_cohort_table(run_dir / "cohort.csv", cohort)
+        out.tables[name] = write_table(inside(run_dir, f"{name}.csv"), rows,
+                                       TABLE_COLUMNS[name], sort)
+    out.tables["cohort"] = write_cohort_table(inside(run_dir, "cohort.csv"), cohort)
     if progress:
         progress("scoring", len(tasks) + 1, len(tasks) + 1)
     return out
@@ -291,7 +287,7 @@ def _restrict(data: agg.ClassData, all_classes: Sequence[str],
     total = sub.sum(axis=1, keepdims=True)
     sub = np.where(total > 0, sub / np.where(total > 0, total, 1.0), 1.0 / len(classes))
     return agg.ClassData(data.adapter, data.y_true, sub, data.subjects, data.sites,
-                         data.n_failed)
+                         data.n_failed, data.kept)
 
 
 def _case_data(adapter: str, metric: Metric, case_ids: Sequence[str],
