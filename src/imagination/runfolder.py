@@ -119,7 +119,7 @@ def infrastructure_error(exc: OSError, where: Path | str | None = None) -> RunIn
     place = exc.filename or where or "a file"
     what = _WHAT.get(exc.errno or 0, exc.strerror or str(exc))
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        todo = "free some space (or choose another --out)"
+        todo = "free some space there (or write elsewhere: --out, TMPDIR)"
     elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         todo = "make it writable or choose another --out"
     else:

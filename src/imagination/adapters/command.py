@@ -209,7 +209,9 @@ class CommandAdapter:
             folders = [*bwrap.program_folders(self.argv), *map(Path, self.sandbox_paths)]
             argv = bwrap.sandboxed_argv(argv, work=work, output=work / "output",
                                         read_only=folders, env=self.env)
-            env = None
+            # bubblewrap's own process stays visible inside (PID 1): it gets no more of the
+            # harness's environment than the program does
+            env = bwrap.sandbox_env(self.env)
         else:
             env = {**os.environ, **self.env} if self.env else None
         result = run_supervised(argv, cwd=work, timeout_s=self.timeout_s, env=env, cleanup=work)

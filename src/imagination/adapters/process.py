@@ -75,6 +75,8 @@ class ProcessResult:
     containment: str
     left_behind: int
     wall_s: float
+    #: the reaper's own peak memory (MiB): bounded however much the program prints
+    reaper_peak_rss_mb: float = float("nan")
 
     @property
     def timed_out(self) -> bool:
@@ -133,7 +135,8 @@ def run_supervised(argv: Sequence[str], *, cwd: Path, timeout_s: float,
         log_bytes={"stdout": int(doc.get("stdout_bytes", 0)),
                    "stderr": int(doc.get("stderr_bytes", 0))},
         containment=str(doc.get("containment", "")), left_behind=int(doc.get("left_behind", 0)),
-        wall_s=float(doc.get("wall_s", 0.0)))
+        wall_s=float(doc.get("wall_s", 0.0)),
+        reaper_peak_rss_mb=float(doc.get("reaper_peak_rss_mb", float("nan"))))
 
 
 def _alive(pid: int) -> bool:

@@ -429,7 +429,24 @@ def run(request: dict) -> dict:
             "start_error": error,
             "stdout": logs["stdout"].text(), "stderr": logs["stderr"].text(),
             "stdout_bytes": logs["stdout"].total, "stderr_bytes": logs["stderr"].total,
-            "wall_s": time.monotonic() - started}
+            "wall_s": time.monotonic() - started, "reaper_peak_rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float:
+    """The reaper's own peak resident memory (it reads the logs), in MiB: ``VmHWM`` on Linux
+    (``ru_maxrss`` would include the harness's memory from before ``exec``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
 def main() -> int:

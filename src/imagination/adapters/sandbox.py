@@ -27,6 +27,11 @@ SANDBOX_ENV: Final[dict[str, str]] = {"PATH": "/usr/local/bin:/usr/bin:/bin", "H
 BLINDING_ENFORCED: Final[str] = "enforced (sandbox)"
 
 
+def sandbox_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a sandboxed program (and of bubblewrap itself)."""
+    return {**SANDBOX_ENV, **dict(extra or {})}
+
+
 def bwrap() -> str | None:
     return shutil.which("bwrap")
 
@@ -41,7 +46,8 @@ def unavailable_reason() -> str | None:
                 "Fedora: dnf install bubblewrap)")
     argv = [program, *_base_options(), "--", "true"]
     try:
-        result = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+        result = subprocess.run(argv, capture_output=True, timeout=30, check=False,
+                                env=sandbox_env())
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap cannot start: {exc}"
     if result.returncode != 0:
@@ -111,6 +117,6 @@ def sandboxed_argv(argv: Sequence[str], *, work: Path, output: Path,
         options += ["--ro-bind", str(folder), str(folder)]
     options += ["--ro-bind", str(work), str(work), "--bind", str(output), str(output),
                 "--chdir", str(work), "--clearenv"]
-    for name, value in {**SANDBOX_ENV, **dict(env or {})}.items():
+    for name, value in sandbox_env(env).items():
         options += ["--setenv", name, value]
     return [program, *options, "--", *argv]

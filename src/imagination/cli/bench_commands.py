@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import typer
@@ -23,13 +24,23 @@ def config_schema() -> None:
     out_console.print_json(json.dumps(config_json_schema()))
 
 
+class _RunLog(logging.FileHandler):
+    """``bench.log``: a write that fails for lack of space or a read-only medium is dropped
+    silently (the run's own writes report it as one clear line, not a logging traceback)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
 def _setup_logging(run_dir: Path, quiet: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger("imagination")
     root.setLevel(logging.INFO)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    file_handler = logging.FileHandler(inside(run_dir, "bench.log"))
+    file_handler = _RunLog(inside(run_dir, "bench.log"))
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(file_handler)
     if not quiet:
