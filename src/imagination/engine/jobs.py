@@ -55,7 +55,7 @@ _LOADED_MAX = 2
 
 
 def _frozen(loaded: LoadedCase) -> LoadedCase:
-    for array in (*loaded.images.values(), *loaded.masks.values()):
+    for array in (*loaded.images.values(), *loaded.masks.values(), *loaded.tissues.values()):
         array.setflags(write=False)  # an adapter writing into its inputs fails loudly
     return loaded
 
@@ -75,7 +75,7 @@ def load_blinded(spec: JobSpec) -> LoadedCase:
     else:
         _LOADED.move_to_end(key)
     return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
-                      masks=dict(cached.masks))
+                      masks=dict(cached.masks), tissues=dict(cached.tissues))
 
 
 def prepare_case(spec: JobSpec) -> LoadedCase:
@@ -86,6 +86,10 @@ def prepare_case(spec: JobSpec) -> LoadedCase:
 
         loaded = apply_perturbation(loaded, spec.variant.kind, spec.variant.severity,
                                     int(spec.perturbation_seed or 0), spec.variant.params)
+    for _, label, name, params in spec.chained:  # the mask an upstream model made of this case
+        from imagination.engine.chaining import feed_upstream
+
+        loaded = feed_upstream(loaded, _adapter(name, canonical_json(dict(params))), label)
     return loaded
 
 
@@ -93,10 +97,11 @@ def sealed(loaded: LoadedCase) -> LoadedCase:
     """The case as an adapter receives it: no file paths (each image and mask is named only
     by its role), no manifest, no labels, no truth mask."""
     case = replace(loaded.case, images={m: Path(m) for m in loaded.images},
-                   masks={m: Path(f"mask_{m}") for m in loaded.masks}, labels={},
+                   masks={m: Path(f"mask_{m}") for m in loaded.masks},
+                   tissues={t: Path(f"tissue_{t}") for t in loaded.case.tissues}, labels={},
                    manifest=None)
     return LoadedCase(case=case, grid=loaded.grid, images=dict(loaded.images),
-                      masks=dict(loaded.masks))
+                      masks=dict(loaded.masks), tissues=dict(loaded.tissues))
 
 
 def _work(spec: JobSpec) -> Predictions | dict[str, float]:
