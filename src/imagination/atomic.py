@@ -42,6 +42,14 @@ def fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` with the final file's name when the failing write did not say which file (a
+    full disk during ``write``, e.g.), so that the user's error names it."""
+    if exc.filename is not None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
+
+
 def write_temporary(path: Path, payload: bytes, *, fsync: bool = True) -> Path:
     """Write (and fsync) ``payload`` to a fresh temporary file next to ``path``; return it.
 
@@ -58,6 +66,9 @@ def write_temporary(path: Path, payload: bytes, *, fsync: bool = True) -> Path:
             if fsync:
                 handle.flush()
                 os.fsync(handle.fileno())
+    except OSError as exc:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise _naming(exc, path) from exc
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
@@ -82,6 +93,9 @@ def atomic_writer(path: Path, *, fsync: bool = True) -> Iterator[BinaryIO]:
                 handle.flush()
                 os.fsync(handle.fileno())
         tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _naming(exc, path) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -8,23 +8,29 @@ replaced — a list, never a shell string. The program writes each task's output
 type says (``imagination.tasks.outputs``): class probabilities in ``output/predictions.json``
 (``{task: {class: probability}}``), voxel maps as ``output/<task>.nii.gz`` on the input grid
 (e.g. ``output/recurrence.nii.gz``). stdout and stderr are kept per case (``Predictions.logs``
-or the failure's ``logs``). A non-zero exit, a timeout (the whole process group is killed) or
-missing or malformed output fails that case with its reason.
+or the failure's ``logs``), capped while read. The program runs under
+:mod:`imagination.adapters.process`: on a timeout or an interrupt of the bench its whole process
+tree is killed and the case folder deleted. With ``sandbox: true`` it runs in a bubblewrap
+sandbox (:mod:`imagination.adapters.sandbox`). A non-zero exit, a timeout or missing or
+malformed output fails that case with its reason.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from imagination.adapters import sandbox as bwrap
+from imagination.adapters.process import (
+    LOG_LIMIT,
+    case_folder,
+    run_supervised,
+    sweep_stale_folders,
+)
 from imagination.adapters.protocol import ModelCard, Predictions
 from imagination.adapters.validation import (
     AdapterCrashError,
@@ -36,11 +42,11 @@ from imagination.adapters.validation import (
 from imagination.cohort.case import LoadedCase
 from imagination.cohort.nifti import write_nifti
 from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES
-from imagination.errors import InputError
+from imagination.errors import InputError, RunIncomplete
+from imagination.runfolder import inside
 
 PLACEHOLDERS: Final[tuple[str, ...]] = ("{input}", "{output}", "{case_id}")
-#: Most characters of each log kept with the predictions.
-LOG_LIMIT: Final[int] = 200_000
+__all__ = ["LOG_LIMIT", "CommandAdapter", "model_card", "read_program_outputs"]
 
 
 def model_card(spec: Mapping[str, Any] | ModelCard | None, default_use: str) -> ModelCard:
@@ -89,13 +95,6 @@ def read_program_outputs(output_dir: Path, tasks: Sequence[str],
     return outputs
 
 
-def _read_log(path: Path) -> str:
-    if not path.is_file():
-        return ""
-    text = path.read_text(errors="replace")
-    return text if len(text) <= LOG_LIMIT else text[-LOG_LIMIT:]
-
-
 class CommandAdapter:
     """Runs an external program (or container) once per case."""
 
@@ -107,7 +106,9 @@ class CommandAdapter:
                  timeout_s: float = 3600.0,
                  env: Mapping[str, str] | None = None,
                  vocabularies: Mapping[str, Sequence[str]] | None = None,
-                 card: Mapping[str, Any] | ModelCard | None = None) -> None:
+                 card: Mapping[str, Any] | ModelCard | None = None,
+                 sandbox: bool = False,
+                 sandbox_paths: Sequence[str] = ()) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise InputError(f"adapter {name}: argv must be a list of strings (no shell "
                              f"string), got {argv!r}")
@@ -130,12 +131,30 @@ class CommandAdapter:
         self.vocabularies = {t: tuple(v) for t, v in {**DEFAULT_VOCABULARIES,
                                                        **(vocabularies or {})}.items()}
         self.card = model_card(card, f"external program {self.argv[0]}")
+        self.sandbox = bool(sandbox)
+        self.sandbox_paths = tuple(str(p) for p in sandbox_paths)
+        bad = [p for p in self.sandbox_paths if not Path(p).is_absolute() or not Path(p).exists()]
+        if bad:
+            raise InputError(f"adapter {name}: sandbox_paths {bad} must be existing absolute "
+                             "paths")
+        if self.sandbox_paths and not self.sandbox:
+            raise InputError(f"adapter {name}: sandbox_paths needs sandbox: true")
+        if self.sandbox and (reason := bwrap.unavailable_reason()) is not None:
+            raise InputError(f"adapter {name}: sandbox: true, but {reason}")
+
+    @property
+    def blinding(self) -> str:
+        """How the program is kept from the truth (stated in the report)."""
+        return (bwrap.BLINDING_ENFORCED if self.sandbox
+                else "by convention (command without a sandbox)")
 
     def params(self) -> Mapping[str, Any]:
         return {"argv": list(self.argv), "version": self.version, "tasks": list(self.tasks),
                 "required_modalities": list(self.required_modalities),
                 "optional_modalities": list(self.optional_modalities),
-                "masks": list(self.masks), "env": dict(sorted(self.env.items()))}
+                "masks": list(self.masks), "env": dict(sorted(self.env.items())),
+                **({"sandbox": True, "sandbox_paths": list(self.sandbox_paths)}
+                   if self.sandbox else {})}
 
     def command_line(self, input_dir: Path, output_dir: Path, case_id: str) -> list[str]:
         """The argv with placeholders replaced (plain text replacement, no shell)."""
@@ -155,11 +174,11 @@ class CommandAdapter:
         if not self.required_modalities and not self.optional_modalities:
             modalities = list(case.images)
         for modality in modalities:
-            write_nifti(input_dir / f"{modality}.nii.gz", case.images[modality], affine,
-                        dtype="float32")
+            write_nifti(inside(input_dir, f"{modality}.nii.gz"), case.images[modality],
+                        affine, dtype="float32")
         for mask in self.masks:
             if mask in case.masks:
-                write_nifti(input_dir / f"mask_{mask}.nii.gz", case.masks[mask], affine)
+                write_nifti(inside(input_dir, f"mask_{mask}.nii.gz"), case.masks[mask], affine)
         label_map = case.case.label_map
         request = {
             "case_id": case.case_id,
@@ -172,33 +191,31 @@ class CommandAdapter:
                           if label_map is not None else None),
             "spacing_mm": list(case.grid.spacing),
         }
-        (input_dir / "request.json").write_text(json.dumps(request, indent=2))
+        inside(input_dir, "request.json").write_text(json.dumps(request, indent=2))
 
     def _run(self, argv: list[str], work: Path) -> tuple[int | None, dict[str, str]]:
-        """Exit status (None on timeout) and logs; the process group dies on timeout."""
-        stdout_path, stderr_path = work / "stdout.txt", work / "stderr.txt"
-        env = {**os.environ, **self.env} if self.env else None
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            try:
-                process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                           stderr=err, cwd=work, env=env,
-                                           start_new_session=True)
-            except OSError as exc:
-                raise AdapterCrashError(f"cannot start {argv[0]}: {exc}") from exc
-            try:
-                status: int | None = process.wait(timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                status = None
-        logs = {"stdout": _read_log(stdout_path), "stderr": _read_log(stderr_path)}
-        return status, logs
+        """Exit status (``None`` on timeout) and capped logs; nothing of the program is left
+        running when this returns or raises."""
+        if self.sandbox:
+            folders = [*bwrap.program_folders(self.argv), *map(Path, self.sandbox_paths)]
+            argv = bwrap.sandboxed_argv(argv, work=work, output=work / "output",
+                                        read_only=folders, env=self.env)
+            # bubblewrap's own process stays visible inside (PID 1): it gets no more of the
+            # harness's environment than the program does
+            env = bwrap.sandbox_env(self.env)
+        else:
+            env = {**os.environ, **self.env} if self.env else None
+        result = run_supervised(argv, cwd=work, timeout_s=self.timeout_s, env=env, cleanup=work)
+        if result.outcome == "stopped":
+            raise RunIncomplete(f"adapter {self.name}: its program was stopped by a signal "
+                                "before it finished; run the same command again to resume")
+        return result.status, result.logs
 
     def predict(self, case: LoadedCase) -> Predictions:
         check_inputs(self, case)
-        with tempfile.TemporaryDirectory(prefix=f"imagination-{self.name}-") as tmp:
-            work = Path(tmp)
+        sweep_stale_folders()
+        work = case_folder(self.name)
+        try:
             input_dir, output_dir = work / "input", work / "output"
             input_dir.mkdir()
             output_dir.mkdir()
@@ -215,4 +232,6 @@ class CommandAdapter:
                 outputs = read_program_outputs(output_dir, self.tasks, case)
             except AdapterOutputError as exc:
                 raise AdapterOutputError(exc.reason, logs=logs) from exc
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         return Predictions(case_id=case.case_id, outputs=outputs, logs=logs)

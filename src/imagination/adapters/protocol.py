@@ -51,6 +51,18 @@ class Predictions:
     logs: dict[str, str] = field(default_factory=dict)
 
 
+#: Blinding of an adapter that runs inside the harness's process (no attribute ``blinding``):
+#: it gets a sealed case (no paths, manifest or truth) but could look elsewhere in memory.
+IN_PROCESS_BLINDING = "by convention (in-process)"
+
+
+def blinding_of(adapter: object) -> str:
+    """How an adapter is kept from the truth: ``enforced (sandbox)``/``enforced (container)``
+    where the harness enforces it, else ``by convention (...)`` (an optional attribute
+    ``blinding``; in-process by default)."""
+    return str(getattr(adapter, "blinding", IN_PROCESS_BLINDING))
+
+
 @runtime_checkable
 class Adapter(Protocol):
     """A model as the harness sees it."""

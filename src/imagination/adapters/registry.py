@@ -28,7 +28,7 @@ from imagination.adapters.baselines.t2flair_mismatch import T2FlairMismatchAdapt
 from imagination.adapters.command import CommandAdapter
 from imagination.adapters.container import container_adapter
 from imagination.adapters.precomputed import PrecomputedAdapter
-from imagination.adapters.protocol import Adapter, LearningAdapter, ModelCard
+from imagination.adapters.protocol import Adapter, LearningAdapter, ModelCard, blinding_of
 from imagination.errors import InputError
 
 ENTRY_POINT_GROUP: Final[str] = "imagination.adapters"
@@ -176,4 +176,4 @@ def describe(adapter: Adapter | LearningAdapter) -> Mapping[str, Any]:
     """A built adapter's identity for provenance and reports."""
     return {"name": adapter.name, "version": adapter.version, "tasks": list(adapter.tasks),
             "learning": is_learning(adapter), "params": dict(adapter.params()),
-            "card": adapter.card.to_dict()}
+            "card": adapter.card.to_dict(), "blinding": blinding_of(adapter)}

@@ -59,5 +59,11 @@ def run_app(argv: list[str] | None = None) -> int:
         if callable(getattr(exc, "show", None)) and hasattr(exc, "exit_code"):
             exc.show(file=sys.stderr)
             return EXIT_BAD_INPUT
-        raise
+        from imagination.runfolder import machine_error
+
+        machine = machine_error(exc)  # disk full, read-only, permissions: one line, exit 3
+        if machine is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(str(machine))}")
+        return machine.exit_code
     return code if isinstance(code, int) and not isinstance(code, bool) else 0

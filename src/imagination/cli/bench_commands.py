@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import typer
@@ -11,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from imagination.cli.app import app, err_console, out_console
 from imagination.config import config_json_schema, demo_config_path, load_config
+from imagination.runfolder import inside, prepare_run_folder
 
 config_app = typer.Typer(help="Bench configuration tools.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -22,13 +24,23 @@ def config_schema() -> None:
     out_console.print_json(json.dumps(config_json_schema()))
 
 
+class _RunLog(logging.FileHandler):
+    """``bench.log``: a write that fails for lack of space or a read-only medium is dropped
+    silently (the run's own writes report it as one clear line, not a logging traceback)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handleError(record)
+
+
 def _setup_logging(run_dir: Path, quiet: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger("imagination")
     root.setLevel(logging.INFO)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    file_handler = logging.FileHandler(run_dir / "bench.log")
+    file_handler = _RunLog(inside(run_dir, "bench.log"))
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(file_handler)
     if not quiet:
@@ -59,7 +71,7 @@ def bench(
 
     path = config or demo_config_path()
     cfg = load_config(path)
-    run_dir = (out or Path("runs") / cfg.name).resolve()
+    run_dir = prepare_run_folder(out if out is not None else inside(Path("runs"), cfg.name))
     _setup_logging(run_dir, quiet)
     with Progress(TextColumn("[bold]{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, disable=quiet,

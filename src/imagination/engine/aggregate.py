@@ -41,14 +41,30 @@ STATISTICAL_TESTS: dict[str, str] = {
 
 @dataclass
 class ClassData:
-    """One adapter's scored classification inputs: truth and probabilities per case."""
+    """One adapter's classification inputs: truth and probabilities per case.
+
+    Every adapter of a comparison has the same rows (the cases with a truth label), so one
+    bootstrap weight matrix serves all; ``kept`` marks the rows that are scored (``False``:
+    failed and left out under ``failure_policy: exclude``; ``None``: every row)."""
 
     adapter: str
     y_true: np.ndarray  # class labels (str), cases with a truth label
-    proba: np.ndarray  # n × k, failed rows already handled by the failure policy
+    proba: np.ndarray  # n × k, failed rows handled by the failure policy (or not kept)
     subjects: np.ndarray
     sites: np.ndarray
     n_failed: int
+    kept: np.ndarray | None = None
+
+    def kept_rows(self) -> np.ndarray:
+        return np.ones(self.y_true.size, dtype=bool) if self.kept is None else self.kept
+
+    def scored(self) -> ClassData:
+        """The rows that are scored, alone."""
+        if self.kept is None or self.kept.all():
+            return self
+        k = self.kept
+        return ClassData(self.adapter, self.y_true[k], self.proba[k], self.subjects[k],
+                         self.sites[k], self.n_failed)
 
 
 @dataclass
@@ -114,19 +130,22 @@ class Aggregate:
 def aggregate_classification(metric: Metric, datas: Sequence[ClassData],
                              classes: Sequence[str], positive: str | None,
                              stats: StatisticsConfig) -> Aggregate:
+    """Estimates and one shared bootstrap: the weights are drawn once over the common rows;
+    an adapter's failed-and-excluded rows get weight 0 in every resample."""
     y = datas[0].y_true
     weights = resample_weights(datas[0].subjects, strata=y, n_resamples=stats.n_resamples,
                                seed=stats.seed)
     est, boot, jack = [], [], []
     for data in datas:
-        est.append(metric_value(metric, data, classes, positive))
-        boot.append(classification_distribution(metric, data.y_true, data.proba, classes,
-                                                positive, weights))
-        jack.append(classification_distribution(metric, data.y_true, data.proba, classes,
-                                                positive, jackknife_weights(data.subjects))
-                    if stats.ci_method == "bca" else None)
+        sub, keep = data.scored(), data.kept_rows()
+        est.append(metric_value(metric, sub, classes, positive))
+        boot.append(classification_distribution(metric, sub.y_true, sub.proba, classes,
+                                                positive, weights[:, keep]))
+        jack.append(classification_distribution(metric, sub.y_true, sub.proba, classes,
+                                                positive, jackknife_weights(sub.subjects))
+                    if stats.ci_method == "bca" and sub.y_true.size > 1 else None)
     return Aggregate([d.adapter for d in datas], np.array(est), np.column_stack(boot), jack,
-                     [int(d.y_true.size) for d in datas], [d.n_failed for d in datas])
+                     [int(d.kept_rows().sum()) for d in datas], [d.n_failed for d in datas])
 
 
 def aggregate_cases(datas: Sequence[CaseData], stats: StatisticsConfig) -> Aggregate:
@@ -214,17 +233,21 @@ def classification_pair_test(metric: Metric, datas: Sequence[ClassData],
     pos = _pos(classes, positive)
     if metric.name == "auroc" and pos is not None:
         def delong(i: int, j: int) -> tuple[str, float, float]:
-            y = datas[i].y_true == classes[pos]
-            if y.all() or not y.any():
+            both = datas[i].kept_rows() & datas[j].kept_rows()  # cases both adapters scored
+            y = datas[i].y_true[both] == classes[pos]
+            if np.count_nonzero(y) < 2 or np.count_nonzero(~y) < 2:  # DeLong's minimum
                 return "delong", float("nan"), float("nan")
             # (b, a) order: DeLong's z is then the sign of AUC_a − AUC_b, as the estimate
-            res = delong_paired_test(y, datas[j].proba[:, pos], datas[i].proba[:, pos])
+            res = delong_paired_test(y, datas[j].proba[both, pos], datas[i].proba[both, pos])
             return "delong", res.z, res.p_value
         return delong
     if metric.name == "accuracy":
         def mcn(i: int, j: int) -> tuple[str, float, float]:
-            ca = _correct(datas[i], classes, positive)
-            cb = _correct(datas[j], classes, positive)
+            both = datas[i].kept_rows() & datas[j].kept_rows()
+            if not both.any():
+                return "mcnemar", float("nan"), float("nan")
+            ca = _correct(datas[i], classes, positive)[both]
+            cb = _correct(datas[j], classes, positive)[both]
             res = mcnemar(ca, cb)
             return "mcnemar", res.statistic, res.p_value
         return mcn
@@ -274,7 +297,7 @@ def classification_site_rows(task: str, metric: Metric, datas: Sequence[ClassDat
     """Per-site metric values with a within-site bootstrap interval, and heterogeneity
     (inverse-variance, SE = bootstrap standard deviation)."""
     rows: list[dict[str, object]] = []
-    for data in datas:
+    for data in (d.scored() for d in datas):
         estimates = []
         for site in sorted(set(data.sites.tolist())):
             sel = data.sites == site

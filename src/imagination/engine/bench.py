@@ -6,14 +6,17 @@ Every stage reads what the stage before wrote: a killed run resumes from the sto
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,11 +35,12 @@ from imagination.engine.aggregate import STATISTICAL_TESTS
 from imagination.engine.chaining import with_reference_twins, write_chained_table
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
-from imagination.engine.jobs import failure_record, run_job
+from imagination.engine.jobs import INFRASTRUCTURE, failure_record, run_job
 from imagination.engine.plan import JobSpec, build_plan, input_digests, validate_variants
 from imagination.engine.provenance import collect_environment, write_run_json
 from imagination.engine.store import PredictionStore
 from imagination.errors import InputError, RunIncomplete
+from imagination.runfolder import inside
 
 log = logging.getLogger("imagination.bench")
 
@@ -200,6 +204,8 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
                 else:
                     assert outcome.failure is not None
                     record = failure_record(spec, outcome.failure, outcome.wall_s)
+                if record.failure is not None and record.failure.get("kind") == INFRASTRUCTURE:
+                    raise RunIncomplete(str(record.failure.get("reason")))
                 pending.append(writer.submit(store.put, spec.key, record))
                 if len(pending) > STORE_QUEUE:
                     pending.pop(0).result()
@@ -213,6 +219,24 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
         for future in pending:
             future.result()
     return done, failed
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While models run, SIGTERM stops the run as Ctrl-C does: running model programs are
+    killed with their whole process tree (``adapters.process``), finished jobs are kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_bench(
@@ -247,13 +271,14 @@ def run_bench(
     timings["cohort_s"] = time.perf_counter() - t0
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / VALIDATED_FILE, {"fingerprint": cohort_fingerprint(manifests)})
+    _write_json(inside(run_dir, VALIDATED_FILE),
+                {"fingerprint": cohort_fingerprint(manifests)})
     # no fsync per object: a record torn by a crash fails its size/checksum test and is
     # recomputed, so durability adds ~8 ms a job and no safety
-    store = PredictionStore(run_dir / "store", durable=False)
+    store = PredictionStore(inside(run_dir, "store"), durable=False)
     t1 = time.perf_counter()
     plan = build_plan(config, list(cohort.cases), adapters, vocabularies, digest_cache=store)
-    _write_json(run_dir / "plan.json", {"jobs": [job.index_entry() for job in plan]})
+    _write_json(inside(run_dir, "plan.json"), {"jobs": [job.index_entry() for job in plan]})
     timings["plan_s"] = time.perf_counter() - t1
 
     if force:
@@ -265,7 +290,8 @@ def run_bench(
 
     t2 = time.perf_counter()
     try:
-        _execute(missing, store, config, workers, executor, scheduler, progress)
+        with _terminate_as_interrupt():
+            _execute(missing, store, config, workers, executor, scheduler, progress)
     except KeyboardInterrupt:
         raise RunIncomplete(
             f"interrupted; finished jobs are kept in {run_dir / 'store'}: run the same command "

@@ -1,7 +1,12 @@
 """The worker side of a job: load the blinded case, perturb it, run the adapter, check it.
 
 Runs in a worker process (local pool or Dask). Any exception for this case becomes a failure
-record; the run goes on.
+record; the run goes on. A problem of the machine (disk full, read-only file system, a
+supervisor that cannot run, a stop) becomes an ``infrastructure`` record, which the bench never
+stores: it stops the run with exit 3 and the same command resumes.
+
+Adapters receive a *sealed* case (:func:`sealed`): arrays, grid, label map and covariates, but
+no file path, no manifest and (as planned) no labels or truth masks.
 """
 
 from __future__ import annotations
@@ -9,8 +14,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from imagination.adapters.protocol import Adapter, LearningAdapter, Predictions
 from imagination.adapters.registry import create
@@ -22,7 +29,12 @@ from imagination.engine.executors import Failure
 from imagination.engine.hashing import canonical_json
 from imagination.engine.plan import JobSpec
 from imagination.engine.store import JobRecord
+from imagination.errors import RunIncomplete
+from imagination.runfolder import INFRASTRUCTURE_ERRNOS, infrastructure_error
 from imagination.tasks.registry import kind_of
+
+#: Failure kind of a job stopped by a problem of the machine: never stored, the run stops.
+INFRASTRUCTURE: Final[str] = "infrastructure"
 
 
 @lru_cache(maxsize=32)
@@ -82,9 +94,20 @@ def prepare_case(spec: JobSpec) -> LoadedCase:
     return loaded
 
 
+def sealed(loaded: LoadedCase) -> LoadedCase:
+    """The case as an adapter receives it: no file paths (each image and mask is named only
+    by its role), no manifest, no labels, no truth mask."""
+    case = replace(loaded.case, images={m: Path(m) for m in loaded.images},
+                   masks={m: Path(f"mask_{m}") for m in loaded.masks},
+                   tissues={t: Path(f"tissue_{t}") for t in loaded.case.tissues}, labels={},
+                   manifest=None)
+    return LoadedCase(case=case, grid=loaded.grid, images=dict(loaded.images),
+                      masks=dict(loaded.masks), tissues=dict(loaded.tissues))
+
+
 def _work(spec: JobSpec) -> Predictions | dict[str, float]:
     adapter = adapter_for(spec)
-    case = prepare_case(spec)
+    case = sealed(prepare_case(spec))
     check_inputs(adapter, case)
     if spec.kind == "features":
         features = adapter.extract(case)  # type: ignore[union-attr]
@@ -99,16 +122,29 @@ def _record(spec: JobSpec, **fields: Any) -> JobRecord:
                      perturbation_id=spec.variant.id, **fields)
 
 
+def _infrastructure_reason(exc: BaseException) -> str | None:
+    """The one-line message when ``exc`` is a problem of the machine, not of the case."""
+    if isinstance(exc, RunIncomplete):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in INFRASTRUCTURE_ERRNOS:
+        return str(infrastructure_error(exc))
+    return None
+
+
 def run_job(spec: JobSpec) -> JobRecord:
     """Run one job; a failure of this case is returned as a failure record, never raised."""
     started = time.perf_counter()
     try:
         result, cost = measure(_work, spec)
     except Exception as exc:
+        cost = Cost(time.perf_counter() - started, 0.0, 0.0)
+        machine = _infrastructure_reason(exc)
+        if machine is not None:
+            return _record(spec, kind="failure", failure={"kind": INFRASTRUCTURE,
+                                                          "reason": machine}, cost=cost)
         failure = AdapterFailure.from_exception(exc, case_id=spec.case.case_id,
                                                 adapter=spec.adapter_label)
-        return _record(spec, kind="failure", failure=failure.to_dict(),
-                       cost=Cost(time.perf_counter() - started, 0.0, 0.0))
+        return _record(spec, kind="failure", failure=failure.to_dict(), cost=cost)
     if isinstance(result, Predictions):
         outputs = {t: kind_of(t).output.normalise(result.outputs[t]) for t in spec.tasks}
         return _record(spec, kind="predictions", outputs=outputs, cost=cost)

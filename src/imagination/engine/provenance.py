@@ -18,6 +18,7 @@ import psutil
 
 from imagination.atomic import atomic_write_text
 from imagination.errors import InputError
+from imagination.runfolder import inside
 
 RUN_JSON = "run.json"
 
@@ -86,7 +87,7 @@ def _to_json(value: Any) -> Any:
 def write_run_json(run_dir: Path | str, provenance: dict[str, Any]) -> Path:
     """Write ``provenance`` as ``RUN_DIR/run.json`` (sorted keys, atomic); return the path."""
     text = json.dumps(provenance, indent=2, sort_keys=True, default=_to_json, allow_nan=True)
-    return atomic_write_text(Path(run_dir) / RUN_JSON, text + "\n")
+    return atomic_write_text(inside(run_dir, RUN_JSON), text + "\n")
 
 
 def read_run_json(run_dir: Path | str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from imagination.engine.materialize import records_by_job
 from imagination.engine.plan import JobSpec
 from imagination.engine.store import PredictionStore
 from imagination.metrics.registry import policy_versions
+from imagination.runfolder import inside
 from imagination.tasks.base import ScoringContext, TaskTables
 from imagination.tasks.registry import kinds_for
 
@@ -121,9 +122,9 @@ def score_run(config: BenchConfig, cohort: Cohort, plan: Sequence[JobSpec],
         "reproducibility": (reproducibility, ["analysis", "task", "adapter", "metric"]),
     }
     for name, (table_rows, sort) in specs.items():
-        out.tables[name] = write_table(run_dir / f"{name}.csv", table_rows, TABLE_COLUMNS[name],
-                                       sort)
-    out.tables["cohort"] = write_cohort_table(run_dir / "cohort.csv", cohort)
+        out.tables[name] = write_table(inside(run_dir, f"{name}.csv"), table_rows,
+                                       TABLE_COLUMNS[name], sort)
+    out.tables["cohort"] = write_cohort_table(inside(run_dir, "cohort.csv"), cohort)
     if progress:
         progress("scoring", 1, 1)
     return out

@@ -43,6 +43,7 @@ import numpy as np
 
 from imagination.atomic import write_temporary
 from imagination.engine.cost import Cost
+from imagination.runfolder import inside
 from imagination.tasks.registry import kind_of
 
 JobKind = Literal["predictions", "features", "failure"]
@@ -202,8 +203,8 @@ class PredictionStore:
     def __init__(self, root: Path | str, *, durable: bool = True) -> None:
         self.root = Path(root)
         self.durable = durable
-        self.objects = self.root / OBJECTS_DIR
-        self.index_path = self.root / INDEX_NAME
+        self.objects = inside(self.root, OBJECTS_DIR)
+        self.index_path = inside(self.root, INDEX_NAME)
         self._local = threading.local()
         self.objects.mkdir(parents=True, exist_ok=True)
         _retry_locked(self._create_schema)
@@ -246,7 +247,7 @@ class PredictionStore:
     # -- records -----------------------------------------------------------------------------
     def object_path(self, key: str) -> Path:
         """Where the object of ``key`` lives (whether or not it exists)."""
-        return self.objects / key[:2] / f"{key}.npz"
+        return inside(self.objects, key[:2], f"{key}.npz")
 
     def put(self, key: str, record: JobRecord) -> None:
         """Store ``record`` under ``key`` atomically, replacing any previous record."""

@@ -115,5 +115,10 @@ def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
         counts = results.failures.groupby("adapter").size()
         listed = ", ".join(f"{adapter} {count}" for adapter, count in counts.items())
         parts += ["", f"Failed cases (all perturbations): {listed}. See failures.csv."]
+    adapters = results.run.get("adapters") or {}
+    if adapters:
+        listed = "; ".join(f"{label} {info.get('blinding') or 'not recorded'}"
+                           for label, info in sorted(adapters.items()))
+        parts += ["", f"Blinding: {listed}."]
     parts += ["", "Full report: report.html", ""]
     return "\n".join(parts)

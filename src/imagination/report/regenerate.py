@@ -27,6 +27,7 @@ from imagination.report.gates import (
 from imagination.report.html import render_report
 from imagination.report.junit import junit_xml
 from imagination.report.markdown import summary_markdown
+from imagination.runfolder import inside
 
 DEFAULT_MAX_DROP = 0.02
 REPORT_FILES: tuple[str, ...] = ("report.html", "summary.md", "junit.xml")
@@ -96,7 +97,7 @@ def regenerate(run_dir: str | Path, options: GateOptions | None = None) -> Repor
         "junit.xml": junit_xml(gates, run_name=name),
     }
     try:
-        written = [atomic_write_text(results.run_dir / file, text)
+        written = [atomic_write_text(inside(results.run_dir, file), text)
                    for file, text in outputs.items()]
     except OSError as exc:
         raise InputError(f"run directory {results.run_dir}: cannot write the reports: "

@@ -140,6 +140,7 @@ def adapter_section(results: RunResults, adapter: str) -> dict[str, Any]:
         "adapter": adapter, "anchor": f"adapter-{adapter}", "name": info.get("name", adapter),
         "version": info.get("version", "–"), "params": info.get("params") or {},
         "tasks": info.get("tasks") or [], "card": card,
+        "blinding": info.get("blinding") or "not recorded",
         "cost": cost_rows, "n_failures": len(failures), "failures_by_kind": by_kind,
         "failures": listed, "more_failures": max(0, len(failures) - MAX_FAILURES_LISTED),
     }

@@ -35,16 +35,12 @@ def _present_classes(classes: Sequence[str], y: np.ndarray) -> tuple[str, ...]:
 
 
 def _class_data(pred: ClassPredictions, cohort: Cohort, policy: str,
-                also_failed: np.ndarray | None = None,
                 ) -> tuple[agg.ClassData, tuple[str, ...]]:
-    """Cases with a truth label; failed rows per policy (worst: all mass off the truth).
-
-    ``also_failed`` marks cases to drop as well under ``exclude`` (to pair two runs)."""
+    """The cases with a truth label (the same rows for every adapter); failed rows per policy:
+    ``worst`` puts all probability off the truth, ``exclude`` marks them not kept."""
     truth = np.array([c.labels.get(pred.task) or "" for c in cohort.cases], dtype=object)
     has = truth != ""
     failed = pred.failed & has
-    if also_failed is not None and policy != "worst":
-        failed = failed | (also_failed & has)
     proba = pred.proba.copy()
     classes = pred.classes
     if policy == "worst":
@@ -52,13 +48,11 @@ def _class_data(pred: ClassPredictions, cohort: Cohort, policy: str,
             row = np.ones(len(classes)) / (len(classes) - 1)
             row[classes.index(truth[i])] = 0.0
             proba[i] = row
-        keep = has
-    else:
-        keep = has & ~failed
     subjects = np.array([c.subject_id for c in cohort.cases], dtype=object)
     sites = np.array([c.site for c in cohort.cases], dtype=object)
-    data = agg.ClassData(pred.adapter, truth[keep].astype(str), proba[keep], subjects[keep],
-                         sites[keep], int(failed.sum()))
+    kept = None if policy == "worst" else ~failed[has]
+    data = agg.ClassData(pred.adapter, truth[has].astype(str), proba[has], subjects[has],
+                         sites[has], int(failed.sum()), kept)
     return data, classes
 
 
@@ -72,13 +66,12 @@ def _restrict(data: agg.ClassData, all_classes: Sequence[str],
     total = sub.sum(axis=1, keepdims=True)
     sub = np.where(total > 0, sub / np.where(total > 0, total, 1.0), 1.0 / len(classes))
     return agg.ClassData(data.adapter, data.y_true, sub, data.subjects, data.sites,
-                         data.n_failed)
+                         data.n_failed, data.kept)
 
 
-def prepare(pred: ClassPredictions, cohort: Cohort, policy: str,
-            also_failed: np.ndarray | None = None) -> Prepared | None:
+def prepare(pred: ClassPredictions, cohort: Cohort, policy: str) -> Prepared | None:
     """Scorable data of one prediction set (classes present in the truth), or ``None``."""
-    data, all_classes = _class_data(pred, cohort, policy, also_failed)
+    data, all_classes = _class_data(pred, cohort, policy)
     classes = _present_classes(all_classes, data.y_true)
     if data.y_true.size == 0 or len(classes) < 2:
         return None
@@ -178,12 +171,16 @@ def _robustness(kind: TaskKind, ctx: ScoringContext,
         for metric in (get(n, kind.family) for n in names):
             if metric.applies_to == "binary" and len(classes) != 2:
                 continue
-            clean_value = agg.metric_value(metric, c_data, classes, positive)
-            value = agg.metric_value(metric, p_data, classes, positive)
-            diff = (agg.classification_distribution(metric, p_data.y_true, p_data.proba,
-                                                    classes, positive, weights)
-                    - agg.classification_distribution(metric, c_data.y_true, c_data.proba,
-                                                      classes, positive, weights))
+            # one weight matrix over the common rows; failed-and-excluded rows weigh 0
+            c_sub, p_sub = c_data.scored(), p_data.scored()
+            clean_value = agg.metric_value(metric, c_sub, classes, positive)
+            value = agg.metric_value(metric, p_sub, classes, positive)
+            diff = (agg.classification_distribution(metric, p_sub.y_true, p_sub.proba,
+                                                    classes, positive,
+                                                    weights[:, p_data.kept_rows()])
+                    - agg.classification_distribution(metric, c_sub.y_true, c_sub.proba,
+                                                      classes, positive,
+                                                      weights[:, c_data.kept_rows()]))
             low, high = interval(diff, value - clean_value, alpha=stats.alpha)
             rows.append(robustness_row(pred.task, metric.name, pred.adapter, pred.variant,
                                        kind_name, severity, value, clean_value,

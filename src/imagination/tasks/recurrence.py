@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from imagination.runfolder import inside
 from imagination.tasks.base import Blinding, ScoringContext, TaskKind, TaskTables
 from imagination.tasks.outputs import SCORE_MAP
 
@@ -41,6 +42,6 @@ class RecurrenceKind(TaskKind):
             jobs = [j for j in context.plan if task in j.tasks]
             scores = score_recurrence(list(context.cohort.cases), jobs, context.store,
                                       margin_mm=context.config.recurrence_margin_mm,
-                                      examples_dir=context.run_dir / "examples")
+                                      examples_dir=inside(context.run_dir, "examples"))
             out.extend(case_task_tables(self, context, task, scores))
         return out

@@ -25,6 +25,7 @@ from imagination.metrics.recurrence import (
     standard_plan,
 )
 from imagination.metrics.registry import available, policy_versions
+from imagination.runfolder import inside
 from imagination.stats.robustness import plan_dice
 
 TASK = "recurrence"
@@ -157,7 +158,8 @@ def _example_candidate(job: JobSpec, values: dict[str, float] | None, case: Case
 
 
 def example_path(folder: Path, job: JobSpec) -> Path:
-    return folder / f"recurrence_{job.adapter_label}_{job.case.case_id}.npz"
+    """``examples/recurrence_<adapter>_<case>.npz``, refused if the ids would leave the folder."""
+    return inside(folder, f"recurrence_{job.adapter_label}_{job.case.case_id}.npz")
 
 
 def _restore_examples(folder: Path, case: Case, scores: Sequence[CaseScore],
