@@ -14,8 +14,8 @@ from imagination.adapters.protocol import Adapter, LearningAdapter
 from imagination.cli.app import run_app
 from imagination.errors import InputError
 
-BUILTIN_NAMES = {"margin-15mm", "fk-growth", "fk-growth-pet", "random", "t2flair-mismatch",
-                 "age-volume-lr", "radiomics-lr", "prevalence"}
+BUILTIN_NAMES = {"margin-15mm", "pet-btv", "fk-growth", "fk-growth-pet", "random",
+                 "t2flair-mismatch", "age-volume-lr", "radiomics-lr", "prevalence"}
 
 
 @pytest.fixture

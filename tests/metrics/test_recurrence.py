@@ -41,7 +41,7 @@ def test_standard_plan_equals_a_full_distance_transform() -> None:
 
 
 def _predictgbm_topk(scores: np.ndarray, brain: np.ndarray, k: int) -> np.ndarray:
-    """PREDICT-GBM's rule, written independently: stable ascending sort, keep the last k."""
+    """PREDICT-GBM's pass 1, written independently: stable ascending sort, keep the last k."""
     candidates = np.flatnonzero(brain)
     out = np.zeros(scores.shape, bool)
     if k >= candidates.size:
@@ -52,18 +52,69 @@ def _predictgbm_topk(scores: np.ndarray, brain: np.ndarray, k: int) -> np.ndarra
     return out
 
 
+def _documented_plan(scores: np.ndarray, brain: np.ndarray, k: int,
+                     spacing: tuple[float, ...]) -> np.ndarray:
+    """The documented rule by brute force: score descending; at the cut, nearest (mm, pairwise
+    distances) to the voxels above the cut first; then the larger flat index."""
+    candidates = np.flatnonzero(brain)
+    out = np.zeros(scores.shape, bool)
+    if k == 0:
+        return out
+    if k >= candidates.size:
+        out.flat[candidates] = True
+        return out
+    values = scores.flat[candidates]
+    cut = np.sort(values)[::-1][k - 1]
+    above = candidates[values > cut]
+    tied = candidates[values == cut]
+    out.flat[above] = True
+    if above.size:
+        a = np.argwhere(out) * np.asarray(spacing)
+        t = np.column_stack(np.unravel_index(tied, scores.shape)) * np.asarray(spacing)
+        dist = np.sqrt(((t[:, None, :] - a[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
+    else:
+        dist = np.zeros(tied.size)
+    ranked = sorted(range(tied.size), key=lambda i: (round(dist[i], 9), -tied[i]))
+    out.flat[tied[ranked[:k - above.size]]] = True
+    return out
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), levels=st.integers(1, 6), k_share=st.floats(0, 1.2))
-def test_isovolumetric_plan_matches_predictgbm_ties(seed: int, levels: int,
-                                                    k_share: float) -> None:
+def test_isovolumetric_plan_fills_plateaus_by_distance(seed: int, levels: int,
+                                                       k_share: float) -> None:
     rng = np.random.default_rng(seed)
     scores = rng.integers(0, levels, (9, 8, 7)).astype(np.float32)  # heavy ties
     brain = rng.random(scores.shape) < 0.7
     k = int(k_share * np.count_nonzero(brain))
-    plan = rec.isovolumetric_plan(scores, brain, k)
+    spacing = (1.0, 1.5, 2.0)
+    plan = rec.isovolumetric_plan(scores, brain, k, spacing)
     assert np.count_nonzero(plan) == min(k, np.count_nonzero(brain))
     assert not (plan & ~brain).any()
-    assert np.array_equal(plan, _predictgbm_topk(scores, brain, k))
+    assert np.array_equal(plan, _documented_plan(scores, brain, k, spacing))
+    if levels == 1:  # a constant map has no region: PREDICT-GBM's order (last k by index)
+        assert np.array_equal(plan, _predictgbm_topk(scores, brain, k))
+
+
+def test_binary_mask_model_gets_a_contiguous_plan_grown_by_distance() -> None:
+    """Issue 12 item 4: a binary map with fewer voxels than k keeps its region and grows it
+    by distance (PREDICT-GBM's distance fade), not by voxel index order."""
+    from scipy.ndimage import label
+
+    shape = (30, 30, 20)
+    brain = np.ones(shape, bool)
+    mask = np.zeros(shape, np.float32)
+    mask[5:8, 20:23, 4:7] = 1.0  # 27 voxels, far from the high-index corner
+    spacing = (1.0, 1.0, 2.5)
+    k = 600
+    plan = rec.isovolumetric_plan(mask, brain, k, spacing)
+    assert plan.sum() == k and plan[mask > 0].all()
+    assert label(plan)[1] == 1  # one contiguous region
+    distance = distance_transform_edt(mask == 0, sampling=spacing)
+    assert distance[plan].max() <= distance[~plan].min() + 1e-9  # nearest voxels first
+    # PREDICT-GBM's fade 1 − d/d_max (d in mm) ranks the same voxels
+    fade = 1 - distance / distance.max()
+    assert fade[plan].min() >= fade[~plan].max() - 1e-9
 
 
 def test_isovolumetric_plan_rejects_nan_and_negative_k() -> None:

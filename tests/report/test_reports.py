@@ -71,11 +71,11 @@ def test_report_is_one_self_contained_file_with_every_plot(reported_run):
         assert svg.tag.endswith("svg"), alt
 
 
-def test_report_reads_cohort_first_and_provenance_last(reported_run):
+def test_report_reads_questions_and_cohort_first_and_provenance_last(reported_run):
     run_dir, _ = reported_run
     page = (run_dir / "report.html").read_text()
     headings = [re.sub(r"^\d+ · ", "", h) for h in re.findall(r"<h2[^>]*>(.*?)</h2>", page)]
-    assert headings == ["Cohort", "Task: idh", "Task: tumor_type", "Task: recurrence",
+    assert headings == ["Questions", "Cohort", "Task: idh", "Task: tumor_type", "Task: recurrence",
                         "Adapters", "Gates", "Provenance"]
     text = re.sub(r"<[^>]+>", " ", page)
     assert "probabilities sum to 1.37" in text          # a failure reason of radiomics_lr

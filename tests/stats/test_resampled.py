@@ -61,3 +61,12 @@ def test_unsupported_and_binary_only_names() -> None:
     assert resampled_classification("nope", y, p, classes, weights=w) is None
     with pytest.raises(InputError, match="binary"):
         resampled_classification("sensitivity", y, p, classes, weights=w)
+
+
+def test_every_registered_classification_metric_has_the_vectorised_form() -> None:
+    """Issue 12 item 8: no registered cohort metric falls back to the per-resample loop
+    (scripts/bench_bootstrap.py measures the two paths)."""
+    from imagination.metrics.registry import available
+
+    names = {m.name for m in available("classification")}
+    assert names <= SUPPORTED, sorted(names - SUPPORTED)

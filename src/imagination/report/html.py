@@ -13,6 +13,7 @@ import yaml
 from imagination.report import plots, sections, task_section
 from imagination.report.gates import GateResult
 from imagination.report.markdown import fmt
+from imagination.report.questions import ablation_answers
 from imagination.report.tables import RunResults
 
 TEMPLATE = "report.html.j2"
@@ -79,6 +80,7 @@ def report_context(results: RunResults, gates: Sequence[GateResult]) -> dict[str
                             and "task" not in results.reproducibility.columns else None),
         "failure_policy": config.get("failure_policy", "–"),
         "level": results.level, "alpha": f"{results.alpha:g}",
+        "questions": ablation_answers(results),
         "tests": results.run.get("statistical_tests") or {},
     }
 

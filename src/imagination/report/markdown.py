@@ -104,8 +104,14 @@ def gates_markdown(gates: Sequence[GateResult]) -> str:
 
 def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
     """The CI step summary: gates first, then each task's headline leaderboard."""
+    from imagination.report.questions import ablation_answers
+
     name = results.run.get("config", {}).get("name", results.run_dir.name)
-    parts = [f"# imagination benchmark: {name}", "", "## Gates", "", gates_markdown(gates)]
+    parts = [f"# imagination benchmark: {name}", ""]
+    answers = ablation_answers(results)
+    if answers:
+        parts += ["## Questions", "", *(f"- {a}" for a in answers), ""]
+    parts += ["## Gates", "", gates_markdown(gates)]
     for task in results.tasks:
         metric = primary_metric(results, task)
         rows = select_leaderboard(results.leaderboard, task=task, metric=metric)

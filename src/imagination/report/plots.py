@@ -4,8 +4,10 @@ has one colour throughout a report. Output is deterministic (fixed hash salt, no
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,10 +19,21 @@ from matplotlib.figure import Figure
 from imagination.metrics.decision import DecisionCurve
 from imagination.report.curves import CalibrationCurve, RocCurve
 
+#: Okabe & Ito (2008) colour-blind-safe palette (black left for pooled estimates); each colour
+#: is paired with its own marker so that no figure relies on colour alone.
 PALETTE: tuple[str, ...] = (
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-    "#bcbd22", "#7f7f7f",
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#7F7F7F", "#F0E442",
 )
+MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: Slots an adapter without a fixed colour may hash to (grey is kept for no-skill references,
+#: yellow, faint on white, is the last resort).
+_HASHED = 6
+#: Built-in adapters keep one colour in every run (fk-growth blue, fk-growth-pet vermillion:
+#: apart under deuteranopia).
+FIXED_SLOTS: dict[str, int] = {
+    "fk-growth": 0, "fk-growth-pet": 3, "margin-15mm": 1, "pet-btv": 2, "random": 6,
+    "radiomics-lr": 0, "age-volume-lr": 1, "t2flair-mismatch": 2, "prevalence": 6,
+}
 _STYLE = {
     "svg.fonttype": "none", "svg.hashsalt": "imagination-report", "font.size": 9,
     "font.family": "DejaVu Sans", "axes.spines.top": False, "axes.spines.right": False,
@@ -29,7 +42,24 @@ _STYLE = {
 
 
 def adapter_colours(adapters: Sequence[str]) -> dict[str, str]:
-    return {a: PALETTE[i % len(PALETTE)] for i, a in enumerate(adapters)}
+    """One Okabe–Ito colour per adapter, the same in every run: built-ins by
+    :data:`FIXED_SLOTS`, others by a hash of the name (the next free slot on a clash)."""
+    taken: dict[str, int] = {}
+    for adapter in adapters:
+        if adapter in FIXED_SLOTS and FIXED_SLOTS[adapter] not in taken.values():
+            taken[adapter] = FIXED_SLOTS[adapter]
+    for adapter in sorted(a for a in adapters if a not in taken):
+        start = int(hashlib.sha256(adapter.encode()).hexdigest(), 16) % _HASHED
+        order = [(start + i) % _HASHED for i in range(_HASHED)] + list(range(_HASHED,
+                                                                             len(PALETTE)))
+        free = [slot for slot in order if slot not in taken.values()]
+        taken[adapter] = free[0] if free else start
+    return {a: PALETTE[taken[a]] for a in adapters}
+
+
+def marker(colour: str) -> str:
+    """The marker paired with a palette colour (``o`` for any other colour)."""
+    return MARKERS[PALETTE.index(colour)] if colour in PALETTE else "o"
 
 
 def _svg(fig: Figure) -> str:
@@ -63,6 +93,7 @@ def roc_plot(curves: Mapping[str, RocCurve], colours: Mapping[str, str], *,
         ax.plot([0, 1], [0, 1], color="#999", lw=0.8, ls="--", label="chance")
         for adapter, curve in curves.items():
             ax.plot(curve.fpr, curve.tpr, color=colours[adapter], lw=1.6,
+                    marker=marker(colours[adapter]), ms=4, markevery=0.1,
                     label=f"{adapter} (AUC {curve.auc:.3f})")
         ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 − specificity (false-positive rate)",
                ylabel="sensitivity (true-positive rate)", title=title, aspect="equal")
@@ -121,7 +152,8 @@ def decision_plot(curves: Mapping[str, DecisionCurve], colours: Mapping[str, str
                 label="treat none")
         top = float(first.treat_all.max())
         for adapter, curve in curves.items():
-            ax.plot(curve.thresholds, curve.model, color=colours[adapter], lw=1.6, label=adapter)
+            ax.plot(curve.thresholds, curve.model, color=colours[adapter], lw=1.6, label=adapter,
+                    marker=marker(colours[adapter]), ms=4, markevery=0.1)
             top = max(top, float(np.nanmax(curve.model)))
         span = max(top, 0.05)
         ax.set(xlim=(0, 1), ylim=(-0.25 * span, 1.1 * span), xlabel="threshold probability",
@@ -152,7 +184,8 @@ def forest_plot(panels: Mapping[str, Sequence[ForestRow]], colours: Mapping[str,
                 colour = "#000" if row.overall else colours[adapter]
                 if not (math.isnan(row.low) or math.isnan(row.high)):
                     ax.plot([row.low, row.high], [yi, yi], color=colour, lw=1.4)
-                ax.plot([row.value], [yi], marker="D" if row.overall else "s", color=colour,
+                ax.plot([row.value], [yi], marker="D" if row.overall else marker(colour),
+                        color=colour,
                         ms=6 if row.overall else 4)
             ax.set_yticks(y, [f"{r.label} (n={r.n})" for r in rows])
             title = adapter + (f"\n{notes[adapter]}" if notes and adapter in notes else "")
@@ -162,14 +195,16 @@ def forest_plot(panels: Mapping[str, Sequence[ForestRow]], colours: Mapping[str,
 
 def coverage_pairs_plot(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
                         metric: str) -> str:
-    """Per case, a line from the standard plan's coverage to the model plan's (green: model
-    covers more, red: less, grey: equal); the black line joins the means."""
+    """Per case, a line from the standard plan's coverage to the model plan's (blue: model
+    covers more, vermillion dashed: less, grey: equal); the black line joins the means."""
     fig, axes = _grid(len(pairs), cols=4, panel=(2.5, 3.2))
     with mpl.rc_context(_STYLE):
         for ax, (adapter, (standard, model)) in zip(axes, pairs.items(), strict=True):
             for s, m in zip(standard, model, strict=True):
-                colour = "#2ca02c" if m > s else "#d62728" if m < s else "#aaa"
-                ax.plot([0, 1], [s, m], color=colour, lw=0.8, alpha=0.7, marker="o", ms=2.5)
+                colour = "#0072B2" if m > s else "#D55E00" if m < s else "#aaa"
+                ax.plot([0, 1], [s, m], color=colour, lw=0.8, alpha=0.7, ms=2.5,
+                        marker="^" if m > s else "v" if m < s else "o",
+                        ls="-" if m >= s else "--")
             better = int(np.sum(model > standard))
             worse = int(np.sum(model < standard))
             ax.plot([0, 1], [np.mean(standard), np.mean(model)], color="#111", lw=2.6,
@@ -230,7 +265,7 @@ def robustness_plot(panels: Mapping[str, Mapping[str, RobustnessSeries]],
             for adapter, s in series.items():
                 x = np.concatenate([[0], s.severity])
                 ax.plot(x, np.concatenate([[0], s.delta]), color=colours[adapter], lw=1.5,
-                        marker="o", ms=3, label=adapter)
+                        marker=marker(colours[adapter]), ms=4, label=adapter)
                 ax.fill_between(x, np.concatenate([[0], s.low]), np.concatenate([[0], s.high]),
                                 color=colours[adapter], alpha=0.15, lw=0)
             ax.set(xlabel="severity (0 = clean)", ylabel=f"Δ {metric} vs clean", title=kind)
@@ -254,7 +289,7 @@ def rank_stability_plot(points: Sequence[RankPoint], colours: Mapping[str, str],
     metrics = list(dict.fromkeys(p.metric for p in points))
     adapters = list(dict.fromkeys(p.adapter for p in points))
     with mpl.rc_context(_STYLE):
-        fig = _figure(max(4.0, 0.75 * len(metrics) + 2.5), 3.4)
+        fig = _figure(max(5.0, 1.1 * len(metrics) + 2.5), 3.6)
         ax = fig.add_subplot()
         offsets = np.linspace(-0.25, 0.25, len(adapters)) if len(adapters) > 1 else [0.0]
         for offset, adapter in zip(offsets, adapters, strict=True):
@@ -263,13 +298,15 @@ def rank_stability_plot(points: Sequence[RankPoint], colours: Mapping[str, str],
             ranks = np.asarray([p.rank for p in mine], float)
             low = ranks - np.asarray([p.low for p in mine], float)
             high = np.asarray([p.high for p in mine], float) - ranks
-            ax.errorbar(x, ranks, yerr=[np.nan_to_num(low), np.nan_to_num(high)], fmt="o",
+            ax.errorbar(x, ranks, yerr=[np.nan_to_num(low), np.nan_to_num(high)],
+                        fmt=marker(colours[adapter]),
                         color=colours[adapter], ms=6, elinewidth=2.5, capsize=4, label=adapter)
-        ax.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right")
+        ax.set_xticks(range(len(metrics)), [textwrap.fill(m, 14) for m in metrics])
         ax.set_xlim(-0.6, len(metrics) - 0.4)
         ax.set_yticks(range(1, len(adapters) + 1))
         ax.set_ylim(len(adapters) + 0.5, 0.5)
-        ax.set(ylabel="rank (1 = best)", title=f"Rank stability (bootstrap {level} rank interval)")
+        ax.set(ylabel="rank (1 = best)")
+        fig.suptitle(f"Rank stability (bootstrap {level} rank interval)", fontsize=10)
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
         return _svg(fig)
 
@@ -284,7 +321,7 @@ def interval_plot(panels: Mapping[str, Sequence[tuple[str, float, float, float]]
             y = np.arange(len(rows))[::-1]
             for yi, (adapter, value, low, high) in zip(y, rows, strict=True):
                 ax.plot([low, high], [yi, yi], color=colours[adapter], lw=1.6)
-                ax.plot([value], [yi], "o", color=colours[adapter], ms=4.5)
+                ax.plot([value], [yi], marker(colours[adapter]), color=colours[adapter], ms=5)
             ax.set_yticks(y, [r[0] for r in rows])
             ax.set_title(metric)
         return _svg(fig)

@@ -72,6 +72,54 @@ def worst_case_rows(results: RunResults, task: str, metric: str) -> list[list[st
     return out
 
 
+def largest_drops(results: RunResults, task: str) -> list[list[str]]:
+    """Per adapter, its largest worsening under any perturbation over every metric of the
+    robustness table (not only the headline one), largest first. Metrics are compared by
+    worsening as a share of their range (bounded metrics) or in their own units."""
+    table = results.robustness
+    if table is None:
+        return []
+    rows = _with_kind(table[(table["task"] == task) & ~table["metric"].isin(STABILITY_METRICS)])
+    rows = rows[rows["kind"] != SITE_SHIFT_KIND].dropna(subset=["value", "clean_value"])
+    best: dict[str, tuple[float, dict[str, Any]]] = {}
+    for r in rows.to_dict("records"):
+        m = metric_semantics(str(r["metric"]))
+        width = m.range[1] - m.range[0]
+        drop = m.worsening(float(r["clean_value"]), float(r["value"]))
+        scaled = drop / width if width < float("inf") else drop
+        if scaled > 0 and scaled > best.get(str(r["adapter"]), (0.0, {}))[0]:
+            best[str(r["adapter"])] = (scaled, r)
+    out = []
+    for _, r in sorted(best.values(), key=lambda item: -item[0]):
+        out.append([str(r["adapter"]), label(str(r["metric"])), str(r["perturbation"]),
+                    f"{fmt(r['clean_value'])} → {fmt(r['value'])}",
+                    f"{fmt(r['delta'])} {interval(r['delta_ci_low'], r['delta_ci_high'])}",
+                    count(r["n"])])
+    return out
+
+
+def severity_rows(results: RunResults, task: str) -> list[list[str]]:
+    """What each severity of the kinds in this task's robustness rows is physically."""
+    from imagination.errors import InputError
+    from imagination.perturb.registry import get
+
+    table = results.robustness
+    if table is None:
+        return []
+    rows = _with_kind(table[table["task"] == task])
+    out = []
+    for kind in sorted(set(rows["kind"]) - {SITE_SHIFT_KIND}):
+        try:
+            info = get(str(kind)).info
+        except InputError:
+            continue
+        used = sorted({int(s) for s in rows.loc[rows["kind"] == kind, "severity"]})
+        out.append([str(kind), info.parameter,
+                    ", ".join(f"{s}: {info.value(s):g}" for s in used if 1 <= s <= 5),
+                    info.touches])
+    return out
+
+
 def stability_rows(results: RunResults, task: str) -> list[list[str]]:
     """Flip rate (classification) or clean-vs-perturbed plan Dice (recurrence) per variant."""
     table = results.robustness
@@ -109,6 +157,8 @@ def ablation_rows(results: RunResults, task: str) -> list[list[str]]:
 def robustness_section(results: RunResults, task: str, metric: str,
                        colours: dict[str, str]) -> dict[str, Any] | None:
     section = {
+        "largest_drops": largest_drops(results, task),
+        "severities": severity_rows(results, task),
         "figure": robustness_figure(results, task, metric, colours),
         "worst_case": worst_case_rows(results, task, metric),
         "stability": stability_rows(results, task),

@@ -115,7 +115,7 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
                 score_map, truth.recurrence, truth.core, truth.brain, truth.spacing,
                 margin_mm=margin_mm, enhancing_mask=truth.enhancing, standard=std), truth, k)
             if job.adapter_label in perturbed:  # plans are compared with the clean one
-                plan = isovolumetric_plan(score_map, truth.brain, k)
+                plan = isovolumetric_plan(score_map, truth.brain, k, truth.spacing)
                 if job.variant.kind is None:
                     clean_plans[job.adapter_label] = plan
                 elif job.adapter_label in clean_plans:
@@ -207,7 +207,8 @@ def _scores_key(case: Case, jobs: Sequence[JobSpec], store: PredictionStore,
 def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map: np.ndarray,
                   std: np.ndarray) -> Path:
     """An axial slice (the one with most recurrence) of T1c, recurrence and both plans."""
-    model = isovolumetric_plan(score_map, truth.brain, int(np.count_nonzero(std)))
+    model = isovolumetric_plan(score_map, truth.brain, int(np.count_nonzero(std)),
+                               truth.spacing)
     z = int(np.argmax(truth.recurrence.sum(axis=(0, 1))))
     buffer = io.BytesIO()
     assert truth.t1c is not None
