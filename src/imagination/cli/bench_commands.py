@@ -7,10 +7,8 @@ import logging
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from imagination.cli.app import app, err_console, out_console
-from imagination.config import config_json_schema, demo_config_path, load_config
 
 config_app = typer.Typer(help="Bench configuration tools.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -19,6 +17,8 @@ app.add_typer(config_app, name="config")
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON schema of the bench config."""
+    from imagination.config import config_json_schema
+
     out_console.print_json(json.dumps(config_json_schema()))
 
 
@@ -54,6 +54,15 @@ def bench(
 
     A killed run resumes: the same command finishes only what is missing.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from imagination.config import demo_config_path, load_config
     from imagination.engine.bench import run_bench
     from imagination.report.regenerate import write_reports
 

@@ -10,9 +10,6 @@ import typer
 from rich.markup import escape
 
 from imagination.cli.app import app, err_console, out_console
-from imagination.report import tables
-from imagination.report.markdown import leaderboard_markdown
-from imagination.report.regenerate import GateOptions, regenerate
 
 LEADERBOARD_COLUMNS = ("task", "metric", "adapter", "value", "ci_low", "ci_high", "n", "n_failed",
                        "rank", "rank_ci_low", "rank_ci_high")
@@ -40,6 +37,8 @@ def report(
 ) -> None:
     """Regenerate report.html, summary.md and junit.xml from the stored results (no model is
     run) and evaluate the gates: exit 1 when a gate fails."""
+    from imagination.report.regenerate import GateOptions, regenerate
+
     outcome = regenerate(run_dir, GateOptions(
         require=tuple(require), baseline_dir=baseline, max_drop=max_drop,
         config_gates=not no_config_gates))
@@ -61,6 +60,9 @@ def leaderboard(
     fmt: Format = typer.Option(Format.csv, "--format", help="Output format."),
 ) -> None:
     """Print the leaderboard (values with 95% intervals and ranks) as CSV, Markdown or JSON."""
+    from imagination.report import tables
+    from imagination.report.markdown import leaderboard_markdown
+
     board = tables.read_table(Path(run_dir), "leaderboard.csv", required=True)
     assert board is not None
     rows = tables.select_leaderboard(board, task=task, metric=metric)

@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from imagination.cli.app import app, out_console
-from imagination.cohort.synthetic import SynthConfig, generate_cohort, parse_prevalence
 
 
 @app.command("synth")
@@ -30,6 +29,8 @@ def synth(
     ),
 ) -> None:
     """Write NIfTI images, manifest.csv (+ .meta.yaml) and truth.json into OUT_DIR."""
+    from imagination.cohort.synthetic import SynthConfig, generate_cohort, parse_prevalence
+
     config = SynthConfig(
         n_cases=cases, n_sites=sites, seed=seed, resolution_mm=resolution,
         pet_resolution_mm=pet_resolution, workers=workers or min(4, os.cpu_count() or 1),
