@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -44,3 +46,13 @@ class RunIncomplete(ImaginationError):
     """The run could not finish; the same command resumes it (exit 3)."""
 
     exit_code = EXIT_INCOMPLETE
+
+
+def did_you_mean(value: object, choices: Iterable[str], *, n: int = 3) -> str:
+    """`` (did you mean 'auroc'?)`` naming the closest of ``choices`` (difflib), else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(value), list(choices), n=n, cutoff=0.5)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

@@ -26,15 +26,9 @@ from imagination.engine.materialize import (
 from imagination.engine.plan import CLEAN, JobSpec
 from imagination.engine.recurrence_scoring import score_recurrence
 from imagination.engine.store import PredictionStore
+from imagination.metrics.defaults import BINARY_METRICS, MULTICLASS_METRICS, RECURRENCE_METRICS
 from imagination.metrics.registry import Metric, get, policy_versions
 
-BINARY_METRICS = ("auroc", "auprc", "balanced_accuracy", "sensitivity", "specificity", "ppv",
-                  "npv", "f1", "mcc", "brier", "log_loss", "ece", "calibration_slope",
-                  "calibration_intercept")
-MULTICLASS_METRICS = ("auroc", "balanced_accuracy", "accuracy", "f1", "mcc", "cohen_kappa",
-                      "brier", "log_loss", "ece")
-RECURRENCE_METRICS = ("coverage_all_model", "coverage_enhancing_model", "coverage_gain_all",
-                      "coverage_gain_enhancing", "missed_ml_model", "voxel_auroc")
 #: Metrics shown per site (forest plots) and used by the robustness tables.
 SITE_METRICS = ("auroc", "balanced_accuracy", "coverage_all_model", "coverage_gain_all")
 

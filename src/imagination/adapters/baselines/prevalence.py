@@ -31,6 +31,7 @@ class PrevalenceAdapter:
     card = ModelCard(
         intended_use="no-skill reference: the training prevalence of each class",
         training_data="the benchmark cohort itself, cross-fitted (never the predicted case)",
+        no_skill=True,
     )
 
     def params(self) -> Mapping[str, Any]:
