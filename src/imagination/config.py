@@ -19,6 +19,9 @@ from imagination.cohort.vocabulary import TASKS
 from imagination.config_checks import check_references
 from imagination.errors import InputError, did_you_mean
 
+#: Configured adapter kinds whose relative paths (``argv``, ``predictions_csv``, ``maps_dir``)
+#: resolve against the config's folder, passed to them as ``base_dir``.
+RELATIVE_TO_CONFIG: tuple[str, ...] = ("command", "precomputed")
 #: Largest seed accepted (NumPy seeds are non-negative; JSON keeps 63-bit integers exact).
 MAX_SEED = 2**63 - 1
 #: Longest per-case timeout accepted (one week).
@@ -219,6 +222,11 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
     config.cohort.manifests = [
         p if p.is_absolute() else (base_dir / p).resolve() for p in config.cohort.manifests
     ]
+    for adapter in config.adapters:  # their relative paths name files beside the config
+        if adapter.name in RELATIVE_TO_CONFIG:
+            given = Path(str(adapter.params.get("base_dir", ".")))
+            adapter.params["base_dir"] = str(given if given.is_absolute()
+                                             else (base_dir / given).resolve())
     return config
 
 

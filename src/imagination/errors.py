@@ -1,7 +1,9 @@
 """Exceptions that map to the documented exit codes (DESIGN §3).
 
-``0`` done and all gates passed · ``1`` a gate failed · ``2`` bad input or config ·
-``3`` the run could not finish.
+``0`` done and all gates passed · ``1`` a gate failed, including the built-in "measured
+something" gate (an adapter failed on every case: ``report.measured``) · ``2`` bad input or
+config, found before anything ran (also a configured task no adapter does, an empty plan) ·
+``3`` the run could not finish, e.g. Ctrl-C (the same command resumes).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INCOMPLETE = 3
+#: What Ctrl-C prints, at any stage (exit 3, no traceback).
+INTERRUPTED_MESSAGE = "interrupted; run the same command again to resume"
 
 
 class ImaginationError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,16 @@ def _setup_logging(quiet: bool, *, lines: bool) -> logging.handlers.MemoryHandle
     buffer = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1)
     root.addHandler(buffer)
     if not quiet:
-        from rich.logging import RichHandler
+        console: logging.Handler
+        if lines:  # a log file or CI: plain lines, never wrapped
+            console = logging.StreamHandler(sys.stderr)
+            console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        else:
+            from rich.logging import RichHandler
 
-        console = RichHandler(console=err_console, show_path=False, show_time=False)
-        console.setLevel(logging.INFO)
-        if not lines:
+            console = RichHandler(console=err_console, show_path=False, show_time=False)
             console.addFilter(_NotProgress())
+        console.setLevel(logging.INFO)
         root.addHandler(console)
     return buffer
 
@@ -172,8 +177,11 @@ def bench(
     gate_options = _gate_options(require, baseline, max_drop, include_no_skill)
     run_dir = (out or Path("runs") / cfg.name).resolve()
     if config is None:
-        out_console.print(f"no config given: running the built-in demo ({path}) into "
-                          f"{run_dir}; the synthetic cohort is made once in the cache")
+        from imagination.engine.bench import cache_dir
+
+        err_console.print(f"no config given: running the built-in demo ({path}), writing "
+                          f"the run folder {run_dir} (the synthetic cohort is made once in "
+                          f"{cache_dir() / 'cohorts'})", markup=False)
     lines = not err_console.is_terminal
     buffer = _setup_logging(quiet, lines=lines)
     with ProgressLines() as reporter, Progress(
