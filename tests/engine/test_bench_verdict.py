@@ -152,3 +152,35 @@ def test_bad_max_drop_specs_are_input_errors(spec: str) -> None:
 
     with pytest.raises(InputError, match="--max-drop"):
         parse_max_drops([spec], ["auroc"])
+
+
+def test_a_runs_own_predictions_csv_is_precomputed_input(verdict_run, bench_cohort: Path,
+                                                         tmp_path: Path) -> None:
+    """Issue 12 #18: the long predictions.csv of a run, re-scored as a precomputed adapter,
+    gives back the original adapter's values."""
+    run, _, _ = verdict_run
+    config = write_config(tmp_path, bench_cohort, [
+        {"name": "precomputed", "id": "again",
+         "params": {"name": "again", "predictions_csv": str(run / "predictions.csv"),
+                    "adapter": "age-volume-lr"}}], tasks=["idh"])
+    assert run_app(["bench", str(config), "--out", str(tmp_path / "rescored"), "--quiet"]) == 0
+    old = pd.read_csv(run / "leaderboard.csv")
+    new = pd.read_csv(tmp_path / "rescored" / "leaderboard.csv")
+    old = old[(old.adapter == "age-volume-lr") & (old.task == "idh")].set_index("metric")
+    new = new[new.adapter == "again"].set_index("metric")
+    assert len(new) >= 5
+    for metric in new.index:
+        assert new.value[metric] == pytest.approx(old.value[metric], abs=1e-9), metric
+
+
+def test_long_predictions_with_several_adapters_need_a_choice(verdict_run) -> None:
+    from imagination.adapters.precomputed import read_prediction_table
+    from imagination.errors import InputError
+
+    run, _, _ = verdict_run
+    with pytest.raises(InputError, match="choose one with the parameter 'adapter'"):
+        read_prediction_table(run / "predictions.csv")
+    with pytest.raises(InputError, match="no rows of adapter 'nobody'"):
+        read_prediction_table(run / "predictions.csv", "nobody")
+    table = read_prediction_table(run / "predictions.csv", "prevalence")
+    assert all(abs(sum(p.values()) - 1) < 1e-6 for p in table.values())
