@@ -10,6 +10,7 @@ the metric registry by the task's family, so new metrics and tasks need no chang
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -123,6 +124,18 @@ def _adapter(problems: _Problems, path: str, label: str | None, labels: Sequence
         problems.add(_unknown(path, "a configured adapter id", label, list(labels)))
 
 
+def _finite(problems: _Problems, path: str, value: object) -> None:
+    """Free-form parameters (adapter and perturbation ``params``): every number finite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        problems.add(f"{path}: {value!r} is not a finite number")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _finite(problems, f"{path}.{key}", item)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _finite(problems, f"{path}[{index}]", item)
+
+
 def check_gates(config: BenchConfig, gates: Iterable[GateRef],
                 problems: _Problems | None = None) -> None:
     """Tasks, metrics and adapters named by gates (config ``gates`` or ``--require``)."""
@@ -154,6 +167,10 @@ def check_references(config: BenchConfig, source: str = "<config>") -> None:
     labels = [a.label for a in config.adapters]
     _duplicates(problems, "adapters", labels, "adapter id")
     _duplicates(problems, "tasks", list(config.tasks), "task")
+    for index, adapter in enumerate(config.adapters):
+        _finite(problems, f"adapters[{index}].params", adapter.params)
+    for index, pert in enumerate(config.perturbations):
+        _finite(problems, f"perturbations[{index}].params", pert.params)
     for field, per_task in (("metrics", config.metrics),
                             ("robustness.metrics", config.robustness.metrics)):
         for task, names in per_task.items():

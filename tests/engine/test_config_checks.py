@@ -100,6 +100,12 @@ def test_every_problem_is_listed_at_once() -> None:
     ({"crossfit": {"seed": -5}}, "crossfit.seed"),
     ({"cohort": {"synthetic": {"seed": -1}}}, "cohort.synthetic.seed"),
     ({"cohort": {"synthetic": {"resolution": float("inf")}}}, "cohort.synthetic.resolution"),
+    ({"adapters": [{"name": "command", "params": {"name": "x", "argv": ["x", "{output}"],
+                                                  "timeout_s": float("inf")}}]},
+     "adapters[0].params.timeout_s"),
+    ({"perturbations": [{"kind": "noise", "params": {"modalities": ["t1"],
+                                                     "scale": [1.0, float("nan")]}}]},
+     "perturbations[0].params.scale[1]"),
 ])
 def test_every_config_number_is_finite_and_in_range(changes: dict, path: str) -> None:
     assert path in _error(**changes)

@@ -176,6 +176,10 @@ def bench(
         check_gates(cfg, refs)
     gate_options = _gate_options(require, baseline, max_drop, include_no_skill)
     run_dir = (out or Path("runs") / cfg.name).resolve()
+    if run_dir.exists() and not run_dir.is_dir():
+        from imagination.errors import InputError
+
+        raise InputError(f"--out {run_dir}: exists and is not a folder; name a run folder")
     if config is None:
         from imagination.engine.bench import cache_dir
 

@@ -125,7 +125,6 @@ def evaluate(results: tables.RunResults, options: GateOptions,
                   for a in (results.run.get("config") or {}).get("adapters") or []]
     gates = evaluate_gates(results.leaderboard, requirements(results, options),
                            baseline=baseline(options, results.run, warnings),
-                           direction=results.direction, target=tables.metric_target,
                            configured=configured)
     return gates + measured_gates(results.run)
 
