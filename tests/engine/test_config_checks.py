@@ -6,6 +6,7 @@ one; the message gives the YAML path, the wrong value and the closest valid name
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from pathlib import Path
 
@@ -154,6 +155,7 @@ def test_bad_config_leaves_an_existing_run_folder_unchanged(bench_cohort: Path,
     good = write_config(tmp_path, bench_cohort, [{"name": "margin-15mm"}],
                         tasks=["recurrence"])
     assert run_app(["bench", str(good), "--out", str(run), "--quiet"]) == 0
+    gc.collect()  # the first run's store connection checkpoints its WAL when collected
     before = _snapshot(run)
     (tmp_path / "bad").mkdir()
     bad = _bad_gate_config(tmp_path / "bad", bench_cohort)
