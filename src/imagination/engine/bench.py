@@ -30,6 +30,7 @@ from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
 from imagination.config_checks import GateRef, check_against_run
 from imagination.engine.aggregate import STATISTICAL_TESTS
+from imagination.engine.chaining import with_reference_twins, write_chained_table
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import failure_record, run_job
@@ -77,6 +78,8 @@ class PreparedBench:
     vocabularies: dict[str, tuple[str, ...]]
     adapters: dict[str, Adapter | LearningAdapter]
     seconds: float
+    #: the config the run uses (with the reference twins of chained adapters)
+    config: BenchConfig
 
 
 def cache_dir() -> Path:
@@ -133,7 +136,8 @@ def cohort_fingerprint(manifests: Sequence[Path]) -> str | None:
                 if source.is_file():
                     digest.update(str(source).encode() + b"\0" + source.read_bytes())
             for case in manifest.cases():
-                for file in sorted({*case.images.values(), *case.masks.values()}):
+                for file in sorted({*case.images.values(), *case.masks.values(),
+                                    *case.tissues.values()}):
                     stat = file.stat()
                     digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     except (OSError, InputError):
@@ -179,6 +183,12 @@ def build_adapters(config: BenchConfig) -> dict[str, Adapter | LearningAdapter]:
             adapters[entry.label] = create(entry.name, **entry.params)
         except InputError as exc:
             raise InputError(f"config adapters[{entry.label}]: {exc}") from None
+        prepare = getattr(adapters[entry.label], "prepare", None)
+        if callable(prepare):  # e.g. load and verify a container image, before any job
+            try:
+                prepare()
+            except InputError as exc:
+                raise InputError(f"config adapters[{entry.label}]: {exc}") from None
         if not set(adapters[entry.label].tasks) & set(config.tasks):
             log.warning("adapter %s does none of the configured tasks; it is skipped",
                         entry.label)
@@ -238,6 +248,7 @@ def prepare_bench(config: BenchConfig, *, run_dir: Path, workers: int | None = N
     cross-reference that needs them (:func:`config_checks.check_against_run`)."""
     t0 = time.perf_counter()
     validate_variants(config)
+    config = with_reference_twins(config)
     manifests = resolve_manifests(config, workers=workers or config.executor.workers)
     cohort = load_cohort(manifests, Path(run_dir).resolve(),
                          allow_outside_root=config.cohort.allow_outside_root)
@@ -247,7 +258,8 @@ def prepare_bench(config: BenchConfig, *, run_dir: Path, workers: int | None = N
                       vocabularies, extra_gates, source=config_source or "<config>")
     if not len(cohort):
         raise InputError("the cohort has no case: the plan would be empty")
-    return PreparedBench(manifests, cohort, vocabularies, adapters, time.perf_counter() - t0)
+    return PreparedBench(manifests, cohort, vocabularies, adapters, time.perf_counter() - t0,
+                         config)
 
 
 def _failed_cases(plan: Sequence[JobSpec], store: PredictionStore,
@@ -294,6 +306,7 @@ def run_bench(
     if prepared is None:
         prepared = prepare_bench(config, run_dir=run_dir, workers=workers,
                                  config_source=config_source)
+    config = prepared.config
     manifests, cohort = prepared.manifests, prepared.cohort
     vocabularies, adapters = prepared.vocabularies, prepared.adapters
     timings["cohort_s"] = prepared.seconds
@@ -328,6 +341,9 @@ def run_bench(
     t3 = time.perf_counter()
     scored = score_run(config, cohort, plan, store, run_dir, adapters=adapters,
                        vocabularies=vocabularies, progress=progress)
+    chained_table = write_chained_table(config, run_dir)
+    if chained_table is not None:
+        scored.tables["chained"] = chained_table
     timings["scoring_s"] = time.perf_counter() - t3
     timings["wall_s"] = prepared.seconds + time.perf_counter() - t0
 
