@@ -25,14 +25,15 @@ def test_manifest_paths_resolve_against_the_config_folder() -> None:
 
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"executor": {"kind": "slurm"}}, ["executor.kind", "'local' or 'dask'"]),
-    ({"tasks": ["idh", "survival"]}, ["tasks.1", "'recurrence'"]),
+    ({"tasks": ["idh", "survival"]}, ["tasks[1]", "'recurrence'"]),
     ({"statistics": {"alpha": 0.7}}, ["statistics.alpha", "less than 0.5"]),
     ({"adapters": []}, ["adapters"]),
     ({"advisors": []}, ["advisors", "Extra inputs are not permitted"]),
     ({"perturbations": [{"kind": "noise", "severities": [0, 6]}]},
-     ["perturbations.0.severities", "1..5"]),
-    ({"adapters": [{"name": "a"}, {"name": "a"}]}, ["repeated: ['a']"]),
-    ({"ablations": [{"adapter": "nobody", "modality": "pet"}]}, ["nobody", "allowed"]),
+     ["perturbations[0].severities", "1..5"]),
+    ({"adapters": [{"name": "a"}, {"name": "a"}]},
+     ["adapters[1]: adapter id 'a' repeats adapters[0]"]),
+    ({"ablations": [{"adapter": "nobody", "modality": "pet"}]}, ["ablations[0].adapter", "nobody"]),
 ])
 def test_errors_name_the_yaml_path_and_allowed_values(changes: dict, expected: list[str]):
     with pytest.raises(InputError) as info:

@@ -7,21 +7,33 @@ Relative paths are resolved against the config file's folder.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from imagination.errors import InputError
+from imagination.config_checks import check_references
+from imagination.errors import InputError, did_you_mean
 from imagination.tasks.registry import TASK_NAMES
 
 #: A task name of the registry (``imagination tasks list``).
 TaskName = Literal[TASK_NAMES]  # type: ignore[valid-type]
 
+#: Configured adapter kinds whose relative paths (``argv``, ``predictions_csv``, ``maps_dir``)
+#: resolve against the config's folder, passed to them as ``base_dir``.
+RELATIVE_TO_CONFIG: tuple[str, ...] = ("command", "precomputed")
+#: Largest seed accepted (NumPy seeds are non-negative; JSON keeps 63-bit integers exact).
+MAX_SEED = 2**63 - 1
+#: Longest per-case timeout accepted (one week).
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # every number is finite: `.inf` / `.nan` in YAML are errors, never a silent "no limit"
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SyntheticCohort(_Strict):
@@ -29,7 +41,7 @@ class SyntheticCohort(_Strict):
 
     cases: int = Field(default=40, ge=4, le=2000)
     sites: int = Field(default=3, ge=1, le=20)
-    seed: int = 1
+    seed: int = Field(default=1, ge=0, le=MAX_SEED)
     resolution: float = Field(default=2.0, gt=0.5, le=8.0, description="voxel size in mm")
 
 
@@ -59,7 +71,8 @@ class AdapterConfig(_Strict):
     name: str = Field(description="registry name (see `imagination adapters list`)")
     id: str | None = Field(default=None, description="display name; defaults to name")
     params: dict[str, Any] = Field(default_factory=dict)
-    timeout_s: float | None = Field(default=None, gt=0, description="per case")
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S,
+                                    description="per case, in seconds")
     inputs: dict[str, ChainedInput] = Field(
         default_factory=dict, description="chained inputs, e.g. {mask_tumor: {from: SEG_ID}}: "
         "the mask comes from that adapter's segmentation of the same case")
@@ -89,13 +102,13 @@ class PerturbationConfig(_Strict):
 class StatisticsConfig(_Strict):
     n_resamples: int = Field(default=2000, ge=100, le=100_000)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     ci_method: Literal["bca", "percentile"] = "percentile"
 
 
 class CrossfitConfig(_Strict):
     n_folds: int = Field(default=5, ge=2, le=20)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     leave_one_site_out: bool = False
 
 
@@ -184,20 +197,9 @@ class BenchConfig(_Strict):
     reproducibility: ReproducibilityConfig = Field(default_factory=ReproducibilityConfig)
 
     @model_validator(mode="after")
-    def _unique_adapter_ids(self) -> BenchConfig:
+    def _chained_inputs(self) -> BenchConfig:
+        # the other cross-references are checked by config_checks (YAML paths, closest names)
         labels = [a.label for a in self.adapters]
-        dupes = sorted({x for x in labels if labels.count(x) > 1})
-        if dupes:
-            raise ValueError(f"adapter ids must be unique; repeated: {dupes} (set 'id')")
-        for ablation in self.ablations:
-            if ablation.adapter not in labels:
-                raise ValueError(f"ablation {ablation.label!r}: adapter {ablation.adapter!r} "
-                                 f"is not configured (allowed: {labels})")
-        for index, pert in enumerate(self.perturbations):
-            unknown = sorted(set(pert.adapters or ()) - set(labels))
-            if unknown:
-                raise ValueError(f"perturbations[{index}].adapters: {unknown} are not "
-                                 f"configured (allowed: {labels})")
         for adapter in self.adapters:
             for key, source in adapter.inputs.items():
                 if key != "mask_tumor":
@@ -212,22 +214,30 @@ class BenchConfig(_Strict):
                     raise ValueError(f"adapters[{adapter.label}].inputs.{key}.from: "
                                      f"{source.from_!r} is itself chained; chains are one "
                                      "model deep")
-        reference = self.robustness.reference_adapter
-        if reference is not None and reference not in labels:
-            raise ValueError(f"robustness.reference_adapter {reference!r} is not configured "
-                             f"(allowed: {labels})")
         return self
+
+def yaml_path(loc: Sequence[int | str]) -> str:
+    """``("gates", 2, "metric")`` -> ``gates[2].metric``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
         ctx = err.get("ctx") or {}
+        value = err.get("input")
         if "expected" in ctx:
-            msg += f" (allowed: {ctx['expected']})"
-        lines.append(f"  {loc}: {msg}")
+            allowed = re.findall(r"'([^']*)'", str(ctx["expected"]))
+            msg = (f"{value!r} is not allowed{did_you_mean(value, allowed)}; allowed: "
+                   f"{ctx['expected']}")
+        elif err["type"] not in ("missing", "extra_forbidden") and isinstance(
+                value, int | float | str) and not isinstance(value, bool):
+            msg += f", got {value!r}"
+        lines.append(f"  {yaml_path(err['loc'])}: {msg}")
     return f"config {source} is invalid:\n" + "\n".join(lines)
 
 
@@ -239,11 +249,17 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
         config = BenchConfig.model_validate(data)
     except ValidationError as exc:
         raise InputError(_format_errors(exc, source)) from None
+    check_references(config, source)
     config.cohort.manifests = [
         p if p.is_absolute() else (base_dir / p).resolve() for p in config.cohort.manifests
     ]
     for adapter in config.adapters:
         adapter.params = resolve_param_paths(adapter.name, adapter.params, base_dir)
+    for adapter in config.adapters:  # their relative paths name files beside the config
+        if adapter.name in RELATIVE_TO_CONFIG:
+            given = Path(str(adapter.params.get("base_dir", ".")))
+            adapter.params["base_dir"] = str(given if given.is_absolute()
+                                             else (base_dir / given).resolve())
     return config
 
 
@@ -281,7 +297,10 @@ def load_config(path: str | os.PathLike[str]) -> BenchConfig:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise InputError(f"config {path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError(f"config {path}{where}: not valid YAML: {problem}") from None
     return parse_config(data or {}, base_dir=path.parent.resolve(), source=str(path))
 
 

@@ -1,15 +1,21 @@
 """Exceptions that map to the documented exit codes (DESIGN §3).
 
-``0`` done and all gates passed · ``1`` a gate failed · ``2`` bad input or config ·
-``3`` the run could not finish.
+``0`` done and all gates passed · ``1`` a gate failed, including the built-in "measured
+something" gate (an adapter failed on every case: ``report.measured``) · ``2`` bad input or
+config, found before anything ran (also a configured task no adapter does, an empty plan) ·
+``3`` the run could not finish, e.g. Ctrl-C (the same command resumes).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INCOMPLETE = 3
+#: What Ctrl-C prints, at any stage (exit 3, no traceback).
+INTERRUPTED_MESSAGE = "interrupted; run the same command again to resume"
 
 
 class ImaginationError(Exception):
@@ -44,3 +50,13 @@ class RunIncomplete(ImaginationError):
     """The run could not finish; the same command resumes it (exit 3)."""
 
     exit_code = EXIT_INCOMPLETE
+
+
+def did_you_mean(value: object, choices: Iterable[str], *, n: int = 3) -> str:
+    """`` (did you mean 'auroc'?)`` naming the closest of ``choices`` (difflib), else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(str(value), list(choices), n=n, cutoff=0.5)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

@@ -2,7 +2,8 @@
 
 ``model_program.py MODE INPUT OUTPUT``. MODE ``ok`` always answers; ``flaky`` crashes on cases
 whose id ends in 1, writes NaN for ids ending in 2 and hangs on ids ending in 3; ``slow`` sleeps
-0.4 s first. Probabilities and the map derive from the case id and FLAIR only.
+0.4 s first; ``fail`` fails on every case; ``sleep`` sleeps 30 s. Probabilities and the map
+derive from the case id and FLAIR only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ def main(mode: str, input_dir: Path, output_dir: Path) -> int:
     case_id = json.loads((input_dir / "request.json").read_text())["case_id"]
     if mode == "slow":
         time.sleep(0.4)
+    if mode == "sleep":
+        time.sleep(30)
+    if mode == "fail":
+        sys.stderr.write("this model always fails\n")
+        return 4
     if mode == "flaky" and case_id.endswith("1"):
         sys.stderr.write("model exploded\n")
         return 3

@@ -164,7 +164,7 @@ def test_executors_and_worker_counts_give_identical_tables(clean_run: Path,
 def test_one_bad_case_never_sinks_the_run(bench_cohort: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path, bench_cohort, [model_adapter("flaky", "flaky"),
                                                    {"name": "margin-15mm"}],
-                          executor={"kind": "local", "workers": 2})
+                          tasks=["idh", "recurrence"], executor={"kind": "local", "workers": 2})
     cfg = load_config(config)
     cfg.adapters[0].timeout_s = 15  # generous: the machine may be loaded
     outcome = run_bench(cfg, run_dir=tmp_path / "run")
@@ -188,7 +188,8 @@ def test_one_bad_case_never_sinks_the_run(bench_cohort: Path, tmp_path: Path) ->
 def test_kill_9_then_the_same_command_gives_identical_tables(bench_cohort: Path,
                                                              tmp_path: Path) -> None:
     config = write_config(tmp_path, bench_cohort, [model_adapter("slow", "slow"),
-                                                   {"name": "margin-15mm"}])
+                                                   {"name": "margin-15mm"}],
+                          tasks=["idh", "recurrence"])
     reference = tmp_path / "reference"
     _bench(config, reference)
     run = tmp_path / "killed"

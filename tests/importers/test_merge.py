@@ -179,3 +179,24 @@ def test_merge_keeps_each_subject_in_one_dataset_and_loses_no_other_case(tmp_pat
     out = write_manifest(folder / "m.yaml", result.rows, result.meta)
     assert not [p for p in validate_manifests([out]) if p.code == "subject_in_several_manifests"]
     assert os.path.isfile(out)
+
+
+@pytest.mark.parametrize("name", ["UCSF PDGM", "ucsf:pdgm; v2", "  tabs\tand  spaces ", "ü-ñ"])
+def test_merge_output_validates_whatever_the_manifest_names(ucsf_and_brats, tmp_path, name):
+    """Issue 12 #17: a name with spaces (or ':' ';') became an alias prefix the validator
+    rejected; aliases now use the name as a dataset token, and leakage is still found."""
+    ucsf, brats = ucsf_and_brats
+    source = read_manifest(ucsf)
+    renamed = ucsf.parent / "renamed.csv"  # beside the source: its relative paths still hold
+    write_manifest(renamed, source.rows, source.meta.model_copy(update={"name": name}))
+    out = tmp_path / "merged.csv"
+    assert run_app(["manifest", "merge", str(renamed), str(brats), "-o", str(out),
+                    "--name", f"merged {name}"]) == 0
+    errors = [p for p in validate_manifests([out]) if p.severity == "error"]
+    assert errors == []
+    aliases = {r["case_id"]: r["subject_aliases"] for r in read_manifest(out).rows}
+    assert all(" " not in a for a in aliases.values() if a)
+    # the merged manifest still links to the renamed source: validating both finds leakage
+    leaks = [p for p in validate_manifests([out, renamed])
+             if p.code == "subject_in_several_manifests"]
+    assert leaks

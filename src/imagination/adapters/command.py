@@ -4,7 +4,11 @@ For each case the harness makes a fresh working folder with ``input/`` and ``out
 the case's images as ``input/<modality>.nii.gz`` (RAS+, the case grid), the requested masks as
 ``input/mask_<name>.nii.gz`` and ``input/request.json`` (case id, tasks, classes per task,
 label map), then runs the argv template with ``{input}``, ``{output}`` and ``{case_id}``
-replaced — a list, never a shell string. The program writes each task's output as its output
+replaced — a list, never a shell string. ``{python}`` is the interpreter running imagination.
+Relative paths in ``argv`` resolve against ``base_dir`` (from a bench config: the config's
+folder): the program when it contains a ``/``, any other item when it names an existing file or
+folder there (options starting with ``-`` and items with placeholders are left as written).
+The program writes each task's output as its output
 type says (``imagination.tasks.outputs``): class probabilities in ``output/predictions.json``
 (``{task: {class: probability}}``), voxel maps as ``output/<task>.nii.gz`` on the input grid
 (e.g. ``output/recurrence.nii.gz``). stdout and stderr are kept per case (``Predictions.logs``
@@ -20,13 +24,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from imagination.adapters import sandbox as bwrap
 from imagination.adapters.process import (
-    LOG_LIMIT,
     case_folder,
     run_supervised,
     sweep_stale_folders,
@@ -46,7 +50,21 @@ from imagination.errors import InputError, RunIncomplete
 from imagination.runfolder import inside
 
 PLACEHOLDERS: Final[tuple[str, ...]] = ("{input}", "{output}", "{case_id}")
-__all__ = ["LOG_LIMIT", "CommandAdapter", "model_card", "read_program_outputs"]
+#: Replaced by the interpreter running imagination (``sys.executable``).
+PYTHON: Final[str] = "{python}"
+
+
+def resolve_argv(argv: Sequence[str], base_dir: Path) -> tuple[str, ...]:
+    """``argv`` with ``{python}`` replaced and relative paths made absolute against
+    ``base_dir`` (see the module docstring for the rule)."""
+    out = []
+    for index, arg in enumerate(argv):
+        arg = arg.replace(PYTHON, sys.executable)
+        plain = "{" not in arg and not arg.startswith("-") and arg and not Path(arg).is_absolute()
+        if plain and ((index == 0 and "/" in arg) or (base_dir / arg).exists()):
+            arg = str((base_dir / arg).resolve())
+        out.append(arg)
+    return tuple(out)
 
 
 def model_card(spec: Mapping[str, Any] | ModelCard | None, default_use: str) -> ModelCard:
@@ -108,20 +126,25 @@ class CommandAdapter:
                  vocabularies: Mapping[str, Sequence[str]] | None = None,
                  card: Mapping[str, Any] | ModelCard | None = None,
                  sandbox: bool = False,
-                 sandbox_paths: Sequence[str] = ()) -> None:
+                 sandbox_paths: Sequence[str] = (),
+                 base_dir: str | Path | None = None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise InputError(f"adapter {name}: argv must be a list of strings (no shell "
                              f"string), got {argv!r}")
         if not any("{output}" in a for a in argv):
             raise InputError(f"adapter {name}: argv must pass the output folder as {{output}}")
-        if shutil.which(argv[0]) is None:
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        resolved = resolve_argv(argv, base)
+        if shutil.which(resolved[0]) is None:
             raise InputError(f"adapter {name}: program {argv[0]!r} is not found (not on PATH "
-                             "and not an executable file)")
+                             f"and not an executable file; relative paths resolve against "
+                             f"{base})")
         if not timeout_s > 0:
             raise InputError(f"adapter {name}: timeout_s must be positive, got {timeout_s}")
         self.name = name
         self.version = str(version)
-        self.argv = tuple(argv)
+        self.argv = tuple(argv)  # as written: the job key does not depend on the folder
+        self.resolved_argv = resolved
         self.tasks = check_tasks(name, tasks)
         self.required_modalities = tuple(required_modalities)
         self.optional_modalities = tuple(optional_modalities)
@@ -160,7 +183,7 @@ class CommandAdapter:
         """The argv with placeholders replaced (plain text replacement, no shell)."""
         values = {"{input}": str(input_dir), "{output}": str(output_dir), "{case_id}": case_id}
         out = []
-        for arg in self.argv:
+        for arg in self.resolved_argv:
             for placeholder in PLACEHOLDERS:
                 arg = arg.replace(placeholder, values[placeholder])
             out.append(arg)

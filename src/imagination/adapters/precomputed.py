@@ -2,7 +2,10 @@
 
 Tasks whose output is class probabilities: a CSV with columns ``case_id``, ``task`` and one
 probability column per class (a class column is left empty on rows of tasks it does not belong
-to). Tasks whose output is a voxel score map (``recurrence``): a folder of NIfTI maps named by
+to), or a long CSV with ``case_id, task, class, probability`` such as a run's own
+``predictions.csv`` (only its ``clean`` rows; ``adapter`` picks one adapter of several;
+``truth`` is never read). The format with an example: ``examples/precomputed/README.md``.
+Tasks whose output is a voxel score map (``recurrence``): a folder of NIfTI score maps named by
 case (``map_pattern``, default ``{case_id}.nii.gz``) on the case grid. The CSV is read and
 checked once, when the adapter is built; a case without a row or a map is that case's failure.
 """
@@ -27,10 +30,63 @@ from imagination.tasks.outputs import SCORE_MAP
 from imagination.tasks.registry import TASK_NAMES, is_task, kind_of
 
 ID_COLUMNS = ("case_id", "task")
+#: The long form: one row per class (a run's ``predictions.csv``).
+LONG_COLUMNS = ("class", "probability")
 
 
-def read_prediction_table(path: Path) -> dict[tuple[str, str], dict[str, float]]:
-    """``{(case_id, task): {class: probability}}`` from an export CSV; bad input names the row."""
+def _number(cell: str, where: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError as exc:
+        raise InputError(f"{where}: {cell!r} is not a number") from exc
+    return value if math.isfinite(value) else float("nan")
+
+
+def _check_key(path: Path, line: int, case_id: str, task: str) -> None:
+    if not case_id:
+        raise InputError(f"{path}, line {line}: empty case_id")
+    if not is_task(task) or kind_of(task).output.storage != "json":
+        tabular = [t for t in TASK_NAMES if kind_of(t).output.storage == "json"]
+        raise InputError(f"{path}, line {line}: unknown task {task!r}; tasks: "
+                         f"{', '.join(tabular)}")
+
+
+def _read_long(path: Path, table: pd.DataFrame, adapter: str | None,
+               ) -> dict[tuple[str, str], dict[str, float]]:
+    """The long form: clean rows of one adapter, one row per (case, task, class)."""
+    keep = pd.Series(True, index=table.index)
+    if "perturbation" in table.columns:
+        keep &= table["perturbation"].str.strip() == "clean"
+    if "adapter" in table.columns:
+        found = sorted(set(table.loc[keep, "adapter"].str.strip()))
+        if adapter is None and len(found) > 1:
+            raise InputError(f"{path}: holds the predictions of {len(found)} adapters "
+                             f"({', '.join(found)}); choose one with the parameter 'adapter'")
+        if adapter is not None:
+            if adapter not in found:
+                raise InputError(f"{path}: no rows of adapter {adapter!r}; adapters: "
+                                 f"{', '.join(found) or '(none)'}")
+            keep &= table["adapter"].str.strip() == adapter
+    elif adapter is not None:
+        raise InputError(f"{path}: parameter 'adapter' given but the file has no adapter column")
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for index, row in table[keep].iterrows():
+        line = int(str(index)) + 2
+        case_id, task, label = (row[c].strip() for c in ("case_id", "task", "class"))
+        _check_key(path, line, case_id, task)
+        probabilities = out.setdefault((case_id, task), {})
+        if label in probabilities:
+            raise InputError(f"{path}, line {line}: second row for case {case_id}, task "
+                             f"{task}, class {label}")
+        probabilities[label] = _number(row["probability"].strip(),
+                                       f"{path}, line {line}, column probability")
+    return out
+
+
+def read_prediction_table(path: Path, adapter: str | None = None,
+                          ) -> dict[tuple[str, str], dict[str, float]]:
+    """``{(case_id, task): {class: probability}}`` from an export CSV (wide or long, see the
+    module docstring); bad input names the row."""
     if not path.is_file():
         raise InputError(f"precomputed predictions file {path} does not exist")
     try:
@@ -41,17 +97,17 @@ def read_prediction_table(path: Path) -> dict[tuple[str, str], dict[str, float]]
     if missing:
         raise InputError(f"{path}: missing columns {missing}; expected case_id, task and one "
                          "column per class")
+    if all(c in table.columns for c in LONG_COLUMNS):
+        return _read_long(path, table, adapter)
+    if adapter is not None:
+        raise InputError(f"{path}: parameter 'adapter' needs the long form (columns "
+                         "case_id, task, adapter, class, probability)")
     class_columns = [c for c in table.columns if c not in ID_COLUMNS]
     out: dict[tuple[str, str], dict[str, float]] = {}
     for index, row in table.iterrows():
         line = int(str(index)) + 2  # the header is line 1
         case_id, task = row["case_id"].strip(), row["task"].strip()
-        if not case_id:
-            raise InputError(f"{path}, line {line}: empty case_id")
-        if not is_task(task) or kind_of(task).output.storage != "json":
-            tabular = [t for t in TASK_NAMES if kind_of(t).output.storage == "json"]
-            raise InputError(f"{path}, line {line}: unknown task {task!r}; tasks: "
-                             f"{', '.join(tabular)}")
+        _check_key(path, line, case_id, task)
         if (case_id, task) in out:
             raise InputError(f"{path}, line {line}: second row for case {case_id}, task {task}")
         probabilities: dict[str, float] = {}
@@ -59,12 +115,7 @@ def read_prediction_table(path: Path) -> dict[tuple[str, str], dict[str, float]]
             cell = row[column].strip()
             if not cell:
                 continue
-            try:
-                value = float(cell)
-            except ValueError as exc:
-                raise InputError(f"{path}, line {line}, column {column}: {cell!r} is not a "
-                                 "number") from exc
-            probabilities[column] = value if math.isfinite(value) else float("nan")
+            probabilities[column] = _number(cell, f"{path}, line {line}, column {column}")
         out[(case_id, task)] = probabilities
     return out
 
@@ -75,7 +126,7 @@ class PrecomputedAdapter:
     def __init__(self, name: str, *, predictions_csv: str | Path | None = None,
                  maps_dir: str | Path | None = None, tasks: Sequence[str] | None = None,
                  map_pattern: str = "{case_id}.nii.gz", version: str = "exported",
-                 base_dir: str | Path | None = None,
+                 base_dir: str | Path | None = None, adapter: str | None = None,
                  card: Mapping[str, Any] | ModelCard | None = None) -> None:
         if predictions_csv is None and maps_dir is None:
             raise InputError(f"adapter {name}: give predictions_csv, maps_dir or both")
@@ -89,7 +140,8 @@ class PrecomputedAdapter:
         if self.maps_dir is not None and not self.maps_dir.is_dir():
             raise InputError(f"adapter {name}: maps folder {self.maps_dir} does not exist")
         self.map_pattern = map_pattern
-        self.table = (read_prediction_table(self.predictions_csv)
+        self.source_adapter = adapter
+        self.table = (read_prediction_table(self.predictions_csv, adapter)
                       if self.predictions_csv is not None else {})
         self.csv_sha256 = (hashlib.sha256(self.predictions_csv.read_bytes()).hexdigest()
                            if self.predictions_csv is not None else "")
@@ -112,8 +164,9 @@ class PrecomputedAdapter:
     def params(self) -> Mapping[str, Any]:
         return {"predictions_csv": str(self.predictions_csv or ""),
                 "predictions_sha256": self.csv_sha256, "maps_dir": str(self.maps_dir or ""),
-                "map_pattern": self.map_pattern,
-                "tasks": list(self.tasks), "version": self.version}
+                "map_pattern": self.map_pattern, "tasks": list(self.tasks),
+                "version": self.version,
+                **({"adapter": self.source_adapter} if self.source_adapter else {})}
 
     def predict(self, case: LoadedCase) -> Predictions:
         outputs: dict[str, object] = {}

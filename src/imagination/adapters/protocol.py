@@ -31,6 +31,8 @@ class ModelCard:
     regulatory_status: str = "research use only"
     reference: str = ""
     deterministic: bool = True
+    #: a no-skill reference (same output whatever the case): left out of baseline gates
+    no_skill: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

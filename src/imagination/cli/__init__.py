@@ -25,8 +25,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "imagination.cli.model_commands",
 )
 
-for _module in COMMAND_MODULES:
-    importlib.import_module(_module)
+try:
+    for _module in COMMAND_MODULES:
+        importlib.import_module(_module)
+except KeyboardInterrupt:  # Ctrl-C while starting: the same message and code as later on
+    from imagination.errors import EXIT_INCOMPLETE, INTERRUPTED_MESSAGE
+
+    sys.stderr.write(INTERRUPTED_MESSAGE + "\n")
+    sys.exit(EXIT_INCOMPLETE)
 
 
 def main(argv: list[str] | None = None) -> None:

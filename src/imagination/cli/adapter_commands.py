@@ -6,7 +6,6 @@ import json
 
 import typer
 
-from imagination.adapters.registry import available
 from imagination.cli.app import app, out_console
 
 adapters_app = typer.Typer(help="Model adapters: built-ins, plug-ins, configured kinds.",
@@ -19,6 +18,8 @@ def adapters_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show each adapter's tasks, modalities and model card."""
+    from imagination.adapters.registry import available
+
     infos = available()
     if as_json:
         out_console.print_json(json.dumps([info.to_dict() for info in infos.values()]))

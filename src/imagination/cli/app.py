@@ -9,7 +9,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from imagination import __version__
-from imagination.errors import EXIT_BAD_INPUT, EXIT_INCOMPLETE, ImaginationError
+from imagination.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INCOMPLETE,
+    INTERRUPTED_MESSAGE,
+    ImaginationError,
+)
 
 app = typer.Typer(
     name="imagination",
@@ -18,6 +23,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+#: typer turns a KeyboardInterrupt inside a command into exit code 130 (128 + SIGINT), which
+#: no command of ours returns: it becomes the documented interrupt (exit 3)
+TYPER_INTERRUPTED = 130
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 out_console = Console(highlight=False, soft_wrap=True)
 
@@ -47,12 +55,12 @@ def run_app(argv: list[str] | None = None) -> int:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return exc.exit_code
     except typer.Exit as exc:
-        return int(exc.exit_code or 0)
+        code = int(exc.exit_code or 0)
     except typer.Abort:
         err_console.print("aborted")
         return EXIT_INCOMPLETE
     except KeyboardInterrupt:
-        err_console.print("interrupted; run the same command again to resume")
+        err_console.print(INTERRUPTED_MESSAGE)
         return EXIT_INCOMPLETE
     except Exception as exc:
         # click's usage errors (typer vendors click, so match by shape, not by class)
@@ -66,4 +74,8 @@ def run_app(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"[bold red]error:[/] {escape(str(machine))}")
         return machine.exit_code
-    return code if isinstance(code, int) and not isinstance(code, bool) else 0
+    code = code if isinstance(code, int) and not isinstance(code, bool) else 0
+    if code == TYPER_INTERRUPTED:
+        err_console.print(INTERRUPTED_MESSAGE)
+        return EXIT_INCOMPLETE
+    return code

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from imagination.cli.app import app, err_console, out_console
-from imagination.config import config_json_schema, demo_config_path, load_config
 from imagination.runfolder import inside, prepare_run_folder
 
 config_app = typer.Typer(help="Bench configuration tools.", no_args_is_help=True)
@@ -21,6 +21,8 @@ app.add_typer(config_app, name="config")
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON schema of the bench config."""
+    from imagination.config import config_json_schema
+
     out_console.print_json(json.dumps(config_json_schema()))
 
 
@@ -34,63 +36,196 @@ class _RunLog(logging.FileHandler):
         super().handleError(record)
 
 
-def _setup_logging(run_dir: Path, quiet: bool) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class _NotProgress(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "imagination.progress"
+
+
+def _setup_logging(quiet: bool, *, lines: bool) -> logging.handlers.MemoryHandler:
+    """Console logging now (progress lines only when ``lines``); records are also buffered
+    until :func:`_attach_log_file` can write them to ``bench.log`` (the run folder is only
+    created once every check passed)."""
+    import logging.handlers
+
     root = logging.getLogger("imagination")
     root.setLevel(logging.INFO)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    file_handler = _RunLog(inside(run_dir, "bench.log"))
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(file_handler)
+    buffer = logging.handlers.MemoryHandler(capacity=100_000, flushLevel=logging.CRITICAL + 1)
+    root.addHandler(buffer)
     if not quiet:
-        from rich.logging import RichHandler
+        console: logging.Handler
+        if lines:  # a log file or CI: plain lines, never wrapped
+            console = logging.StreamHandler(sys.stderr)
+            console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        else:
+            from rich.logging import RichHandler
 
-        console = RichHandler(console=err_console, show_path=False, show_time=False)
+            console = RichHandler(console=err_console, show_path=False, show_time=False)
+            console.addFilter(_NotProgress())
         console.setLevel(logging.INFO)
         root.addHandler(console)
+    return buffer
+
+
+def _attach_log_file(run_dir: Path, buffer: logging.handlers.MemoryHandler) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    file_handler = _RunLog(inside(run_dir, "bench.log"))
+    file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    buffer.setTarget(file_handler)
+    buffer.flush()
+    root = logging.getLogger("imagination")
+    root.removeHandler(buffer)
+    buffer.close()
+    root.addHandler(file_handler)
+
+
+def _gate_refs(require: list[str]) -> list[Any]:
+    from imagination.config_checks import GateRef
+    from imagination.report.gates import parse_requirement
+
+    refs = []
+    for spec in require:
+        req = parse_requirement(spec)
+        refs.append(GateRef(f"--require {spec!r}", req.task, req.metric, req.adapter))
+    return refs
+
+
+def _gate_options(require: list[str], baseline: Path | None, max_drop: list[str],
+                  include_no_skill: bool) -> Any:
+    """The ``report`` gate options, every value checked (exit 2 before anything is run)."""
+    from imagination.metrics.registry import available
+    from imagination.report.gates import parse_max_drops
+    from imagination.report.regenerate import GateOptions
+    from imagination.report.tables import read_table
+
+    default, per_metric = parse_max_drops(max_drop, [m.name for m in available()])
+    if baseline is not None:
+        read_table(baseline, "leaderboard.csv", required=True)
+    elif max_drop:
+        from imagination.errors import InputError
+
+        raise InputError("--max-drop needs --baseline OLD_RUN_DIR")
+    return GateOptions(require=tuple(require), baseline_dir=baseline, max_drop=default,
+                       max_drops=per_metric, include_no_skill=include_no_skill)
+
+
+def _print_outcome(outcome: Any, report: Any) -> None:
+    from rich.markup import escape
+
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for adapter, cases in outcome.failed_cases.items():
+        if cases:
+            shown = ", ".join(cases[:5]) + (", ..." if len(cases) > 5 else "")
+            err_console.print(
+                f"[yellow]failed cases[/] {escape(adapter)}: {len(cases)} of "
+                f"{outcome.planned_cases.get(adapter, len(cases))} ({escape(shown)}); reasons: "
+                f"imagination runs show {escape(str(outcome.run_dir))}")
+    for gate in report.failed:
+        err_console.print(f"[bold red]gate failed:[/] {escape(gate.name)}: "
+                          f"{escape(gate.message)}")
+    if report.gates:
+        out_console.print(f"gates: {len(report.gates) - len(report.failed)} passed, "
+                          f"{len(report.failed)} failed")
 
 
 @app.command("bench")
 def bench(
-    config: Path | None = typer.Argument(None, help="bench config (YAML); default: the demo"),
+    config: Path | None = typer.Argument(
+        None, help="bench config (YAML); without it, the built-in demo (see README)"),
     out: Path | None = typer.Option(None, "--out", "-o", help="run folder (default runs/NAME)"),
     workers: int | None = typer.Option(None, "--workers", "-j", min=1, help="parallel jobs"),
     executor: str | None = typer.Option(None, "--executor", help="local or dask"),
     scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address"),
     force: bool = typer.Option(False, "--force", help="recompute stored predictions"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="re-run failed jobs"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars (CI)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars or lines"),
+    require: list[str] = typer.Option(
+        [], "--require",
+        help="Gate 'TASK:METRIC OP VALUE[,adapter=LABEL][,on=value|ci_low|ci_high]' (as "
+             "`report`). Repeatable."),
+    baseline: Path | None = typer.Option(
+        None, "--baseline", help="An earlier run folder: fail on a drop larger than --max-drop."),
+    max_drop: list[str] = typer.Option(
+        [], "--max-drop",
+        help="Largest allowed worsening against --baseline: D for every metric (default 0.02) "
+             "or METRIC=D, e.g. --max-drop auroc=0.02 --max-drop missed_ml_model=5. "
+             "Repeatable."),
+    include_no_skill: bool = typer.Option(
+        False, "--include-no-skill", help="Also compare the no-skill references with "
+        "--baseline (left out by default)."),
 ) -> None:
     """Run the models of CONFIG on its cohort, score them and write the run folder.
 
-    A killed run resumes: the same command finishes only what is missing.
+    Without CONFIG, runs the built-in demo (a synthetic cohort made once in the cache).
+    Every name the config uses is checked before anything runs: a bad config exits 2 and
+    leaves no run folder. A killed run resumes: the same command finishes only what is missing.
     """
-    from imagination.engine.bench import run_bench
-    from imagination.report.regenerate import write_reports
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from imagination.cli.progress import ProgressLines
+    from imagination.config import demo_config_path, load_config
+    from imagination.engine.bench import prepare_bench, run_bench
+    from imagination.report.regenerate import regenerate
 
     path = config or demo_config_path()
     cfg = load_config(path)
+    refs = _gate_refs(require)
+    if refs:
+        from imagination.config_checks import check_gates
+
+        check_gates(cfg, refs)
+    gate_options = _gate_options(require, baseline, max_drop, include_no_skill)
     run_dir = prepare_run_folder(out if out is not None else inside(Path("runs"), cfg.name))
-    _setup_logging(run_dir, quiet)
-    with Progress(TextColumn("[bold]{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, disable=quiet,
-                  transient=False) as bar:
+    if run_dir.exists() and not run_dir.is_dir():
+        from imagination.errors import InputError
+
+        raise InputError(f"--out {run_dir}: exists and is not a folder; name a run folder")
+    if config is None:
+        from imagination.engine.bench import cache_dir
+
+        err_console.print(f"no config given: running the built-in demo ({path}), writing "
+                          f"the run folder {run_dir} (the synthetic cohort is made once in "
+                          f"{cache_dir() / 'cohorts'})", markup=False)
+    lines = not err_console.is_terminal
+    buffer = _setup_logging(quiet, lines=lines)
+    with ProgressLines() as reporter, Progress(
+            TextColumn("[bold]{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err_console, disable=quiet or lines,
+            transient=False) as bar:
         bars: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
+            reporter.update(stage, done, total)
             if stage not in bars:
                 bars[stage] = bar.add_task(stage, total=total)
             bar.update(bars[stage], completed=done, total=total)
 
+        reporter.update("cohort and adapters")
+        prepared = prepare_bench(cfg, run_dir=run_dir, workers=workers, extra_gates=refs,
+                                 config_source=str(path))
+        reporter.update("plan")
+        _attach_log_file(run_dir, buffer)
         outcome = run_bench(cfg, run_dir=run_dir, workers=workers, executor=executor,
                             scheduler=scheduler, force=force, retry_failed=retry_failed,
-                            progress=progress, config_source=str(path))
-    exit_code = write_reports(run_dir, cfg.gates)
+                            progress=progress, config_source=str(path), prepared=prepared)
+        reporter.update("reports")
+        report = regenerate(run_dir, gate_options)
     out_console.print(
         f"run folder: {outcome.run_dir}\n"
         f"jobs: {outcome.n_jobs} ({outcome.n_computed} run, {outcome.n_reused} reused, "
         f"{outcome.n_failed} failed)\n"
         f"leaderboard: {outcome.tables.get('leaderboard')}\n"
         f"report: {outcome.run_dir / 'report.html'}")
-    raise typer.Exit(exit_code)
+    _print_outcome(outcome, report)
+    raise typer.Exit(report.exit_code)

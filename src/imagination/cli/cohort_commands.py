@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from imagination.cli.app import app, err_console, out_console
-from imagination.cohort.validation import Problem, ValidationReport, validate
 from imagination.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from imagination.cohort.validation import Problem, ValidationReport
 
 
 def _display_path(file: str | None) -> str:
@@ -25,6 +28,8 @@ def _display_path(file: str | None) -> str:
 
 def _problem_table(problems: list[Problem]) -> Table:
     """Problems grouped by case (manifest-level problems first), one section per case."""
+    from rich.table import Table
+
     order: dict[str, int] = {}
     for problem in problems:
         order.setdefault(problem.case_id or "", len(order))
@@ -70,6 +75,16 @@ def validate_command(
 
     Exit 0 when clean, 2 when there are errors (or warnings with --strict).
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from imagination.cohort.validation import validate
+
     with Progress(TextColumn("checking files"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True,
                   disable=not err_console.is_terminal) as progress:

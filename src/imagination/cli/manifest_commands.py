@@ -10,10 +10,6 @@ import typer
 from rich.markup import escape
 
 from imagination.cli.app import app, err_console, out_console
-from imagination.cohort.importers import IMPORTERS, DatasetWarning
-from imagination.cohort.importers.registry import import_to_manifest
-from imagination.cohort.manifest import manifest_json_schema, write_manifest
-from imagination.cohort.merge import merge_manifests, write_overlap_report
 from imagination.errors import InputError
 
 manifest_app = typer.Typer(help="Manifest tools: schema, import, merge.", no_args_is_help=True)
@@ -23,6 +19,8 @@ app.add_typer(manifest_app, name="manifest")
 @manifest_app.command("schema")
 def manifest_schema() -> None:
     """Print the JSON schema of manifest v1 (YAML/JSON form; CSV rows use the same columns)."""
+    from imagination.cohort.manifest import manifest_json_schema
+
     out_console.print_json(json.dumps(manifest_json_schema()))
 
 
@@ -37,6 +35,8 @@ def _parse_options(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    from imagination.cohort.importers import DatasetWarning
+
     for item in caught:
         if issubclass(item.category, DatasetWarning):
             err_console.print(f"[yellow]warning:[/] {escape(str(item.message))}")
@@ -44,7 +44,7 @@ def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 @manifest_app.command("import")
 def manifest_import(
-    format: str = typer.Argument(..., help="Dataset layout: " + ", ".join(IMPORTERS) + "."),
+    format: str = typer.Argument(..., help="Dataset layout (see `imagination manifest formats`)."),
     root: Path = typer.Argument(..., help="Folder of the dataset as downloaded."),
     output: Path = typer.Option(..., "--output", "-o",
                                 help="Manifest to write (.csv + .meta.yaml, .yaml or .json)."),
@@ -54,6 +54,9 @@ def manifest_import(
         None, "--label-map", help="Replace the dataset's documented label map by a preset."),
 ) -> None:
     """Build a manifest from a public dataset's folder (BraTS, UCSF-PDGM, UPENN-GBM, ...)."""
+    from imagination.cohort.importers import DatasetWarning
+    from imagination.cohort.importers.registry import import_to_manifest
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DatasetWarning)
         rows, meta = import_to_manifest(format, root, output, _parse_options(option),
@@ -73,6 +76,9 @@ def manifest_merge(
         None, "--overlap-report", help="Also write the overlapping subjects as a CSV table."),
 ) -> None:
     """Merge manifests; a subject in several datasets is kept once (first manifest wins)."""
+    from imagination.cohort.manifest import write_manifest
+    from imagination.cohort.merge import merge_manifests, write_overlap_report
+
     result = merge_manifests(manifests, output, name=name)
     write_manifest(output, result.rows, result.meta)
     if outside := result.paths_outside():
@@ -94,6 +100,8 @@ def manifest_merge(
 @manifest_app.command("formats")
 def manifest_formats() -> None:
     """List the dataset layouts `manifest import` knows, with their -O options."""
+    from imagination.cohort.importers import IMPORTERS
+
     for importer in IMPORTERS.values():
         out_console.print(f"[bold]{importer.name}[/]: {escape(importer.title)}")
         for key, help_text in importer.options.items():

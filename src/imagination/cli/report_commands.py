@@ -10,9 +10,6 @@ import typer
 from rich.markup import escape
 
 from imagination.cli.app import app, err_console, out_console
-from imagination.report import tables
-from imagination.report.markdown import leaderboard_markdown
-from imagination.report.regenerate import GateOptions, regenerate
 
 LEADERBOARD_COLUMNS = ("task", "metric", "adapter", "value", "ci_low", "ci_high", "n", "n_failed",
                        "rank", "rank_ci_low", "rank_ci_high")
@@ -29,8 +26,14 @@ def report(
     run_dir: Path = typer.Argument(..., help="A run directory written by `imagination bench`."),
     baseline: Path | None = typer.Option(
         None, "--baseline", help="An earlier run directory to compare against."),
-    max_drop: float | None = typer.Option(
-        None, "--max-drop", help="Largest allowed worsening against --baseline (default 0.02)."),
+    max_drop: list[str] = typer.Option(
+        [], "--max-drop",
+        help="Largest allowed worsening against --baseline: D for every metric (default 0.02) "
+             "or METRIC=D, e.g. --max-drop auroc=0.02 --max-drop missed_ml_model=5. "
+             "Repeatable."),
+    include_no_skill: bool = typer.Option(
+        False, "--include-no-skill", help="Also compare the no-skill references with "
+        "--baseline (left out by default)."),
     require: list[str] = typer.Option(
         [], "--require",
         help="Gate 'TASK:METRIC OP VALUE[,adapter=LABEL][,on=value|ci_low|ci_high]', "
@@ -40,11 +43,18 @@ def report(
 ) -> None:
     """Regenerate report.html, summary.md and junit.xml from the stored results (no model is
     run) and evaluate the gates: exit 1 when a gate fails."""
+    from imagination.metrics.registry import available
+    from imagination.report.gates import parse_max_drops
+    from imagination.report.regenerate import GateOptions, regenerate
+
+    default, per_metric = parse_max_drops(max_drop, [m.name for m in available()])
     outcome = regenerate(run_dir, GateOptions(
-        require=tuple(require), baseline_dir=baseline, max_drop=max_drop,
-        config_gates=not no_config_gates))
+        require=tuple(require), baseline_dir=baseline, max_drop=default, max_drops=per_metric,
+        include_no_skill=include_no_skill, config_gates=not no_config_gates))
     for path in outcome.written:
         out_console.print(f"wrote {escape(str(path))}")
+    for warning in outcome.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}")
     for gate in outcome.failed:
         err_console.print(f"[bold red]gate failed:[/] {escape(gate.name)}: {escape(gate.message)}")
     if outcome.gates:
@@ -62,6 +72,9 @@ def leaderboard(
 ) -> None:
     """Print the leaderboard (values with intervals at the run's level, and ranks) as CSV,
     Markdown or JSON."""
+    from imagination.report import tables
+    from imagination.report.markdown import leaderboard_markdown
+
     board = tables.read_table(Path(run_dir), "leaderboard.csv", required=True)
     assert board is not None
     rows = tables.select_leaderboard(board, task=task, metric=metric)

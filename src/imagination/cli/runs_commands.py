@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from imagination.cli.app import app, out_console
-from imagination.engine.runs import RunSummary, describe_run, list_runs
+
+if TYPE_CHECKING:
+    from imagination.engine.runs import RunSummary
 
 runs_app = typer.Typer(help="Inspect run folders: list them, show one.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -25,6 +28,8 @@ def runs_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the run folders under ROOT with their jobs done, failed and missing."""
+    from imagination.engine.runs import list_runs
+
     summaries = list_runs(root)
     if as_json:
         out_console.print_json(json.dumps([s.to_dict() for s in summaries]))
@@ -83,6 +88,8 @@ def runs_show(
     limit: int = typer.Option(20, "--limit", min=0, help="Failed and missing jobs to list."),
 ) -> None:
     """Show what a run holds: jobs per adapter and perturbation, failures, missing jobs, cost."""
+    from imagination.engine.runs import describe_run
+
     summary = describe_run(run_dir)
     if as_json:
         out_console.print_json(json.dumps(summary.to_dict()))

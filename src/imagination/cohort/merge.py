@@ -32,7 +32,7 @@ from imagination.cohort.manifest import (
     image_columns,
     read_manifest,
 )
-from imagination.cohort.validation.identity import Entry, subject_groups
+from imagination.cohort.validation.identity import Entry, dataset_token, subject_groups
 from imagination.cohort.vocabulary import (
     ALIAS_COLUMN,
     LABEL_COLUMNS,
@@ -178,7 +178,8 @@ def _aliases(entry: Entry, extra: set[str], merged_name: str) -> str | None:
     """Existing aliases, the source dataset's own identity and the overlapping ones."""
     subject = entry.row.get("subject_id")
     current = [a.strip() for a in (entry.row.get(ALIAS_COLUMN) or "").split(";") if a.strip()]
-    wanted = (extra | {f"{entry.dataset}:{subject}"}) - {f"{merged_name}:{subject}"}
+    wanted = (extra | {f"{entry.dataset}:{subject}"}) - {f"{dataset_token(merged_name)}:"
+                                                          f"{subject}"}
     merged = list(dict.fromkeys(current + sorted(wanted - set(current))))
     return ";".join(merged) or None
 

@@ -31,12 +31,20 @@ from imagination.cohort.cohort import Cohort
 from imagination.cohort.manifest import meta_path_for, read_manifest
 from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
+from imagination.config_checks import GateRef, check_against_run
 from imagination.engine.aggregate import STATISTICAL_TESTS
 from imagination.engine.chaining import with_reference_twins, write_chained_table
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import INFRASTRUCTURE, failure_record, run_job
-from imagination.engine.plan import JobSpec, build_plan, input_digests, validate_variants
+from imagination.engine.plan import (
+    CLEAN,
+    JobSpec,
+    adapter_tasks,
+    build_plan,
+    input_digests,
+    validate_variants,
+)
 from imagination.engine.provenance import collect_environment, write_run_json
 from imagination.engine.store import PredictionStore
 from imagination.errors import InputError, RunIncomplete
@@ -59,6 +67,23 @@ class BenchOutcome:
     n_reused: int
     n_failed: int
     tables: dict[str, Path] = field(default_factory=dict)
+    #: adapter id -> ids of the cases whose clean job failed, in plan order
+    failed_cases: dict[str, list[str]] = field(default_factory=dict)
+    #: adapter id -> number of cases of its clean jobs
+    planned_cases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedBench:
+    """Everything checked and loaded before the run folder is touched."""
+
+    manifests: list[Path]
+    cohort: Cohort
+    vocabularies: dict[str, tuple[str, ...]]
+    adapters: dict[str, Adapter | LearningAdapter]
+    seconds: float
+    #: the config the run uses (with the reference twins of chained adapters)
+    config: BenchConfig
 
 
 def cache_dir() -> Path:
@@ -237,6 +262,42 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+def prepare_bench(config: BenchConfig, *, run_dir: Path, workers: int | None = None,
+                  extra_gates: Sequence[GateRef] = (),
+                  config_source: str | None = None) -> PreparedBench:
+    """Check and load everything a run needs without writing into ``run_dir``: perturbations,
+    the cohort (a configured synthetic one is made in the cache), the adapters, and every
+    cross-reference that needs them (:func:`config_checks.check_against_run`)."""
+    t0 = time.perf_counter()
+    validate_variants(config)
+    config = with_reference_twins(config)
+    manifests = resolve_manifests(config, workers=workers or config.executor.workers)
+    cohort = load_cohort(manifests, Path(run_dir).resolve(),
+                         allow_outside_root=config.cohort.allow_outside_root)
+    vocabularies = cohort_vocabularies(cohort.manifests)
+    adapters = build_adapters(config)
+    check_against_run(config, {label: adapter_tasks(a, config) for label, a in adapters.items()},
+                      vocabularies, extra_gates, source=config_source or "<config>")
+    if not len(cohort):
+        raise InputError("the cohort has no case: the plan would be empty")
+    return PreparedBench(manifests, cohort, vocabularies, adapters, time.perf_counter() - t0,
+                         config)
+
+
+def _failed_cases(plan: Sequence[JobSpec], store: PredictionStore,
+                  ) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Per adapter: the cases whose clean job failed, and how many clean jobs it has."""
+    failed_keys = {r.key for r in store.rows() if r.status == "failed"}
+    failed: dict[str, list[str]] = {}
+    planned: dict[str, set[str]] = {}
+    for job in plan:
+        if job.variant.id != CLEAN:
+            continue
+        planned.setdefault(job.adapter_label, set()).add(job.case.case_id)
+        cases = failed.setdefault(job.adapter_label, [])
+        if job.key in failed_keys and job.case.case_id not in cases:
+            cases.append(job.case.case_id)
+    return failed, {a: len(c) for a, c in planned.items()}
 
 
 def run_bench(
@@ -250,25 +311,28 @@ def run_bench(
     retry_failed: bool = False,
     progress: ProgressHook | None = None,
     config_source: str | None = None,
+    prepared: PreparedBench | None = None,
 ) -> BenchOutcome:
-    """Run (or resume) a benchmark into ``run_dir`` and write its tables and reports."""
+    """Run (or resume) a benchmark into ``run_dir`` and write its tables and reports.
+
+    ``prepared`` (from :func:`prepare_bench`) skips the checks and loading already done."""
     from imagination.engine.scoring import score_run
 
     started = datetime.now(UTC)
-    t0 = time.perf_counter()
     workers = workers or config.executor.workers
     executor = executor or config.executor.kind
     scheduler = scheduler or config.executor.scheduler
     timings: dict[str, float] = {}
 
-    validate_variants(config)
-    config = with_reference_twins(config)
-    manifests = resolve_manifests(config, workers=workers)
     run_dir = Path(run_dir).resolve()
-    cohort = load_cohort(manifests, run_dir, allow_outside_root=config.cohort.allow_outside_root)
-    vocabularies = cohort_vocabularies(cohort.manifests)
-    adapters = build_adapters(config)
-    timings["cohort_s"] = time.perf_counter() - t0
+    if prepared is None:
+        prepared = prepare_bench(config, run_dir=run_dir, workers=workers,
+                                 config_source=config_source)
+    config = prepared.config
+    manifests, cohort = prepared.manifests, prepared.cohort
+    vocabularies, adapters = prepared.vocabularies, prepared.adapters
+    timings["cohort_s"] = prepared.seconds
+    t0 = time.perf_counter()
 
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_json(inside(run_dir, VALIDATED_FILE),
@@ -305,7 +369,7 @@ def run_bench(
     if chained_table is not None:
         scored.tables["chained"] = chained_table
     timings["scoring_s"] = time.perf_counter() - t3
-    timings["wall_s"] = time.perf_counter() - t0
+    timings["wall_s"] = prepared.seconds + time.perf_counter() - t0
 
     provenance = {
         "imagination_version": __version__,
@@ -330,8 +394,12 @@ def run_bench(
         "jobs": {"total": len(plan), "computed": len(missing),
                  "reused": len(plan) - len(missing), "failed": scored.n_failed},
     }
+    failed_cases, planned_cases = _failed_cases(plan, store)
+    provenance["failures"] = {a: {"cases": planned_cases[a], "failed": failed_cases[a]}
+                              for a in planned_cases}
     write_run_json(run_dir, provenance)
     outcome = BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
                            n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
-                           tables=scored.tables)
+                           tables=scored.tables, failed_cases=failed_cases,
+                           planned_cases=planned_cases)
     return outcome

@@ -14,12 +14,12 @@ import math
 import operator
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
 
-from imagination.errors import InputError
+from imagination.errors import InputError, did_you_mean
 from imagination.metrics.registry import semantics
 
 Op = Literal[">=", "<=", ">", "<"]
@@ -56,11 +56,44 @@ class Requirement:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Compare with an earlier run's leaderboard: fail on a drop larger than ``max_drop``."""
+    """Compare with an earlier run's leaderboard: fail on a drop larger than ``max_drop``
+    (or the metric's own tolerance in ``max_drops``); adapters in ``skip_adapters`` (the
+    no-skill references, by default) are not compared."""
 
     leaderboard: pd.DataFrame
     max_drop: float
     source: str = "baseline"
+    max_drops: Mapping[str, float] = field(default_factory=dict)
+    skip_adapters: frozenset[str] = frozenset()
+
+    def tolerance(self, metric: str) -> float:
+        return self.max_drops.get(metric, self.max_drop)
+
+
+def parse_max_drops(specs: Iterable[str], known_metrics: Collection[str] = (),
+                    ) -> tuple[float | None, dict[str, float]]:
+    """``--max-drop`` values: ``D`` (every metric) or ``METRIC=D`` (repeatable). Returns the
+    default (``None`` when not given) and the per-metric tolerances; each finite and >= 0."""
+    default: float | None = None
+    per_metric: dict[str, float] = {}
+    for spec in specs:
+        name, sep, text = str(spec).rpartition("=")
+        name = name.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (sep and not name):
+            raise InputError(f"--max-drop {spec!r}: expected D or METRIC=D with D a finite "
+                             "number >= 0, e.g. 0.02 or auroc=0.02")
+        if not sep:
+            default = value
+            continue
+        if known_metrics and name not in known_metrics:
+            raise InputError(f"--max-drop {spec!r}: unknown metric {name!r}"
+                             f"{did_you_mean(name, known_metrics)}")
+        per_metric[name] = value
+    return default, per_metric
 
 
 @dataclass(frozen=True)
@@ -176,10 +209,12 @@ def evaluate_baseline(leaderboard: pd.DataFrame, baseline: Baseline) -> list[Gat
     keys = ["task", "metric", "adapter"]
     merged = leaderboard[[*keys, "value"]].merge(
         baseline.leaderboard[[*keys, "value"]], on=keys, suffixes=("", "_old"))
+    merged = merged[~merged["adapter"].isin(baseline.skip_adapters)]
     results = []
     for _, row in merged.iterrows():
         new, old = float(row["value"]), float(row["value_old"])
-        name = f"no drop > {baseline.max_drop:g}: {row['task']}:{row['metric']} [{row['adapter']}]"
+        allowed = baseline.tolerance(str(row["metric"]))
+        name = f"no drop > {allowed:g}: {row['task']}:{row['metric']} [{row['adapter']}]"
         if math.isnan(old) and math.isnan(new):
             continue
         if math.isnan(new):
@@ -191,14 +226,14 @@ def evaluate_baseline(leaderboard: pd.DataFrame, baseline: Baseline) -> list[Gat
             continue
         metric = semantics(str(row["metric"]))
         worse = metric.worsening(old, new)
-        limit = metric.allowed(old, baseline.max_drop)
-        passed = worse <= baseline.max_drop + TOLERANCE
+        limit = metric.allowed(old, allowed)
+        passed = worse <= allowed + TOLERANCE
         verdict = "passed" if passed else "FAILED"
         change = "worse" if worse > 0 else "better or equal"
         results.append(GateResult(
             name, passed, new, limit,
             f"{verdict}: {_fmt(new)} vs {baseline.source} {_fmt(old)} "
-            f"({change} by {abs(worse):.4g}; allowed drop {baseline.max_drop:g})"))
+            f"({change} by {abs(worse):.4g}; allowed drop {allowed:g})"))
     return results
 
 

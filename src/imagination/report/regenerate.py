@@ -8,7 +8,7 @@ leaves the run directory untouched (exit 2).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from imagination.report.gates import (
 from imagination.report.html import render_report
 from imagination.report.junit import junit_xml
 from imagination.report.markdown import summary_markdown
+from imagination.report.measured import measured_gates
 from imagination.runfolder import inside
 
 DEFAULT_MAX_DROP = 0.02
@@ -40,6 +41,10 @@ class GateOptions:
     require: tuple[str, ...] = ()
     baseline_dir: Path | None = None
     max_drop: float | None = None
+    #: per-metric tolerances (``--max-drop auroc=0.02``), overriding ``max_drop``
+    max_drops: Mapping[str, float] = field(default_factory=dict)
+    #: also compare the no-skill references with the baseline (left out by default)
+    include_no_skill: bool = False
     config_gates: bool = True
     #: already-parsed requirements (e.g. the in-memory config's gates)
     requirements: tuple[Requirement, ...] = ()
@@ -50,6 +55,8 @@ class ReportOutcome:
     exit_code: int
     gates: list[GateResult]
     written: list[Path] = field(default_factory=list)
+    #: e.g. the baseline ran on a different cohort
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[GateResult]:
@@ -66,30 +73,69 @@ def requirements(results: tables.RunResults, options: GateOptions) -> list[Requi
             + [parse_requirement(spec) for spec in options.require])
 
 
-def baseline(options: GateOptions) -> Baseline | None:
+def no_skill_adapters(run: Mapping[str, Any]) -> set[str]:
+    """Adapter ids whose model card declares a no-skill reference (``run.json``)."""
+    adapters = run.get("adapters") or {}
+    return {label for label, info in adapters.items()
+            if isinstance(info, Mapping) and (info.get("card") or {}).get("no_skill")}
+
+
+def _cohort_digests(run: Mapping[str, Any]) -> Any:
+    return (run.get("cohort") or {}).get("digests")
+
+
+def baseline(options: GateOptions, current: Mapping[str, Any] | None = None,
+             warnings: list[str] | None = None) -> Baseline | None:
+    """The baseline comparison of ``options``; a warning is added to ``warnings`` when the
+    baseline ran on other cases or other file contents than the ``current`` run."""
     if options.baseline_dir is None:
-        if options.max_drop is not None:
+        if options.max_drop is not None or options.max_drops:
             raise InputError("--max-drop needs --baseline OLD_RUN_DIR")
         return None
-    board = tables.read_table(Path(options.baseline_dir), "leaderboard.csv", required=True)
+    source = Path(options.baseline_dir)
+    board = tables.read_table(source, "leaderboard.csv", required=True)
     assert board is not None
+    try:
+        old_run = tables.read_run_json(source)
+    except InputError:
+        old_run = {}
+    skip: set[str] = set()
+    if not options.include_no_skill:
+        skip = no_skill_adapters(old_run) | no_skill_adapters(current or {})
+    if warnings is not None and current is not None:
+        old, new = _cohort_digests(old_run), _cohort_digests(current)
+        if old is None or new is None:
+            warnings.append(f"baseline {source}: its cohort cannot be compared (no digests "
+                            "in run.json)")
+        elif old != new:
+            only_old, only_new = sorted(set(old) - set(new)), sorted(set(new) - set(old))
+            changed = sorted(c for c in set(old) & set(new) if old[c] != new[c])
+            warnings.append(
+                f"baseline {source} ran on a different cohort ({len(only_old)} case(s) only "
+                f"there, {len(only_new)} only here, {len(changed)} with other file contents): "
+                "differences mix model and data changes")
     max_drop = DEFAULT_MAX_DROP if options.max_drop is None else options.max_drop
-    return Baseline(leaderboard=board, max_drop=max_drop,
-                    source=f"baseline {Path(options.baseline_dir).name}")
+    return Baseline(leaderboard=board, max_drop=max_drop, max_drops=dict(options.max_drops),
+                    skip_adapters=frozenset(skip), source=f"baseline {source.name}")
 
 
-def evaluate(results: tables.RunResults, options: GateOptions) -> list[GateResult]:
+def evaluate(results: tables.RunResults, options: GateOptions,
+             warnings: list[str] | None = None) -> list[GateResult]:
+    """The requirement and baseline gates, then the built-in "measured" gates."""
     configured = [a.get("id") or a.get("name")
                   for a in (results.run.get("config") or {}).get("adapters") or []]
-    return evaluate_gates(results.leaderboard, requirements(results, options),
-                          baseline=baseline(options), configured=configured)
+    gates = evaluate_gates(results.leaderboard, requirements(results, options),
+                           baseline=baseline(options, results.run, warnings),
+                           configured=configured)
+    return gates + measured_gates(results.run)
 
 
 def regenerate(run_dir: str | Path, options: GateOptions | None = None) -> ReportOutcome:
     """Evaluate the gates, then write the three report files atomically."""
     options = options or GateOptions()
     results = tables.load_run(run_dir)
-    gates = evaluate(results, options)
+    warnings: list[str] = []
+    gates = evaluate(results, options, warnings)
     name = str((results.run.get("config") or {}).get("name", results.run_dir.name))
     outputs = {
         "report.html": render_report(results, gates),
@@ -103,7 +149,7 @@ def regenerate(run_dir: str | Path, options: GateOptions | None = None) -> Repor
         raise InputError(f"run directory {results.run_dir}: cannot write the reports: "
                          f"{exc}") from None
     code = EXIT_GATE_FAILED if any(not g.passed for g in gates) else EXIT_OK
-    return ReportOutcome(exit_code=code, gates=gates, written=written)
+    return ReportOutcome(exit_code=code, gates=gates, written=written, warnings=warnings)
 
 
 def write_reports(run_dir: str | Path,

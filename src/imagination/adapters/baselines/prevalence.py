@@ -32,6 +32,7 @@ class PrevalenceAdapter:
         intended_use="no-skill reference: the cohort prevalence of each class, one prediction "
                      "for every case (AUROC 0.5)",
         training_data="the labels of the benchmark cohort (no image or feature is used)",
+        no_skill=True,
     )
 
     def params(self) -> Mapping[str, Any]:

@@ -28,6 +28,7 @@ class RandomPlanAdapter:
     card = ModelCard(
         intended_use="no-skill reference: a random plan of any volume inside the brain",
         reference="iso-volumetric plan protocol of PREDICT-GBM (arXiv 2509.13360)",
+        no_skill=True,
     )
 
     def __init__(self, seed: int = 0) -> None:

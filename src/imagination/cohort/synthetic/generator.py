@@ -7,6 +7,7 @@ whatever the number of worker processes.
 from __future__ import annotations
 
 import dataclasses
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,10 @@ def _synthesize_job(job: tuple[CasePlan, SynthConfig, Path]) -> tuple[dict, dict
     return synthesize_case(*job)
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
     """Write the whole cohort into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
@@ -147,8 +152,12 @@ def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
     plans = plan_cohort(config)
     jobs = [(plan, config, out) for plan in plans]
     if config.workers > 1:
-        with ProcessPoolExecutor(max_workers=config.workers) as pool:
+        # workers ignore Ctrl-C (no traceback per worker); the parent stops the pool
+        pool = ProcessPoolExecutor(max_workers=config.workers, initializer=_ignore_sigint)
+        try:
             results = list(pool.map(_synthesize_job, jobs))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     else:
         results = [_synthesize_job(job) for job in jobs]
     rows = [row for row, _ in results]

@@ -1,13 +1,15 @@
 """Checks across rows and manifests: duplicate case ids and subject leakage.
 
 A subject is known by its ``subject_id`` and by ``dataset:subject_id`` (the dataset being the
-manifest's ``name``, else its file stem), plus every ``dataset:id`` in ``subject_aliases``.
+manifest's ``name``, else its file stem, as a :func:`dataset_token`), plus every ``dataset:id``
+in ``subject_aliases``.
 Cases sharing any of these identities are one subject; that subject must stay at one site and
 in one manifest, or a split across manifests would leak it between training and test.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,12 @@ from imagination.cohort.manifest import Manifest
 from imagination.cohort.validation.problems import Problem
 from imagination.cohort.validation.table import Row
 from imagination.cohort.vocabulary import ALIAS_COLUMN
+
+
+def dataset_token(name: str) -> str:
+    """A dataset name as the ``dataset`` part of an alias: runs of characters other than
+    letters, digits, ``.``, ``_`` and ``-`` (spaces, ``:``, ``;``) become one ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()) or "dataset"
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class Entry:
 
     @property
     def dataset(self) -> str:
-        return self.manifest.meta.name or self.manifest.path.stem
+        return dataset_token(self.manifest.meta.name or self.manifest.path.stem)
 
     def identities(self) -> set[tuple[str, str]]:
         subject = self.row.get("subject_id")
