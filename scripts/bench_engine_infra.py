@@ -84,11 +84,11 @@ def bench_store(rows: list[tuple[str, str]], folder: Path) -> None:
     store = PredictionStore(folder / "store")
     score_map = smooth_map()
     big = [JobRecord(key=f"{i:064x}", case_id=f"c{i}", adapter="a", perturbation_id="clean",
-                     kind="predictions", recurrence=score_map, cost=Cost(1, 1, 1))
+                     kind="predictions", outputs={"recurrence": score_map}, cost=Cost(1, 1, 1))
            for i in range(5)]
     small = [JobRecord(key=f"{i + 100:064x}", case_id=f"c{i}", adapter="a",
                        perturbation_id="clean", kind="predictions",
-                       classification={"idh": {"mutant": 0.3, "wildtype": 0.7}})
+                       outputs={"idh": {"mutant": 0.3, "wildtype": 0.7}})
              for i in range(200)]
     put_big = statistics.median(measure(store.put, r.key, r)[1].wall_s for r in big)
     get_big = statistics.median(measure(store.get, r.key)[1].wall_s for r in big)

@@ -30,8 +30,8 @@ from imagination.cohort.cohort import Cohort
 from imagination.cohort.loading import load_case
 from imagination.cohort.synthetic import SynthConfig, generate_cohort
 from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES
-from imagination.engine.recurrence_scoring import recurrence_truth
 from imagination.metrics.recurrence import recurrence_case_metrics
+from imagination.tasks.recurrence_scoring import recurrence_truth
 
 
 def main() -> int:
@@ -83,14 +83,14 @@ def main() -> int:
                 continue
             assert isinstance(result, Predictions)
             n_valid[name] += 1
-            for task, probabilities in result.classification.items():
+            for task, probabilities in result.outputs.items():
                 if case.labels.get(task) is not None:
                     scored[(name, task)][0].append(str(case.labels[task]))
                     scored[(name, task)][1].append(
                         [probabilities[c] for c in DEFAULT_VOCABULARIES[task]])
-            if result.recurrence is not None and truth is not None:
+            if result.outputs.get("recurrence") is not None and truth is not None:
                 metrics = recurrence_case_metrics(
-                    result.recurrence, truth.recurrence, truth.core, truth.brain,
+                    result.outputs["recurrence"], truth.recurrence, truth.core, truth.brain,
                     truth.spacing, enhancing_mask=truth.enhancing)
                 coverage[name]["all"].append(metrics["coverage_all_model"])
                 coverage[name]["enhancing"].append(metrics["coverage_enhancing_model"])

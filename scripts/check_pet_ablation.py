@@ -25,9 +25,9 @@ from imagination.cohort.cohort import Cohort
 from imagination.cohort.loading import load_case
 from imagination.cohort.synthetic import SynthConfig, generate_cohort
 from imagination.engine.plan import blinded
-from imagination.engine.recurrence_scoring import recurrence_truth
 from imagination.metrics.recurrence import recurrence_case_metrics
 from imagination.stats.robustness import ablation_test
+from imagination.tasks.recurrence_scoring import recurrence_truth
 
 METRICS = ("coverage_all_model", "coverage_enhancing_model")
 
@@ -57,10 +57,11 @@ def main() -> int:
             continue
         loaded = load_case(blinded(case))
         runs = [safe_predict(a, loaded, ("recurrence",)) for a in (with_pet, without_pet)]
-        if not all(isinstance(r, Predictions) and r.recurrence is not None for r in runs):
+        if not all(isinstance(r, Predictions) and r.outputs.get("recurrence") is not None
+                   for r in runs):
             failed.append(case.case_id)
             continue
-        scores = [recurrence_case_metrics(r.recurrence, truth.recurrence, truth.core,  # type: ignore[union-attr]
+        scores = [recurrence_case_metrics(r.outputs["recurrence"], truth.recurrence, truth.core,  # type: ignore[union-attr]
                                           truth.brain, truth.spacing,
                                           enhancing_mask=truth.enhancing) for r in runs]
         subjects.append(case.subject_id)

@@ -29,7 +29,6 @@ from imagination.cohort.cohort import Cohort
 from imagination.cohort.loading import load_case
 from imagination.cohort.synthetic import SynthConfig, generate_cohort
 from imagination.engine.plan import blinded
-from imagination.engine.recurrence_scoring import recurrence_truth
 from imagination.metrics.recurrence import (
     isovolumetric_plan,
     recurrence_case_metrics,
@@ -37,6 +36,7 @@ from imagination.metrics.recurrence import (
 )
 from imagination.perturb import apply_perturbation, perturbation_seed
 from imagination.stats import robustness as rb
+from imagination.tasks.recurrence_scoring import recurrence_truth
 
 Row = tuple[str, str, str, int, float, float, float, float, float, int]
 
@@ -48,18 +48,18 @@ def _case_values(adapter, loaded: LoadedCase, truth_case: LoadedCase,
     if not isinstance(result, Predictions):
         return {}
     out: dict[str, tuple[float, object]] = {}
-    for task, probabilities in result.classification.items():
+    for task, probabilities in result.outputs.items():
         label = truth_case.case.labels.get(task)
         if label is None:
             continue
         predicted = max(probabilities, key=probabilities.__getitem__)
         out[f"{task}:p_true"] = (float(probabilities.get(label, 0.0)), predicted)
     truth = recurrence_truth(truth_case)
-    if result.recurrence is not None and truth is not None:
-        metrics = recurrence_case_metrics(result.recurrence, truth.recurrence, truth.core,
-                                          truth.brain, truth.spacing)
+    if result.outputs.get("recurrence") is not None and truth is not None:
+        metrics = recurrence_case_metrics(result.outputs["recurrence"], truth.recurrence,
+                                          truth.core, truth.brain, truth.spacing)
         k = int(np.count_nonzero(standard_plan(truth.core, truth.brain, truth.spacing)))
-        plan = isovolumetric_plan(result.recurrence, truth.brain, k)
+        plan = isovolumetric_plan(result.outputs["recurrence"], truth.brain, k)
         out["recurrence:coverage_all"] = (metrics["coverage_all_model"], plan)
     return out
 

@@ -13,8 +13,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from imagination.cohort.vocabulary import TASKS
 from imagination.errors import InputError
+from imagination.tasks.registry import TASK_NAMES
+
+#: A task name of the registry (``imagination tasks list``).
+TaskName = Literal[TASK_NAMES]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
@@ -154,8 +157,7 @@ class ReproducibilityConfig(_Strict):
 class BenchConfig(_Strict):
     name: str = "bench"
     cohort: CohortConfig
-    tasks: list[Literal["tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "recurrence"]] = (
-        Field(default_factory=lambda: list(TASKS)))
+    tasks: list[TaskName] = Field(default_factory=lambda: list(TASK_NAMES))
     adapters: list[AdapterConfig] = Field(min_length=1)
     metrics: dict[str, list[str]] = Field(
         default_factory=dict, description="per task: metric names (default: all of the family)")

@@ -51,7 +51,7 @@ def test_margin_plan_is_the_15mm_ball_in_mm(spacing):
 def test_margin_top_k_of_score_map_reproduces_the_plan():
     case, _ = _point_case((1.0, 1.0, 2.0))
     adapter = MarginAdapter()
-    score = adapter.predict(case).recurrence
+    score = adapter.predict(case).outputs["recurrence"]
     plan = adapter.plan(case)
     k = int(plan.sum())
     threshold = np.sort(score.ravel())[::-1][k - 1]
@@ -71,7 +71,7 @@ def test_margin_is_clipped_to_brain_and_outside_ranks_lowest():
     preds = MarginAdapter().predict(case)
     check_predictions(preds, MarginAdapter(), case, ["recurrence"])
     brain = case.masks["brain"] > 0
-    assert preds.recurrence[~brain].max() < preds.recurrence[brain].min()
+    assert preds.outputs["recurrence"][~brain].max() < preds.outputs["recurrence"][brain].min()
     assert not (MarginAdapter().plan(case) & ~brain).any()
 
 
@@ -84,15 +84,15 @@ def test_margin_without_core_fails_the_case_with_a_reason():
 
 def test_random_plan_is_seeded_per_case_and_inside_brain():
     a, b = build_case("a"), build_case("b")
-    first = RandomPlanAdapter(seed=1).predict(a).recurrence
-    np.testing.assert_array_equal(first, RandomPlanAdapter(seed=1).predict(a).recurrence)
-    assert not np.array_equal(first, RandomPlanAdapter(seed=1).predict(b).recurrence)
-    assert not np.array_equal(first, RandomPlanAdapter(seed=2).predict(a).recurrence)
+    first = RandomPlanAdapter(seed=1).predict(a).outputs["recurrence"]
+    np.testing.assert_array_equal(first, RandomPlanAdapter(seed=1).predict(a).outputs["recurrence"])
+    assert not np.array_equal(first, RandomPlanAdapter(seed=1).predict(b).outputs["recurrence"])
+    assert not np.array_equal(first, RandomPlanAdapter(seed=2).predict(a).outputs["recurrence"])
     brain = a.masks["brain"] > 0
     assert first[~brain].max() < first[brain].min()
     # uniform inside the brain: Kolmogorov–Smirnov against U(0, 1)
-    assert stats.kstest(RandomPlanAdapter(seed=0).predict(a).recurrence[brain].astype(float),
-                        "uniform").pvalue > 1e-3
+    score = RandomPlanAdapter(seed=0).predict(a).outputs["recurrence"]
+    assert stats.kstest(score[brain].astype(float), "uniform").pvalue > 1e-3
 
 
 def test_prevalence_is_the_training_frequency():
@@ -112,11 +112,11 @@ def test_t2flair_mismatch_positive_and_negative():
     adapter = T2FlairMismatchAdapter()
     positive = adapter.predict(glioma(mismatch=True))
     check_predictions(positive, adapter, glioma(True), ["idh"])
-    assert positive.classification["idh"] == {"wildtype": 0.0, "mutant": 1.0}
-    assert adapter.predict(glioma(False)).classification["idh"]["mutant"] == 0.0
+    assert positive.outputs["idh"] == {"wildtype": 0.0, "mutant": 1.0}
+    assert adapter.predict(glioma(False)).outputs["idh"]["mutant"] == 0.0
     # the ET shell is > 10 % of the core: enhancement vetoes the sign
     vetoed = adapter.predict(glioma(True, enhancing=True))
-    assert vetoed.classification["idh"]["mutant"] == 0.0
+    assert vetoed.outputs["idh"]["mutant"] == 0.0
 
 
 def test_first_order_matches_scipy_and_numpy():
@@ -208,15 +208,16 @@ def test_fk_growth_maps_are_valid_and_peak_in_the_tumour():
         check_predictions(preds, adapter, case, ["recurrence"])
         core = case.masks["tumor"] == 3
         brain = case.masks["brain"] > 0
-        assert preds.recurrence[core].mean() > np.percentile(preds.recurrence[brain], 90)
-        assert preds.recurrence[~brain].max() < preds.recurrence[brain].min()
+        score = preds.outputs["recurrence"]
+        assert score[core].mean() > np.percentile(score[brain], 90)
+        assert score[~brain].max() < score[brain].min()
 
 
 def test_fk_growth_pet_without_pet_falls_back_to_the_mri_only_fit():
     # the PET ablation runs fk-growth-pet on inputs without PET: it must be fk-growth then
     case = build_case(pet=False)
-    with_pet_model = FKGrowthAdapter(use_pet=True).predict(case).recurrence
-    mri_only = FKGrowthAdapter(use_pet=False).predict(case).recurrence
+    with_pet_model = FKGrowthAdapter(use_pet=True).predict(case).outputs["recurrence"]
+    mri_only = FKGrowthAdapter(use_pet=False).predict(case).outputs["recurrence"]
     assert with_pet_model is not None and mri_only is not None
     np.testing.assert_array_equal(with_pet_model, mri_only)
 
@@ -274,7 +275,7 @@ def test_pet_uptake_beyond_the_mri_lesion_raises_the_fk_pet_ranking_there():
     case.images["pet"] = pet
 
     def rank_of_occult(adapter: FKGrowthAdapter) -> float:
-        score = adapter.predict(case).recurrence[brain]
+        score = adapter.predict(case).outputs["recurrence"][brain]
         ranks = stats.rankdata(score) / score.size
         return float(ranks[occult[brain]].mean())
 

@@ -31,11 +31,12 @@ def test_demo_model_from_examples_returns_valid_predictions():
     case = build_case("demo1", **SMALL)
     result = safe_predict(adapter, case, adapter.tasks)
     assert isinstance(result, Predictions), result
-    assert result.classification["tumor_type"]["meningioma"] == pytest.approx(0.2)
-    assert result.recurrence.shape == case.grid.shape
+    assert result.outputs["tumor_type"]["meningioma"] == pytest.approx(0.2)
+    assert result.outputs["recurrence"].shape == case.grid.shape
     # the demo's map is the FLAIR smoothed in mm: highest inside the bright lesion
     lesion = case.masks["tumor"] > 0
-    assert result.recurrence[lesion].mean() > result.recurrence[~lesion].mean()
+    score = result.outputs["recurrence"]
+    assert score[lesion].mean() > score[~lesion].mean()
     assert "demo model: case demo1" in result.logs["stdout"]
 
 
@@ -79,8 +80,8 @@ def test_each_bad_case_is_one_failure_with_its_reason_others_valid():
     assert "no predictions.json" in failures["nojson1"].reason
     assert "not valid JSON" in failures["badjson1"].reason
     for cid in ("good1", "good2"):
-        assert results[cid].classification["idh"]["mutant"] == pytest.approx(0.8)
-        assert results[cid].recurrence.shape == SMALL["shape"]
+        assert results[cid].outputs["idh"]["mutant"] == pytest.approx(0.8)
+        assert results[cid].outputs["recurrence"].shape == SMALL["shape"]
 
 
 def _run_in_worker(args):

@@ -33,9 +33,10 @@ def test_reads_probabilities_and_maps(tmp_path):
     assert adapter.tasks == ("idh", "mgmt", "recurrence")
     result = safe_predict(adapter, case_a, adapter.tasks)
     assert isinstance(result, Predictions), result
-    assert result.classification == {"idh": {"wildtype": 0.2, "mutant": 0.8},
-                                     "mgmt": {"unmethylated": 0.6, "methylated": 0.4}}
-    np.testing.assert_array_equal(result.recurrence, score)
+    assert {t: result.outputs[t] for t in ("idh", "mgmt")} == {
+        "idh": {"wildtype": 0.2, "mutant": 0.8},
+        "mgmt": {"unmethylated": 0.6, "methylated": 0.4}}
+    np.testing.assert_array_equal(result.outputs["recurrence"], score)
     assert len(adapter.params()["predictions_sha256"]) == 64
 
 

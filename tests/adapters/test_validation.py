@@ -33,8 +33,8 @@ def _predictions(**kwargs) -> Predictions:
 
 
 def test_valid_classification_and_map_pass():
-    preds = _predictions(classification={"idh": {"wildtype": 0.25, "mutant": 0.75}},
-                         recurrence=np.zeros(CASE.grid.shape, np.float32))
+    preds = _predictions(outputs={"idh": {"wildtype": 0.25, "mutant": 0.75},
+                                  "recurrence": np.zeros(CASE.grid.shape, np.float32)})
     check_predictions(preds, ADAPTER, CASE, ["idh", "recurrence"])
 
 
@@ -48,13 +48,13 @@ def test_valid_classification_and_map_pass():
 ])
 def test_bad_probabilities_fail_with_reason(probs, reason):
     with pytest.raises(AdapterOutputError, match=None) as info:
-        check_predictions(_predictions(classification={"idh": probs}), ADAPTER, CASE, ["idh"])
+        check_predictions(_predictions(outputs={"idh": probs}), ADAPTER, CASE, ["idh"])
     assert reason in info.value.reason
     assert info.value.kind == "invalid_output"
 
 
 def test_custom_vocabulary_is_honoured():
-    preds = _predictions(classification={"idh": {"neg": 0.4, "pos": 0.6}})
+    preds = _predictions(outputs={"idh": {"neg": 0.4, "pos": 0.6}})
     check_predictions(preds, ADAPTER, CASE, ["idh"], vocabularies={"idh": ("neg", "pos")})
     with pytest.raises(AdapterOutputError, match="unknown classes"):
         check_predictions(preds, ADAPTER, CASE, ["idh"])
@@ -65,22 +65,22 @@ def test_custom_vocabulary_is_honoured():
     (np.full((12, 12, 10), np.nan, np.float32), "1440 non-finite voxels"),
     (np.full((12, 12, 10), np.inf), "non-finite"),
     ([[0.0]], "expected a voxel array"),
-    (None, "no score map"),
+    (None, "no score_map returned"),
 ])
 def test_bad_maps_fail_with_reason(score_map, reason):
     with pytest.raises(AdapterOutputError) as info:
-        check_predictions(_predictions(recurrence=score_map), ADAPTER, CASE, ["recurrence"])
+        check_predictions(_predictions(outputs={"recurrence": score_map}), ADAPTER, CASE,
+                          ["recurrence"])
     assert reason in info.value.reason
 
 
 def test_missing_task_and_wrong_case_fail():
-    with pytest.raises(AdapterOutputError, match="no probabilities returned"):
+    with pytest.raises(AdapterOutputError, match="no class_probabilities returned"):
         check_predictions(_predictions(), ADAPTER, CASE, ["mgmt"])
     with pytest.raises(AdapterOutputError, match="not 'c1'"):
         check_predictions(Predictions(case_id="other"), ADAPTER, CASE, [])
-    with pytest.raises(AdapterOutputError, match="unknown classification task"):
-        check_predictions(_predictions(classification={"colour": {"a": 1.0}}), ADAPTER, CASE,
-                          [])
+    with pytest.raises(AdapterOutputError, match="output for unknown task 'colour'"):
+        check_predictions(_predictions(outputs={"colour": {"a": 1.0}}), ADAPTER, CASE, [])
 
 
 @settings(max_examples=60, deadline=None)

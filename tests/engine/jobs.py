@@ -47,8 +47,9 @@ def write_records(store_root: str, writer: int, count: int) -> list[str]:
         rng = np.random.default_rng(writer * 1000 + index)
         store.put(key, JobRecord(
             key=key, case_id=f"case{index}", adapter=f"writer{writer}", perturbation_id="none",
-            kind="predictions", classification={"idh": {"mutant": 0.25, "wildtype": 0.75}},
-            recurrence=rng.random((6, 5, 4), dtype=np.float32), cost=Cost(0.1, 0.1, 10.0)))
+            kind="predictions", outputs={"idh": {"mutant": 0.25, "wildtype": 0.75},
+                                         "recurrence": rng.random((6, 5, 4), dtype=np.float32)},
+            cost=Cost(0.1, 0.1, 10.0)))
         keys.append(key)
     return keys
 
@@ -64,7 +65,8 @@ def write_forever(store_root: str) -> None:
         key = f"{index:064x}"
         store.put(key, JobRecord(key=key, case_id=f"c{index}", adapter="a",
                                  perturbation_id="none", kind="predictions",
-                                 recurrence=rng.random((64, 64, 48), dtype=np.float32)))
+                                 outputs={"recurrence": rng.random((64, 64, 48),
+                                                                   dtype=np.float32)}))
         index += 1
 
 
@@ -100,5 +102,5 @@ def predict_case(item: tuple[str, int]):
 
     (classification, score_map), cost = measure(work)
     return JobRecord(key=key, case_id=f"case{seed}", adapter="stand-in", perturbation_id="clean",
-                     kind="predictions", classification=classification, recurrence=score_map,
+                     kind="predictions", outputs={**classification, "recurrence": score_map},
                      cost=cost)

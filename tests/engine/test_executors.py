@@ -193,8 +193,8 @@ def test_interrupted_run_resumes_with_only_the_missing_jobs(tmp_path):
     assert store.keys() == sorted(reference)
     for key, expected in reference.items():
         got = store.get(key)
-        assert got.classification == expected.classification
-        assert np.array_equal(got.recurrence, expected.recurrence)
+        assert got.outputs["idh"] == expected.outputs["idh"]
+        assert np.array_equal(got.outputs["recurrence"], expected.outputs["recurrence"])
 
 
 def test_job_that_cannot_be_imported_in_the_worker_fails_alone(tmp_path, monkeypatch):

@@ -33,4 +33,4 @@ def test_cached_cases_are_read_only_and_each_job_gets_its_own_dicts(bench_cohort
     with pytest.raises(ValueError, match="read-only"):
         second.images["flair"][0, 0, 0] = np.float32(1)
     record = jobs.run_job(plan[0])
-    assert record.failure is None and record.recurrence is not None
+    assert record.failure is None and record.outputs["recurrence"] is not None

@@ -11,7 +11,8 @@ from imagination.cohort.case import Case
 from imagination.cohort.cohort import Cohort
 from imagination.config import parse_config
 from imagination.engine.materialize import ClassPredictions
-from imagination.engine.robustness_scoring import reproducibility_rows, site_shift_rows
+from imagination.engine.robustness_scoring import site_shift_rows
+from imagination.tasks.classification_scoring import agreement_rows, retest_rows
 
 CONFIG = parse_config({"cohort": {"manifests": ["x.csv"]}, "adapters": [{"name": "prevalence"}]},
                       base_dir=Path("/"))
@@ -40,8 +41,7 @@ def test_test_retest_icc_and_bland_altman_use_the_paired_scans(tmp_path: Path) -
     second = np.clip(first + rng.normal(0, 0.05, 8), 0, 1)
     p = np.empty(16)
     p[0::2], p[1::2] = first, second
-    rows = reproducibility_rows(CONFIG, cohort, [], store=None,  # type: ignore[arg-type]
-                                preds=[_prediction("m", p, cohort)])
+    rows = retest_rows(CONFIG, cohort, [_prediction("m", p, cohort)])
     by_metric = {r["metric"]: r for r in rows if r["analysis"] == "test_retest"}
     # ICC(3,1) by hand: two-way mixed, consistency, single rater (Shrout & Fleiss 1979)
     table = np.column_stack([first, second])
@@ -62,8 +62,8 @@ def test_no_retest_pairs_no_rows_and_agreement_is_fleiss_kappa() -> None:
                                      labels={"idh": "mutant"}) for i in range(6)))
     a = np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.3])
     b = np.array([0.8, 0.3, 0.1, 0.2, 0.9, 0.6])
-    rows = reproducibility_rows(CONFIG, cohort, [], store=None,  # type: ignore[arg-type]
-                                preds=[_prediction("a", a, cohort), _prediction("b", b, cohort)])
+    preds = [_prediction("a", a, cohort), _prediction("b", b, cohort)]
+    rows = retest_rows(CONFIG, cohort, preds) + agreement_rows(cohort, preds)
     assert not [r for r in rows if r["analysis"] == "test_retest"]
     kappa = next(r for r in rows if r["analysis"] == "agreement")["value"]
     # two raters: Fleiss' kappa from the category proportions, by hand

@@ -33,7 +33,7 @@ def make_run(run_dir: Path, *, name: str, created: str, stored: list[int],
         store.put(_key(i), JobRecord(
             key=_key(i), case_id=f"c{i // 2}", adapter="AB"[i % 2], perturbation_id="clean",
             kind="failure" if i in failed else "predictions",
-            classification={} if i in failed else {"idh": {"a": 1.0}},
+            outputs={} if i in failed else {"idh": {"a": 1.0}},
             failure={"kind": "timeout", "reason": "Timeout: too slow"} if i in failed else None,
             cost=Cost(2.0, 1.0, 100.0 + i)))
     store.close()

@@ -29,8 +29,8 @@ KEY = "ab" + "0" * 62
 def record(key: str = KEY, **overrides) -> JobRecord:
     base = {"key": key, "case_id": "case-007", "adapter": "margin15",
             "perturbation_id": "noise:2", "kind": "predictions",
-            "classification": {"idh": {"mutant": 0.1, "wildtype": 0.9}},
-            "recurrence": np.linspace(0, 1, 60, dtype=np.float32).reshape(5, 4, 3),
+            "outputs": {"idh": {"mutant": 0.1, "wildtype": 0.9},
+                        "recurrence": np.linspace(0, 1, 60, dtype=np.float32).reshape(5, 4, 3)},
             "cost": Cost(wall_s=1.5, cpu_s=1.25, peak_rss_mb=321.0)}
     return JobRecord(**{**base, **overrides})
 
@@ -41,9 +41,9 @@ def test_round_trip_is_exact_and_indexed(tmp_path: Path):
     store.put(KEY, original)
     got = store.get(KEY)
     assert got is not None
-    assert got.recurrence.dtype == np.float32
-    assert np.array_equal(got.recurrence, original.recurrence)
-    assert got.classification == original.classification
+    assert got.outputs["recurrence"].dtype == np.float32
+    assert np.array_equal(got.outputs["recurrence"], original.outputs["recurrence"])
+    assert got.outputs["idh"] == original.outputs["idh"]
     assert (got.case_id, got.adapter, got.perturbation_id, got.kind) == (
         "case-007", "margin15", "noise:2", "predictions")
     assert got.cost == original.cost and got.failure is None and got.features is None
@@ -57,9 +57,9 @@ def test_round_trip_is_exact_and_indexed(tmp_path: Path):
 
 def test_failures_and_features_are_stored_with_their_status(tmp_path: Path):
     store = PredictionStore(tmp_path)
-    failed = record("cd" + "1" * 62, classification={}, recurrence=None,
+    failed = record("cd" + "1" * 62, outputs={},
                     failure={"kind": "timeout", "reason": "Timeout: ran longer than 60 s"})
-    features = record("ef" + "2" * 62, kind="features", classification={}, recurrence=None,
+    features = record("ef" + "2" * 62, kind="features", outputs={},
                       features={"volume_ml": 12.5, "missing": float("nan")})
     store.put(failed.key, failed)
     store.put(features.key, features)
@@ -85,10 +85,10 @@ def test_bad_kind_or_mismatched_key_is_refused(tmp_path: Path):
                        st.floats(0, 1, allow_nan=False), min_size=1, max_size=4))
 def test_any_float32_map_and_probabilities_round_trip_bit_exactly(tmp_path_factory, values, probs):
     store = PredictionStore(tmp_path_factory.mktemp("s"))
-    store.put(KEY, record(recurrence=values, classification={"tumor_type": probs}))
+    store.put(KEY, record(outputs={"recurrence": values, "tumor_type": probs}))
     got = store.get(KEY)
-    assert got.recurrence.tobytes() == values.tobytes()
-    assert got.classification == {"tumor_type": probs}
+    assert got.outputs["recurrence"].tobytes() == values.tobytes()
+    assert got.outputs["tumor_type"] == probs
 
 
 def test_crash_between_temp_write_and_rename_leaves_nothing_visible(tmp_path: Path, monkeypatch):
@@ -129,7 +129,7 @@ def test_torn_or_damaged_object_is_treated_as_missing(tmp_path: Path, damage: st
     assert store.get(KEY) is None
     assert not store.has(KEY) and len(store) == 0
     store.put(KEY, record())  # recomputed
-    assert np.array_equal(store.get(KEY).recurrence, record().recurrence)
+    assert np.array_equal(store.get(KEY).outputs["recurrence"], record().outputs["recurrence"])
 
 
 def test_several_processes_write_concurrently(tmp_path: Path):
@@ -146,7 +146,8 @@ def test_several_processes_write_concurrently(tmp_path: Path):
         writer, index = int(key[:2]), int(key[2:])
         expected = np.random.default_rng(writer * 1000 + index).random((6, 5, 4),
                                                                        dtype=np.float32)
-        assert got.adapter == f"writer{writer}" and np.array_equal(got.recurrence, expected)
+        assert got.adapter == f"writer{writer}"
+        assert np.array_equal(got.outputs["recurrence"], expected)
 
 
 def test_kill_minus_9_while_writing_leaves_only_complete_records(tmp_path: Path):
@@ -165,7 +166,7 @@ def test_kill_minus_9_while_writing_leaves_only_complete_records(tmp_path: Path)
     keys = store.keys()
     assert len(keys) >= 3
     for key in keys:
-        assert store.get(key).recurrence.shape == (64, 64, 48)
+        assert store.get(key).outputs["recurrence"].shape == (64, 64, 48)
     visible = sorted(p.name for p in root.glob("objects/*/*.npz"))
     assert set(visible) >= {f"{key}.npz" for key in keys}
     assert len(visible) <= len(keys) + 1  # at most the one renamed before its row was committed
@@ -189,12 +190,12 @@ def test_store_pickles_to_workers_and_non_durable_mode_round_trips(tmp_path: Pat
     store.put(KEY, record())
     clone = pickle.loads(pickle.dumps(store))
     assert clone.durable is False and clone.root == store.root
-    assert np.array_equal(clone.get(KEY).recurrence, record().recurrence)
+    assert np.array_equal(clone.get(KEY).outputs["recurrence"], record().outputs["recurrence"])
 
 
 def test_failure_details_that_are_not_json_are_kept_as_text(tmp_path: Path):
     store = PredictionStore(tmp_path)
-    failed = record(recurrence=None, classification={},
+    failed = record(outputs={},
                     failure={"kind": "error", "reason": "bad", "file": Path("/data/t1.nii.gz")})
     store.put(KEY, failed)
     assert store.get(KEY).failure == {"kind": "error", "reason": "bad", "file": "/data/t1.nii.gz"}

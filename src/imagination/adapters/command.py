@@ -4,11 +4,12 @@ For each case the harness makes a fresh working folder with ``input/`` and ``out
 the case's images as ``input/<modality>.nii.gz`` (RAS+, the case grid), the requested masks as
 ``input/mask_<name>.nii.gz`` and ``input/request.json`` (case id, tasks, classes per task,
 label map), then runs the argv template with ``{input}``, ``{output}`` and ``{case_id}``
-replaced — a list, never a shell string. The program writes ``output/predictions.json``
-(``{task: {class: probability}}``) and, when ``recurrence`` is a task, ``output/recurrence.nii.gz``
-on the input grid. stdout and stderr are kept per case (``Predictions.logs`` or the failure's
-``logs``). A non-zero exit, a timeout (the whole process group is killed) or missing or
-malformed output fails that case with its reason.
+replaced — a list, never a shell string. The program writes each task's output as its output
+type says (``imagination.tasks.outputs``): class probabilities in ``output/predictions.json``
+(``{task: {class: probability}}``), voxel maps as ``output/<task>.nii.gz`` on the input grid
+(e.g. ``output/recurrence.nii.gz``). stdout and stderr are kept per case (``Predictions.logs``
+or the failure's ``logs``). A non-zero exit, a timeout (the whole process group is killed) or
+missing or malformed output fails that case with its reason.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from imagination.adapters.maps import read_score_map
 from imagination.adapters.protocol import ModelCard, Predictions
 from imagination.adapters.validation import (
     AdapterCrashError,
@@ -35,7 +35,7 @@ from imagination.adapters.validation import (
 )
 from imagination.cohort.case import LoadedCase
 from imagination.cohort.nifti import write_nifti
-from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES, TASKS
+from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES
 from imagination.errors import InputError
 
 PLACEHOLDERS: Final[tuple[str, ...]] = ("{input}", "{output}", "{case_id}")
@@ -61,13 +61,32 @@ def model_card(spec: Mapping[str, Any] | ModelCard | None, default_use: str) -> 
 
 def check_tasks(name: str, tasks: Sequence[str]) -> tuple[str, ...]:
     """Tasks as a tuple; unknown or no tasks are an input error."""
+    from imagination.tasks.registry import TASK_NAMES
+
     if isinstance(tasks, str):
         tasks = [tasks]
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in TASK_NAMES]
     if unknown or not tasks:
         raise InputError(f"adapter {name}: tasks {list(tasks)} must be a non-empty list of "
-                         f"{', '.join(TASKS)}")
+                         f"{', '.join(TASK_NAMES)}")
     return tuple(tasks)
+
+
+def read_program_outputs(output_dir: Path, tasks: Sequence[str],
+                         case: LoadedCase) -> dict[str, object]:
+    """Each task's output from a program's output folder, read by its output type."""
+    from imagination.tasks.registry import kind_of
+
+    by_type: dict[str, list[str]] = {}
+    types = {}
+    for task in tasks:
+        output = kind_of(task).output
+        by_type.setdefault(output.name, []).append(task)
+        types[output.name] = output
+    outputs: dict[str, object] = {}
+    for name, names in by_type.items():
+        outputs.update(types[name].read_program_output(output_dir, names, case))
+    return outputs
 
 
 def _read_log(path: Path) -> str:
@@ -75,34 +94,6 @@ def _read_log(path: Path) -> str:
         return ""
     text = path.read_text(errors="replace")
     return text if len(text) <= LOG_LIMIT else text[-LOG_LIMIT:]
-
-
-def parse_predictions_json(path: Path, tasks: Sequence[str]) -> dict[str, dict[str, float]]:
-    """``{task: {class: probability}}`` for the classification ``tasks`` from a program's file."""
-    if not path.is_file():
-        raise AdapterOutputError(f"the program wrote no {path.name}")
-    try:
-        document = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AdapterOutputError(f"{path.name} is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise AdapterOutputError(f"{path.name} must hold an object {{task: {{class: "
-                                 f"probability}}}}, got {type(document).__name__}")
-    out: dict[str, dict[str, float]] = {}
-    for task in tasks:
-        if task not in document:
-            raise AdapterOutputError(f"{path.name} has no entry for task {task}")
-        entry = document[task]
-        if not isinstance(entry, dict):
-            raise AdapterOutputError(f"{path.name}: task {task} must map class -> probability")
-        probabilities: dict[str, float] = {}
-        for label, value in entry.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise AdapterOutputError(f"{path.name}: task {task}, class {label!r}: "
-                                         f"{value!r} is not a number")
-            probabilities[str(label)] = float(value)
-        out[task] = probabilities
-    return out
 
 
 class CommandAdapter:
@@ -221,13 +212,7 @@ class CommandAdapter:
                 raise AdapterCrashError(f"exit status {status}; stderr: "
                                         f"{log_tail(logs['stderr']) or '(empty)'}", logs=logs)
             try:
-                classification_tasks = [t for t in self.tasks if t != "recurrence"]
-                classification = (parse_predictions_json(output_dir / "predictions.json",
-                                                         classification_tasks)
-                                  if classification_tasks else {})
-                recurrence = (read_score_map(output_dir / "recurrence.nii.gz", case)
-                              if "recurrence" in self.tasks else None)
+                outputs = read_program_outputs(output_dir, self.tasks, case)
             except AdapterOutputError as exc:
                 raise AdapterOutputError(exc.reason, logs=logs) from exc
-        return Predictions(case_id=case.case_id, classification=classification,
-                           recurrence=recurrence, logs=logs)
+        return Predictions(case_id=case.case_id, outputs=outputs, logs=logs)

@@ -1,10 +1,10 @@
 """``precomputed`` adapter: predictions exported by software that cannot run in the harness.
 
-Classification: a CSV with columns ``case_id``, ``task`` and one probability column per class
-(a class column is left empty on rows of tasks it does not belong to). Recurrence: a folder of
-NIfTI score maps named by case (``map_pattern``, default ``{case_id}.nii.gz``) on the case
-grid. The CSV is read and checked once, when the adapter is built; a case without a row or a
-map is that case's failure.
+Tasks whose output is class probabilities: a CSV with columns ``case_id``, ``task`` and one
+probability column per class (a class column is left empty on rows of tasks it does not belong
+to). Tasks whose output is a voxel score map (``recurrence``): a folder of NIfTI maps named by
+case (``map_pattern``, default ``{case_id}.nii.gz``) on the case grid. The CSV is read and
+checked once, when the adapter is built; a case without a row or a map is that case's failure.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from imagination.adapters.maps import read_score_map
 from imagination.adapters.protocol import ModelCard, Predictions
 from imagination.adapters.validation import AdapterOutputError
 from imagination.cohort.case import LoadedCase
-from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.errors import InputError
+from imagination.tasks.outputs import SCORE_MAP
+from imagination.tasks.registry import TASK_NAMES, is_task, kind_of
 
 ID_COLUMNS = ("case_id", "task")
 
@@ -47,9 +48,10 @@ def read_prediction_table(path: Path) -> dict[tuple[str, str], dict[str, float]]
         case_id, task = row["case_id"].strip(), row["task"].strip()
         if not case_id:
             raise InputError(f"{path}, line {line}: empty case_id")
-        if task not in CLASSIFICATION_TASKS:
+        if not is_task(task) or kind_of(task).output.storage != "json":
+            tabular = [t for t in TASK_NAMES if kind_of(t).output.storage == "json"]
             raise InputError(f"{path}, line {line}: unknown task {task!r}; tasks: "
-                             f"{', '.join(CLASSIFICATION_TASKS)}")
+                             f"{', '.join(tabular)}")
         if (case_id, task) in out:
             raise InputError(f"{path}, line {line}: second row for case {case_id}, task {task}")
         probabilities: dict[str, float] = {}
@@ -93,10 +95,12 @@ class PrecomputedAdapter:
                            if self.predictions_csv is not None else "")
         found = sorted({task for _, task in self.table})
         if tasks is None:
-            tasks = [*found, *(["recurrence"] if self.maps_dir is not None else [])]
+            mapped = [t for t in TASK_NAMES if kind_of(t).output is SCORE_MAP]
+            tasks = [*found, *(mapped if self.maps_dir is not None else [])]
         self.tasks = check_tasks(name, tasks)
-        if "recurrence" in self.tasks and self.maps_dir is None:
-            raise InputError(f"adapter {name}: task recurrence needs maps_dir")
+        for task in self.tasks:
+            if kind_of(task).output is SCORE_MAP and self.maps_dir is None:
+                raise InputError(f"adapter {name}: task {task} needs maps_dir")
         self.required_modalities: tuple[str, ...] = ()
         self.optional_modalities: tuple[str, ...] = ()
         self.card = model_card(card, "predictions exported from software run outside the "
@@ -109,18 +113,15 @@ class PrecomputedAdapter:
                 "tasks": list(self.tasks), "version": self.version}
 
     def predict(self, case: LoadedCase) -> Predictions:
-        classification: dict[str, dict[str, float]] = {}
+        outputs: dict[str, object] = {}
         for task in self.tasks:
-            if task == "recurrence":
+            if kind_of(task).output is SCORE_MAP:
+                path = Path(str(self.maps_dir)) / self.map_pattern.format(case_id=case.case_id)
+                outputs[task] = read_score_map(path, case)
                 continue
             row = self.table.get((case.case_id, task))
             if row is None:
                 raise AdapterOutputError(f"{self.predictions_csv}: no row for case "
                                          f"{case.case_id}, task {task}")
-            classification[task] = dict(row)
-        recurrence = None
-        if "recurrence" in self.tasks:
-            path = Path(str(self.maps_dir)) / self.map_pattern.format(case_id=case.case_id)
-            recurrence = read_score_map(path, case)
-        return Predictions(case_id=case.case_id, classification=classification,
-                           recurrence=recurrence)
+            outputs[task] = dict(row)
+        return Predictions(case_id=case.case_id, outputs=outputs)

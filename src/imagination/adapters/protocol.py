@@ -40,13 +40,13 @@ class ModelCard:
 class Predictions:
     """An adapter's output for one case (under one perturbation).
 
-    ``classification`` maps task -> {class label: probability}; ``recurrence`` is a float32
-    voxel score map on the case grid (higher = more likely to recur), or ``None``.
+    ``outputs`` maps task -> the output of the task's type (``imagination tasks list``): class
+    probabilities ``{class: probability}`` for classification tasks, a float voxel score map
+    on the case grid for ``recurrence`` (higher = more likely to recur), ...
     """
 
     case_id: str
-    classification: dict[str, dict[str, float]] = field(default_factory=dict)
-    recurrence: np.ndarray | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
     #: captured program output by stream name (``stdout``, ``stderr``), for ``command`` adapters
     logs: dict[str, str] = field(default_factory=dict)
 

@@ -7,7 +7,6 @@ an :class:`AdapterFailure` with :meth:`AdapterFailure.from_exception`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
@@ -17,12 +16,10 @@ import numpy as np
 from imagination.adapters.protocol import Adapter, LearningAdapter, Predictions
 from imagination.cohort.case import LoadedCase
 from imagination.cohort.labelmap import LabelMap
-from imagination.cohort.vocabulary import CLASSIFICATION_TASKS, DEFAULT_VOCABULARIES
+from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES
 
 FailureKind = Literal["error", "timeout", "invalid_output", "missing_modality"]
 
-#: Allowed deviation of a probability vector's sum from 1.
-SUM_TOLERANCE: Final[float] = 1e-3
 #: Longest text kept from a program's logs inside a failure reason.
 REASON_LOG_TAIL: Final[int] = 800
 
@@ -110,54 +107,11 @@ def check_inputs(adapter: Adapter | LearningAdapter, case: LoadedCase) -> None:
 
 def check_probabilities(task: str, probabilities: Mapping[str, float],
                         classes: Sequence[str]) -> None:
-    """Raise :class:`AdapterOutputError` unless ``probabilities`` is a distribution on ``classes``.
+    """Raise :class:`AdapterOutputError` unless ``probabilities`` is a distribution on ``classes``
+    (the class-probability output type's check)."""
+    from imagination.tasks.outputs import CLASS_PROBABILITIES
 
-    Every class of the vocabulary must be present, no other class, each value finite and in
-    [0, 1], and the sum within :data:`SUM_TOLERANCE` of 1.
-    """
-    if not isinstance(probabilities, Mapping):
-        raise AdapterOutputError(f"task {task}: expected a mapping class -> probability, "
-                                 f"got {type(probabilities).__name__}")
-    unknown = sorted(str(c) for c in probabilities if c not in classes)
-    if unknown:
-        raise AdapterOutputError(f"task {task}: unknown classes {unknown}; known: {list(classes)}")
-    missing = [c for c in classes if c not in probabilities]
-    if missing:
-        raise AdapterOutputError(f"task {task}: no probability for classes {missing}")
-    total = 0.0
-    for label, value in probabilities.items():
-        if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-            raise AdapterOutputError(f"task {task}: probability of {label!r} is not a number: "
-                                     f"{value!r}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise AdapterOutputError(f"task {task}: probability of {label!r} is {number}")
-        if not 0.0 <= number <= 1.0:
-            raise AdapterOutputError(f"task {task}: probability of {label!r} is {number}, "
-                                     "outside [0, 1]")
-        total += number
-    if abs(total - 1.0) > SUM_TOLERANCE:
-        raise AdapterOutputError(f"task {task}: probabilities sum to {total:.6g}, not 1 "
-                                 f"(tolerance {SUM_TOLERANCE})")
-
-
-def check_score_map(score_map: object, case: LoadedCase) -> None:
-    """Raise :class:`AdapterOutputError` unless ``score_map`` is a finite map on the case grid."""
-    if not isinstance(score_map, np.ndarray):
-        raise AdapterOutputError(f"recurrence: expected a voxel array, got "
-                                 f"{type(score_map).__name__}")
-    shape = tuple(case.grid.shape)
-    if score_map.shape != shape:
-        raise AdapterOutputError(f"recurrence: map shape {score_map.shape} is not the case grid "
-                                 f"{shape}")
-    if not (np.issubdtype(score_map.dtype, np.floating) or np.issubdtype(score_map.dtype,
-                                                                         np.integer)
-            or score_map.dtype == np.bool_):
-        raise AdapterOutputError(f"recurrence: map dtype {score_map.dtype} is not numeric")
-    bad = int(np.count_nonzero(~np.isfinite(score_map))) if np.issubdtype(
-        score_map.dtype, np.floating) else 0
-    if bad:
-        raise AdapterOutputError(f"recurrence: map has {bad} non-finite voxels (NaN or inf)")
+    CLASS_PROBABILITIES.check(task, probabilities, None, classes)  # type: ignore[arg-type]
 
 
 def check_label_map(labels: object, label_map: LabelMap, case: LoadedCase,
@@ -204,10 +158,12 @@ def check_predictions(
 ) -> None:
     """Validate ``predictions`` of ``adapter`` for ``case`` on the asked ``tasks``.
 
-    ``vocabularies`` (task -> classes) defaults to the manifest defaults. Tasks the adapter
-    returned but nobody asked for are ignored; a returned task name that is no known
-    classification task is an error.
+    Each asked task's output is checked by its kind's output type (``vocabularies``, task ->
+    classes, defaults to the manifest defaults). Outputs of tasks nobody asked for are
+    ignored; an output under a name that is no known task is an error.
     """
+    from imagination.tasks.registry import TASK_NAMES, kind_of
+
     vocab = {**DEFAULT_VOCABULARIES, **(vocabularies or {})}
     if not isinstance(predictions, Predictions):
         raise AdapterOutputError(f"adapter {adapter.name} returned {type(predictions).__name__}, "
@@ -215,20 +171,19 @@ def check_predictions(
     if predictions.case_id != case.case_id:
         raise AdapterOutputError(f"predictions are for case {predictions.case_id!r}, "
                                  f"not {case.case_id!r}")
-    for task in predictions.classification:
-        if task not in CLASSIFICATION_TASKS and task not in vocab:
-            raise AdapterOutputError(f"unknown classification task {task!r}")
+    if not isinstance(predictions.outputs, Mapping):
+        raise AdapterOutputError(f"outputs must map task -> output, got "
+                                 f"{type(predictions.outputs).__name__}")
+    for task in predictions.outputs:
+        if task not in TASK_NAMES:
+            raise AdapterOutputError(f"output for unknown task {task!r}; tasks: "
+                                     f"{', '.join(TASK_NAMES)}")
     for task in tasks:
-        if task == "recurrence":
-            if predictions.recurrence is None:
-                raise AdapterOutputError("recurrence: no score map returned")
-            check_score_map(predictions.recurrence, case)
-            continue
-        if task not in vocab:
-            raise AdapterOutputError(f"task {task!r} has no class vocabulary")
-        if task not in predictions.classification:
-            raise AdapterOutputError(f"task {task}: no probabilities returned")
-        check_probabilities(task, predictions.classification[task], vocab[task])
+        kind = kind_of(task)
+        classes = kind.classes(task, vocab)
+        if predictions.outputs.get(task) is None:
+            raise AdapterOutputError(f"task {task}: no {kind.output.name} returned")
+        kind.output.check(task, predictions.outputs[task], case, classes)
 
 
 def safe_predict(

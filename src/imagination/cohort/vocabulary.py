@@ -56,10 +56,8 @@ POSITIVE_CLASS: Final[dict[str, str]] = {
     "mgmt": "methylated",
 }
 
-#: All tasks an adapter may declare.
+#: Label columns that are classification tasks (every task: ``imagination.tasks.registry``).
 CLASSIFICATION_TASKS: Final[tuple[str, ...]] = LABEL_COLUMNS
-SPATIAL_TASKS: Final[tuple[str, ...]] = ("recurrence",)
-TASKS: Final[tuple[str, ...]] = CLASSIFICATION_TASKS + SPATIAL_TASKS
 
 #: Covariate columns with their types.
 COVARIATES: Final[dict[str, type]] = {

@@ -22,6 +22,7 @@ from imagination.engine.executors import Failure
 from imagination.engine.hashing import canonical_json
 from imagination.engine.plan import JobSpec
 from imagination.engine.store import JobRecord
+from imagination.tasks.registry import kind_of
 
 
 @lru_cache(maxsize=32)
@@ -105,11 +106,8 @@ def run_job(spec: JobSpec) -> JobRecord:
         return _record(spec, kind="failure", failure=failure.to_dict(),
                        cost=Cost(time.perf_counter() - started, 0.0, 0.0))
     if isinstance(result, Predictions):
-        classification = {t: {str(c): float(p) for c, p in probs.items()}
-                          for t, probs in result.classification.items() if t in spec.tasks}
-        recurrence = result.recurrence if "recurrence" in spec.tasks else None
-        return _record(spec, kind="predictions", classification=classification,
-                       recurrence=recurrence, cost=cost)
+        outputs = {t: kind_of(t).output.normalise(result.outputs[t]) for t in spec.tasks}
+        return _record(spec, kind="predictions", outputs=outputs, cost=cost)
     return _record(spec, kind="features", features=result, cost=cost)
 
 

@@ -1,4 +1,5 @@
-"""Turn stored job records into per-task predictions (cross-fitting the baselines that learn)."""
+"""Stored job records -> class probabilities per (task, adapter, variant), cross-fitting the
+baselines that learn (``extract`` features per case, ``fit_predict`` per fold)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,7 @@ def records_by_job(plan: Sequence[JobSpec], store: PredictionStore,
                    *, with_maps: bool = False) -> dict[str, JobRecord | None]:
     """Each planned job's record (``None`` where the store lacks it).
 
-    Without ``with_maps`` the recurrence maps are dropped right after reading, to keep memory
-    at one map at a time.
+    Without ``with_maps`` the voxel maps are not read, to keep memory at one map at a time.
     """
     return {job.key: store.get(job.key, maps=with_maps) for job in plan}
 
@@ -63,8 +63,10 @@ def classification_predictions(
     records: Mapping[str, JobRecord | None],
     learners: Mapping[str, LearningAdapter],
     vocabularies: Mapping[str, tuple[str, ...]],
+    tasks: Sequence[str],
 ) -> list[ClassPredictions]:
-    """Probabilities per (adapter, variant, classification task), cohort order."""
+    """Probabilities per (adapter, variant, task) for the class-probability ``tasks``, in
+    cohort order."""
     index = {c.case_id: i for i, c in enumerate(cases)}
     case_ids = tuple(c.case_id for c in cases)
     grouped: dict[tuple[str, str], list[JobSpec]] = {}
@@ -72,15 +74,15 @@ def classification_predictions(
         grouped.setdefault((job.adapter_label, job.variant.id), []).append(job)
     out: list[ClassPredictions] = []
     for (label, variant), jobs in grouped.items():
-        tasks = [t for t in jobs[0].tasks if t != "recurrence"]
-        if not tasks:
+        asked = [t for t in jobs[0].tasks if t in tasks]
+        if not asked:
             continue
         if jobs[0].kind == "features":
             clean_jobs = grouped.get((label, CLEAN), jobs)
             out.extend(_crossfitted(config, cases, index, clean_jobs, jobs, records,
-                                    learners[label], tasks, vocabularies))
+                                    learners[label], asked, vocabularies))
             continue
-        for task in tasks:
+        for task in asked:
             classes = vocabularies[task]
             proba = np.full((len(cases), len(classes)), np.nan)
             reasons: dict[str, str] = {}
@@ -90,7 +92,7 @@ def classification_predictions(
                 if record is None or record.failure is not None:
                     reasons[job.case.case_id] = _failure_reason(record)
                     continue
-                probs = record.classification.get(task, {})
+                probs = record.outputs.get(task) or {}
                 proba[row] = [probs.get(c, np.nan) for c in classes]
             out.append(ClassPredictions(task, label, variant, classes, case_ids, proba, reasons))
     return out

@@ -1,8 +1,8 @@
 """The run plan: one job per case × adapter × perturbation variant, each with a content key.
 
 A job's key hashes what determines its output: the adapter (name, version, parameters), the
-contents of the case's *input* files (never the follow-up truth), the job kind and the
-perturbation with its seed. Equal keys mean a stored result can be reused.
+contents of the case's *input* files (never a truth mask the task registry hides), the job
+kind and the perturbation with its seed. Equal keys mean a stored result can be reused.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from imagination.cohort.case import Case
 from imagination.config import BenchConfig
 from imagination.engine.hashing import DigestCache, file_digest, job_key
 from imagination.errors import InputError
+from imagination.tasks.registry import hidden_labels, hidden_masks
 
 JobKind = Literal["predictions", "features"]
 CLEAN = "clean"
 REPEAT_PREFIX = "repeat-"
-#: Masks that are outcome truth: never shown to an adapter, never part of a job key.
-TRUTH_MASKS: tuple[str, ...] = ("recurrence",)
 
 
 @dataclass(frozen=True)
@@ -63,15 +62,19 @@ class JobSpec:
                 "perturbation_id": self.variant.id, "kind": self.kind}
 
 
-def blinded(case: Case) -> Case:
-    """The case as an adapter may see it: no outcome labels, no follow-up truth masks."""
-    masks = {k: v for k, v in case.masks.items() if k not in TRUTH_MASKS}
-    return replace(case, labels={}, masks=masks)
+def blinded(case: Case, tasks: Sequence[str] = ()) -> Case:
+    """The case as an adapter doing ``tasks`` may see it: without the labels and truth masks
+    the task registry hides (``TaskKind.blinding``); hidden files are never part of a job key."""
+    hidden = hidden_masks(tasks)
+    labels = hidden_labels()
+    return replace(case, labels={k: v for k, v in case.labels.items() if k not in labels},
+                   masks={k: v for k, v in case.masks.items() if k not in hidden})
 
 
-def input_digests(case: Case, cache: DigestCache | None = None) -> dict[str, str]:
-    """SHA-256 of each input file of a blinded case, keyed by column."""
-    seen = blinded(case)
+def input_digests(case: Case, cache: DigestCache | None = None,
+                  tasks: Sequence[str] = ()) -> dict[str, str]:
+    """SHA-256 of each input file of the case as an adapter doing ``tasks`` sees it."""
+    seen = blinded(case, tasks)
     digests = {m: file_digest(p, cache) for m, p in sorted(seen.images.items())}
     digests.update({f"mask_{m}": file_digest(p, cache) for m, p in sorted(seen.masks.items())})
     return digests
@@ -162,11 +165,11 @@ def build_plan(
     by_label = {a.label: a for a in config.adapters}
     jobs: list[JobSpec] = []
     for number, case in enumerate(cases):
-        digests = input_digests(case, digest_cache)
         for label, adapter in adapters.items():
             tasks = adapter_tasks(adapter, config)
             if not tasks:
                 continue
+            digests = input_digests(case, digest_cache, tasks)
             kind: JobKind = "features" if is_learning(adapter) else "predictions"
             params = dict(adapter.params())
             for variant in adapter_variants(config, label, number):
@@ -180,7 +183,7 @@ def build_plan(
                     extra["repeat"] = variant.repeat
                 key = job_key(adapter.name, adapter.version, params, digests, pert, extra=extra)
                 jobs.append(JobSpec(
-                    key=key, case=blinded(case), adapter_label=label,
+                    key=key, case=blinded(case, tasks), adapter_label=label,
                     adapter_name=by_label[label].name, adapter_params=dict(by_label[label].params),
                     kind=kind, tasks=tasks, variant=variant, perturbation_seed=seed,
                     vocabularies=dict(vocabularies), timeout_s=by_label[label].timeout_s))

@@ -3,8 +3,10 @@
 Layout under ``root`` (``RUN_DIR/store``)::
 
     objects/ab/<key>.npz   one job's record: a zip (deflate level 1) holding ``meta`` (UTF-8 JSON
-                           as a uint8 array: ids, classification, features, failure, cost) and,
-                           if present, ``recurrence`` (the float32 map, bit-exact)
+                           as a uint8 array: ids, the outputs of json output types under
+                           ``outputs``, features, failure, cost) and one member per
+                           output of an array type, named by its task (e.g. ``recurrence``,
+                           float32, bit-exact); what each task keeps is its kind's ``stored``
     index.sqlite           WAL-mode index: one row per key with ids, kind, status, cost and the
                            object's size and SHA-256; plus a file-digest memo (``file_digests``)
 
@@ -41,6 +43,7 @@ import numpy as np
 
 from imagination.atomic import write_temporary
 from imagination.engine.cost import Cost
+from imagination.tasks.registry import kind_of
 
 JobKind = Literal["predictions", "features", "failure"]
 JOB_KINDS: tuple[str, ...] = ("predictions", "features", "failure")
@@ -87,9 +90,10 @@ CREATE TABLE IF NOT EXISTS file_digests (
 class JobRecord:
     """One finished job: its predictions or features, or why it failed, and what it cost.
 
-    ``failure`` is ``None`` for a success, else a dict with at least ``kind`` (``error``,
-    ``timeout``, ``crash``, ...) and ``reason`` (values that are not JSON are stored as text).
-    ``recurrence`` is stored as float32.
+    ``outputs`` maps task -> output (its task kind's output type, normalised: plain floats,
+    float32 arrays). ``failure`` is ``None`` for a success, else a dict with at least ``kind``
+    (``error``, ``timeout``, ``crash``, ...) and ``reason`` (values that are not JSON are stored
+    as text).
     """
 
     key: str
@@ -97,8 +101,7 @@ class JobRecord:
     adapter: str
     perturbation_id: str
     kind: str
-    classification: dict[str, dict[str, float]] = field(default_factory=dict)
-    recurrence: np.ndarray | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
     features: dict[str, float] | None = None
     failure: dict[str, Any] | None = None
     cost: Cost = field(default_factory=lambda: Cost(0.0, 0.0, 0.0))
@@ -147,6 +150,7 @@ def _encode(record: JobRecord) -> bytes:
     """Serialise a record as the bytes of an ``.npz`` (zip) object."""
     if record.kind not in JOB_KINDS:
         raise ValueError(f"job kind must be one of {JOB_KINDS}, got {record.kind!r}")
+    types = {task: kind_of(task).output for task in record.outputs}
     meta = {
         "format": STORE_FORMAT,
         "key": record.key,
@@ -154,8 +158,9 @@ def _encode(record: JobRecord) -> bytes:
         "adapter": record.adapter,
         "perturbation_id": record.perturbation_id,
         "kind": record.kind,
-        "classification": {task: {str(c): float(p) for c, p in probs.items()}
-                           for task, probs in record.classification.items()},
+        "outputs": {task: types[task].normalise(value)
+                           for task, value in sorted(record.outputs.items())
+                           if types[task].storage == "json"},
         "features": None if record.features is None
         else {str(k): float(v) for k, v in record.features.items()},
         "failure": record.failure,
@@ -163,8 +168,9 @@ def _encode(record: JobRecord) -> bytes:
     }
     meta_bytes = json.dumps(meta, sort_keys=True, default=str).encode("utf-8")
     members: dict[str, np.ndarray] = {"meta": np.frombuffer(meta_bytes, dtype=np.uint8)}
-    if record.recurrence is not None:
-        members["recurrence"] = np.ascontiguousarray(record.recurrence, dtype=np.float32)
+    for task, value in sorted(record.outputs.items()):
+        if types[task].storage == "array":
+            members[task] = types[task].normalise(value)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         for name, array in members.items():
@@ -179,11 +185,13 @@ def _decode(payload: bytes | Path, *, maps: bool = True) -> JobRecord:
     source = io.BytesIO(payload) if isinstance(payload, bytes) else payload
     with np.load(source, allow_pickle=False) as npz:
         meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
-        recurrence = npz["recurrence"] if maps and "recurrence" in npz.files else None
+        # objects written before the task registry keep json outputs under "classification"
+        outputs: dict[str, Any] = dict(meta.get("outputs", meta.get("classification", {})))
+        if maps:
+            outputs.update({name: npz[name] for name in npz.files if name != "meta"})
     return JobRecord(
         key=meta["key"], case_id=meta["case_id"], adapter=meta["adapter"],
-        perturbation_id=meta["perturbation_id"], kind=meta["kind"],
-        classification=meta["classification"], recurrence=recurrence,
+        perturbation_id=meta["perturbation_id"], kind=meta["kind"], outputs=outputs,
         features=meta["features"], failure=meta["failure"], cost=Cost.from_dict(meta["cost"]),
     )
 
@@ -294,7 +302,7 @@ class PredictionStore:
     def get(self, key: str, *, maps: bool = True) -> JobRecord | None:
         """The record of ``key``, or ``None`` if absent, torn or damaged (its row is dropped).
 
-        ``maps=False`` skips the recurrence map: only the small ``meta`` member is read, checked
+        ``maps=False`` skips the voxel maps: only the small ``meta`` member is read, checked
         by the object's recorded size and the zip member's CRC-32 instead of the whole file's
         SHA-256 (the map, which is not read, need not be verified)."""
         row = self._row(key)

@@ -32,11 +32,6 @@ METRIC_LABELS: dict[str, str] = {
     "coverage_gain_enhancing": "coverage gain, enhancing recurrence",
     "missed_ml_model": "missed recurrence, mL (model)", "voxel_auroc": "voxel AUROC",
 }
-HEADLINE_METRICS: tuple[str, ...] = (
-    "auroc", "auprc", "balanced_accuracy", "sensitivity", "specificity", "brier", "ece",
-    "calibration_slope", "coverage_all_model", "coverage_gain_all", "coverage_enhancing_model",
-    "coverage_gain_enhancing", "missed_ml_model", "voxel_auroc",
-)
 MAX_HEADLINE = 6
 MAX_FAILURES_LISTED = 20
 DIRECTION_WORDS = {"higher": "higher is better", "lower": "lower is better",

@@ -18,6 +18,7 @@ import pandas as pd
 
 from imagination.errors import InputError
 from imagination.metrics import registry
+from imagination.tasks.registry import is_task, kind_of
 
 #: Columns each table must have (extra columns are kept).
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -188,16 +189,19 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-#: Headline metric of a task, first one present in the leaderboard wins.
-PRIMARY_METRICS: tuple[str, ...] = (
-    "auroc", "coverage_all_model", "coverage_enhancing_model", "balanced_accuracy", "dice",
-)
+def headline_metrics(results: RunResults, task: str) -> list[str]:
+    """The task's headline metrics present in the leaderboard, in its kind's order
+    (``TaskKind.headline_metrics``); for a task the registry does not know, every metric."""
+    metrics = results.metrics(task)
+    if not is_task(task):
+        return list(metrics)
+    chosen = [m for m in kind_of(task).headline_metrics if m in metrics]
+    return chosen or list(metrics)
 
 
 def primary_metric(results: RunResults, task: str) -> str:
-    """The metric a task's headline uses (AUROC, recurrence coverage, … or the first listed)."""
-    metrics = results.metrics(task)
-    return next((m for m in PRIMARY_METRICS if m in metrics), metrics[0])
+    """The metric a task's headline uses: the first headline metric present."""
+    return headline_metrics(results, task)[0]
 
 
 def select_leaderboard(leaderboard: pd.DataFrame, *, task: str | None = None,

@@ -4,18 +4,17 @@ robustness, rank stability)."""
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from imagination.cohort.vocabulary import SPATIAL_TASKS
 from imagination.report import curves, plots
 from imagination.report.examples import example_figure, example_files
 from imagination.report.markdown import count, fmt, interval
 from imagination.report.robustness_section import robustness_section
 from imagination.report.sections import (
     DIRECTION_WORDS,
-    HEADLINE_METRICS,
     MAX_HEADLINE,
     as_int,
     label,
@@ -23,13 +22,17 @@ from imagination.report.sections import (
     plain_table,
     rows_where,
 )
-from imagination.report.tables import HETEROGENEITY_SITE, RunResults, primary_metric
+from imagination.report.tables import (
+    HETEROGENEITY_SITE,
+    RunResults,
+    headline_metrics,
+    primary_metric,
+)
+from imagination.tasks.registry import is_task, kind_of
 
 
 def _headline(results: RunResults, task: str) -> list[str]:
-    metrics = results.metrics(task)
-    chosen = [m for m in HEADLINE_METRICS if m in metrics][:MAX_HEADLINE]
-    return chosen or metrics[:MAX_HEADLINE]
+    return headline_metrics(results, task)[:MAX_HEADLINE]
 
 
 def leaderboard_rows(results: RunResults, task: str) -> dict[str, Any]:
@@ -199,11 +202,20 @@ def task_section(results: RunResults, task: str, colours: dict[str, str]) -> dic
         else None,
         "ranks": rank_figure(results, task, colours),
     }
-    spatial = task in SPATIAL_TASKS
-    section["recurrence"] = recurrence_figures(results, task, colours) if spatial else None
-    section["classification"] = (None if spatial
-                                 else classification_figures(results, task, colours))
+    section.update(kind_figures(results, task, colours))
     return section
+
+
+def kind_figures(results: RunResults, task: str, colours: dict[str, str]) -> dict[str, Any]:
+    """The figures of the task's kind (``TaskKind.report_section``) and the template that
+    shows them (``templates/sections/<family>.html.j2``); none for an unknown task."""
+    if not is_task(task):
+        return {"figures": None, "figures_template": None}
+    kind = kind_of(task)
+    module, _, function = kind.report_section.partition(":")
+    build = getattr(importlib.import_module(module), function)
+    return {"figures": build(results, task, colours),
+            "figures_template": f"sections/{kind.family}.html.j2"}
 
 
 def at_a_glance(results: RunResults, task: str) -> dict[str, str] | None:

@@ -320,4 +320,5 @@ class FKGrowthAdapter:
         score = u.astype(np.float64)
         if empty.any():
             score[empty] = -distance_mm(visible_extent(case), case.grid.spacing)[empty]
-        return Predictions(case_id=case.case_id, recurrence=outside_below(score, brain))
+        return Predictions(case_id=case.case_id,
+                           outputs={"recurrence": outside_below(score, brain)})

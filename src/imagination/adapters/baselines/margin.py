@@ -57,4 +57,4 @@ class MarginAdapter:
     def predict(self, case: LoadedCase) -> Predictions:
         distance = distance_mm(treated_core(case), case.grid.spacing)
         score = outside_below(-distance, brain_mask(case))
-        return Predictions(case_id=case.case_id, recurrence=score)
+        return Predictions(case_id=case.case_id, outputs={"recurrence": score})

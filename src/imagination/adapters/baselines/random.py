@@ -40,4 +40,4 @@ class RandomPlanAdapter:
         rng = np.random.default_rng(case_seed(self.seed, case.case_id, "random-plan"))
         score = rng.random(case.grid.shape, dtype=np.float32)
         return Predictions(case_id=case.case_id,
-                           recurrence=outside_below(score, brain_mask(case)))
+                           outputs={"recurrence": outside_below(score, brain_mask(case))})

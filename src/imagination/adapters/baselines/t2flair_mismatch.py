@@ -96,5 +96,4 @@ class T2FlairMismatchAdapter:
         check_inputs(self, case)
         p_mutant = 1.0 if self.is_positive(case) else 0.0
         return Predictions(case_id=case.case_id,
-                           classification={"idh": {"wildtype": 1.0 - p_mutant,
-                                                   "mutant": p_mutant}})
+                           outputs={"idh": {"wildtype": 1.0 - p_mutant, "mutant": p_mutant}})

@@ -1,4 +1,6 @@
-"""Per-case recurrence scoring: load each case's truth once, score every stored map of it."""
+"""Per-case recurrence scoring: load each case's truth once, score every stored map of it.
+
+Also writes one example slice per adapter (``examples/recurrence_<adapter>_<case>.npz``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 from imagination.atomic import atomic_write_bytes
 from imagination.cohort.case import Case, LoadedCase
 from imagination.cohort.loading import load_case
+from imagination.engine.case_scoring import CaseScore
 from imagination.engine.hashing import canonical_json, file_digest
 from imagination.engine.plan import JobSpec
 from imagination.engine.store import PredictionStore
@@ -23,6 +26,8 @@ from imagination.metrics.recurrence import (
 )
 from imagination.metrics.registry import policy_versions
 from imagination.stats.robustness import plan_dice
+
+TASK = "recurrence"
 
 
 @dataclass
@@ -62,17 +67,12 @@ def recurrence_truth(loaded: LoadedCase) -> RecurrenceTruth | None:
                            loaded.images.get("t1c"))
 
 
-@dataclass
-class RecurrenceScore:
-    job: JobSpec
-    values: dict[str, float] | None  # None = failed or missing
-    reason: str
-
-
 def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: PredictionStore,
                      *, margin_mm: float, examples_dir: Path | None = None,
-                     ) -> Iterator[RecurrenceScore]:
-    """Score every recurrence job, one case (and one map) in memory at a time."""
+                     ) -> Iterator[CaseScore]:
+    """Score every recurrence job, one case (and one map) in memory at a time.
+
+    Perturbed jobs also get ``plan_dice_vs_clean``: the Dice of their plan with the clean one."""
     by_case: dict[str, list[JobSpec]] = {}
     for job in jobs:
         by_case.setdefault(job.case.case_id, []).append(job)
@@ -86,41 +86,42 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
         if remembered is not None:  # same predictions, same truth files, same metric versions
             by_key = {job.key: job for job in case_jobs}
             for key, values, reason in remembered:
-                yield RecurrenceScore(by_key[key], values, reason)
+                yield CaseScore(by_key[key], values, reason)
             example_written.update(j.adapter_label for j in case_jobs)
             continue
         truth = recurrence_truth(load_case(case))
         if truth is None:
             store.remember_scores(memo_key, [])
             continue
-        scored: list[RecurrenceScore] = []
+        scored: list[CaseScore] = []
         std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
         k = int(np.count_nonzero(std))
         perturbed = {j.adapter_label for j in case_jobs if j.variant.kind is not None}
         clean_plans: dict[str, np.ndarray] = {}
         for job in sorted(case_jobs, key=lambda j: j.variant.kind is not None):
             record = store.get(job.key)
-            if record is None or record.failure is not None or record.recurrence is None:
+            score_map = None if record is None else record.outputs.get(TASK)
+            if record is None or record.failure is not None or score_map is None:
                 reason = ("missing: no stored result" if record is None else
                           f"{(record.failure or {}).get('kind', 'error')}: "
                           f"{(record.failure or {}).get('reason', 'no map')}")
-                scored.append(RecurrenceScore(job, None, reason))
+                scored.append(CaseScore(job, None, reason))
                 continue
             values = recurrence_case_metrics(
-                record.recurrence, truth.recurrence, truth.core, truth.brain, truth.spacing,
+                score_map, truth.recurrence, truth.core, truth.brain, truth.spacing,
                 margin_mm=margin_mm, enhancing_mask=truth.enhancing, standard=std)
             if job.adapter_label in perturbed:  # plans are compared with the clean one
-                plan = isovolumetric_plan(record.recurrence, truth.brain, k)
+                plan = isovolumetric_plan(score_map, truth.brain, k)
                 if job.variant.kind is None:
                     clean_plans[job.adapter_label] = plan
                 elif job.adapter_label in clean_plans:
                     values["plan_dice_vs_clean"] = plan_dice(clean_plans[job.adapter_label],
                                                              plan)
-            scored.append(RecurrenceScore(job, values, ""))
+            scored.append(CaseScore(job, values, ""))
             if (examples_dir is not None and job.variant.kind is None
                     and job.adapter_label not in example_written and truth.t1c is not None
                     and truth.recurrence.any()):
-                write_example(examples_dir, job, truth, record.recurrence, std)
+                write_example(examples_dir, job, truth, score_map, std)
                 example_written.add(job.adapter_label)
         store.remember_scores(memo_key, [[s.job.key, s.values, s.reason] for s in scored])
         yield from scored
