@@ -7,7 +7,9 @@ label map), then runs the argv template with ``{input}``, ``{output}`` and ``{ca
 replaced — a list, never a shell string. The program writes each task's output as its output
 type says (``imagination.tasks.outputs``): class probabilities in ``output/predictions.json``
 (``{task: {class: probability}}``), voxel maps as ``output/<task>.nii.gz`` on the input grid
-(e.g. ``output/recurrence.nii.gz``). stdout and stderr are kept per case (``Predictions.logs``
+(e.g. ``output/recurrence.nii.gz``; ``output/segmentation.nii.gz``, an integer label map in the
+codes of the adapter's ``label_map`` parameter, also passed as ``output_label_map`` in
+``request.json``). stdout and stderr are kept per case (``Predictions.logs``
 or the failure's ``logs``). A non-zero exit, a timeout (the whole process group is killed) or
 missing or malformed output fails that case with its reason.
 """
@@ -25,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from imagination.adapters.protocol import ModelCard, Predictions
+from imagination.adapters.protocol import ModelCard, Predictions, Segmentation
 from imagination.adapters.validation import (
     AdapterCrashError,
     AdapterOutputError,
@@ -34,6 +36,7 @@ from imagination.adapters.validation import (
     log_tail,
 )
 from imagination.cohort.case import LoadedCase
+from imagination.cohort.labelmap import PRESETS, LabelMap
 from imagination.cohort.nifti import write_nifti
 from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES
 from imagination.errors import InputError
@@ -89,6 +92,38 @@ def read_program_outputs(output_dir: Path, tasks: Sequence[str],
     return outputs
 
 
+def output_label_map(name: str, tasks: Sequence[str],
+                     spec: str | Mapping[int | str, str] | None) -> LabelMap | None:
+    """The declared label map of an adapter's label-map outputs: required when one of its
+    tasks returns a label map (``segmentation``), refused otherwise."""
+    from imagination.tasks.outputs import LABEL_MAP
+    from imagination.tasks.registry import kind_of
+
+    needs = [t for t in tasks if kind_of(t).output is LABEL_MAP]
+    if needs and spec is None:
+        raise InputError(f"adapter {name}: task {needs[0]} needs label_map (a preset: "
+                         f"{', '.join(PRESETS)}; or {{code: region}})")
+    if spec is None:
+        return None
+    if not needs:
+        raise InputError(f"adapter {name}: label_map is only for label-map tasks "
+                         "(segmentation)")
+    return LabelMap.from_spec(spec)
+
+
+def with_label_map(outputs: Mapping[str, object], label_map: LabelMap | None
+                   ) -> dict[str, object]:
+    """Raw label arrays of label-map tasks paired with the declared map (``Segmentation``)."""
+    from imagination.tasks.outputs import LABEL_MAP
+    from imagination.tasks.registry import kind_of
+
+    out = dict(outputs)
+    for task, value in outputs.items():
+        if kind_of(task).output is LABEL_MAP and label_map is not None:
+            out[task] = Segmentation(value, label_map)  # type: ignore[arg-type]
+    return out
+
+
 def _read_log(path: Path) -> str:
     if not path.is_file():
         return ""
@@ -107,6 +142,7 @@ class CommandAdapter:
                  timeout_s: float = 3600.0,
                  env: Mapping[str, str] | None = None,
                  vocabularies: Mapping[str, Sequence[str]] | None = None,
+                 label_map: str | Mapping[int | str, str] | None = None,
                  card: Mapping[str, Any] | ModelCard | None = None) -> None:
         if isinstance(argv, str) or not argv or not all(isinstance(a, str) for a in argv):
             raise InputError(f"adapter {name}: argv must be a list of strings (no shell "
@@ -130,12 +166,16 @@ class CommandAdapter:
         self.vocabularies = {t: tuple(v) for t, v in {**DEFAULT_VOCABULARIES,
                                                        **(vocabularies or {})}.items()}
         self.card = model_card(card, f"external program {self.argv[0]}")
+        self.label_map = output_label_map(name, self.tasks, label_map)
 
     def params(self) -> Mapping[str, Any]:
-        return {"argv": list(self.argv), "version": self.version, "tasks": list(self.tasks),
-                "required_modalities": list(self.required_modalities),
-                "optional_modalities": list(self.optional_modalities),
-                "masks": list(self.masks), "env": dict(sorted(self.env.items()))}
+        out = {"argv": list(self.argv), "version": self.version, "tasks": list(self.tasks),
+               "required_modalities": list(self.required_modalities),
+               "optional_modalities": list(self.optional_modalities),
+               "masks": list(self.masks), "env": dict(sorted(self.env.items()))}
+        if self.label_map is not None:  # absent otherwise: existing job keys are unchanged
+            out["label_map"] = self.label_map.to_spec()
+        return out
 
     def command_line(self, input_dir: Path, output_dir: Path, case_id: str) -> list[str]:
         """The argv with placeholders replaced (plain text replacement, no shell)."""
@@ -172,6 +212,9 @@ class CommandAdapter:
                           if label_map is not None else None),
             "spacing_mm": list(case.grid.spacing),
         }
+        if self.label_map is not None:
+            codes = self.label_map.codes
+            request["output_label_map"] = {str(k): v for k, v in sorted(codes.items())}
         (input_dir / "request.json").write_text(json.dumps(request, indent=2))
 
     def _run(self, argv: list[str], work: Path) -> tuple[int | None, dict[str, str]]:
@@ -215,4 +258,5 @@ class CommandAdapter:
                 outputs = read_program_outputs(output_dir, self.tasks, case)
             except AdapterOutputError as exc:
                 raise AdapterOutputError(exc.reason, logs=logs) from exc
-        return Predictions(case_id=case.case_id, outputs=outputs, logs=logs)
+        return Predictions(case_id=case.case_id,
+                           outputs=with_label_map(outputs, self.label_map), logs=logs)
