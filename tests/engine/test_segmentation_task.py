@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imagination.adapters.protocol import Predictions, Segmentation
+from imagination.adapters.protocol import Segmentation
 from imagination.adapters.validation import AdapterOutputError, check_predictions
 from imagination.cohort.case import Case, Grid, LoadedCase
 from imagination.cohort.labelmap import LabelMap

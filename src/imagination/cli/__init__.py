@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "imagination.cli.cohort_commands",
     "imagination.cli.adapter_commands",
     "imagination.cli.task_commands",
+    "imagination.cli.metric_commands",
     "imagination.cli.runs_commands",
     "imagination.cli.bench_commands",
     "imagination.cli.report_commands",
