@@ -82,8 +82,8 @@ class PrecomputedAdapter:
                  label_map: str | Mapping[int | str, str] | None = None,
                  card: Mapping[str, Any] | ModelCard | None = None) -> None:
         if predictions_csv is None and maps_dir is None and segmentation is None:
-            raise InputError(f"adapter {name}: give predictions_csv, maps_dir, segmentation "
-                             "or several")
+            raise InputError(f"adapter {name}: give predictions_csv, maps_dir or both (or "
+                             "segmentation)")
         if segmentation is not None and "{case_id}" not in str(segmentation):
             raise InputError(f"adapter {name}: segmentation must be a path template with "
                              f"{{case_id}}, e.g. segs/{{case_id}}.nii.gz; got {segmentation!r}")

@@ -69,7 +69,7 @@ def case_task_tables(kind: TaskKind, ctx: ScoringContext, task: str,
         scored_cases = sorted({cid for k in clean_keys for cid in
                                set(values.get(k, {})) | failed.get(k, set())},
                               key=list(case_index).index)
-        for metric in (get(n) for n in kind.metric_names(task, config)):
+        for metric in (get(n, kind.family) for n in kind.metric_names(task, config)):
             datas = [_case_data(k[0], metric, scored_cases, values.get(k, {}),
                                 failed.get(k, set()), case_index, config.failure_policy)
                      for k in clean_keys]
@@ -118,7 +118,7 @@ def _robustness(kind: TaskKind, ctx: ScoringContext, task: str, values: Values,
             continue
         kind_name, severity = kind_severity(variant)
         names = config.robustness.metrics.get(task, list(kind.robustness_metrics))
-        for metric in (get(n) for n in names):
+        for metric in (get(n, kind.family) for n in names):
             clean = case_values(metric.name, case_ids, values[(adapter, CLEAN)],
                                 failed.get((adapter, CLEAN), set()), metric.worst,
                                 config.failure_policy)

@@ -31,6 +31,8 @@ TABLE_METRICS = ("dice", "hd95", "nsd", "lesion_dice", "lesion_hd95", "lesion_f1
 #: the metric ranking the adapters in each region's table
 PRIMARY = "dice"
 SITE_METRICS = ("dice",)
+#: regions with per-site forest plots (the BraTS three)
+SITE_REGIONS = ("WT", "TC", "ET")
 
 
 def _regional(results: RunResults, name: str) -> pd.DataFrame | None:
@@ -177,7 +179,7 @@ def segmentation_section(results: RunResults, task: str,
         "volume": volume_agreement_plot(volume, colours, region="WT") if volume else None,
         "volume_rows": volume_rows(volume),
         "sites": [{"region": r, "metric": label(m), "svg": svg}
-                  for r in regions for m in SITE_METRICS
+                  for r in regions if r in SITE_REGIONS for m in SITE_METRICS
                   if (svg := site_figure(results, task, r, m, colours)) is not None],
         "examples": [{"caption": f"{adapter}, case {case_id}",
                       "svg": example_figure(adapter, case_id, path)}
