@@ -44,15 +44,15 @@ def clean_run(bench_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def test_tables_are_tidy_and_read_with_no_options(clean_run: Path) -> None:
     run = clean_run / "run"
     leaderboard = pd.read_csv(run / "leaderboard.csv")
-    assert list(leaderboard.columns) == ["task", "metric", "adapter", "value", "ci_low",
-                                         "ci_high", "n", "n_failed", "rank", "rank_ci_low",
-                                         "rank_ci_high", "direction"]
+    assert list(leaderboard.columns) == ["task", "region", "metric", "adapter", "value",
+                                         "ci_low", "ci_high", "n", "n_failed", "rank",
+                                         "rank_ci_low", "rank_ci_high", "direction"]
     assert {"idh", "tumor_type", "recurrence"} <= set(leaderboard.task)
     finite = leaderboard.dropna(subset=["value", "ci_low", "ci_high"])
     assert (finite.ci_low <= finite.value + 1e-12).all()
     assert (finite.value <= finite.ci_high + 1e-12).all()
     per_case = pd.read_csv(run / "per_case.csv")
-    assert set(per_case.columns) == {"task", "adapter", "perturbation", "case_id",
+    assert set(per_case.columns) == {"task", "region", "adapter", "perturbation", "case_id",
                                      "subject_id", "site", "metric", "value"}
     assert (run / "run.json").is_file() and (run / "plan.json").is_file()
 

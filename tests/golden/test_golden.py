@@ -56,7 +56,7 @@ def test_a_fresh_run_reproduces_the_golden_tables_byte_for_byte(tmp_path: Path) 
 def test_the_golden_tables_have_rows_for_every_family() -> None:
     leaderboard = (HERE / "leaderboard.csv").read_text().splitlines()
     robustness = (HERE / "robustness.csv").read_text().splitlines()
-    assert leaderboard[0].startswith("task,metric,adapter,value")
+    assert leaderboard[0].startswith("task,region,metric,adapter,value")
     assert {line.split(",")[0] for line in leaderboard[1:]} >= {"idh", "recurrence"}
     assert len(robustness) > 1
 

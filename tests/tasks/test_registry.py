@@ -28,9 +28,9 @@ ENGINE = Path(registry.__file__).parents[1] / "engine"
 
 def test_every_task_has_one_kind_and_the_config_accepts_exactly_those() -> None:
     assert registry.TASK_NAMES == ("tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade",
-                                   "recurrence")
-    assert {registry.kind_of(t).family for t in registry.TASK_NAMES} == {"classification",
-                                                                        "recurrence"}
+                                   "segmentation", "recurrence")
+    assert {registry.kind_of(t).family for t in registry.TASK_NAMES} == {
+        "classification", "segmentation", "recurrence"}
     default = BenchConfig.model_fields["tasks"].default_factory()  # type: ignore[misc]
     assert default == list(registry.TASK_NAMES)
     with pytest.raises(InputError, match="unknown task 'segmentations'"):
@@ -42,9 +42,9 @@ def test_every_metric_a_kind_names_is_in_the_metric_registry(task: str) -> None:
     kind = registry.kind_of(task)
     for n_classes in (2, 5):
         for name in kind.default_metrics(task, n_classes):
-            assert get(name).family == kind.family
+            assert get(name, kind.family).family == kind.family
     for name in (*kind.headline_metrics, *kind.site_metrics, *kind.robustness_metrics):
-        assert get(name).family == kind.family
+        assert get(name, kind.family).family == kind.family
 
 
 def _case() -> Case:

@@ -11,8 +11,10 @@ folder there (options starting with ``-`` and items with placeholders are left a
 The program writes each task's output as its output
 type says (``imagination.tasks.outputs``): class probabilities in ``output/predictions.json``
 (``{task: {class: probability}}``), voxel maps as ``output/<task>.nii.gz`` on the input grid
-(e.g. ``output/recurrence.nii.gz``). stdout and stderr are kept per case (``Predictions.logs``
-or the failure's ``logs``), capped while read. The program runs under
+(e.g. ``output/recurrence.nii.gz``; ``output/segmentation.nii.gz``, an integer label map in the
+codes of the adapter's ``label_map`` parameter, also passed as ``output_label_map`` in
+``request.json``). stdout and stderr are kept per case (``Predictions.logs`` or the failure's
+``logs``), capped while read. The program runs under
 :mod:`imagination.adapters.process`: on a timeout or an interrupt of the bench its whole process
 tree is killed and the case folder deleted. With ``sandbox: true`` it runs in a bubblewrap
 sandbox (:mod:`imagination.adapters.sandbox`). A non-zero exit, a timeout or missing or
@@ -35,7 +37,7 @@ from imagination.adapters.process import (
     run_supervised,
     sweep_stale_folders,
 )
-from imagination.adapters.protocol import ModelCard, Predictions
+from imagination.adapters.protocol import ModelCard, Predictions, Segmentation
 from imagination.adapters.validation import (
     AdapterCrashError,
     AdapterOutputError,
@@ -44,6 +46,7 @@ from imagination.adapters.validation import (
     log_tail,
 )
 from imagination.cohort.case import LoadedCase
+from imagination.cohort.labelmap import PRESETS, LabelMap
 from imagination.cohort.nifti import write_nifti
 from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES
 from imagination.errors import InputError, RunIncomplete
@@ -113,6 +116,38 @@ def read_program_outputs(output_dir: Path, tasks: Sequence[str],
     return outputs
 
 
+def output_label_map(name: str, tasks: Sequence[str],
+                     spec: str | Mapping[int | str, str] | None) -> LabelMap | None:
+    """The declared label map of an adapter's label-map outputs: required when one of its
+    tasks returns a label map (``segmentation``), refused otherwise."""
+    from imagination.tasks.outputs import LABEL_MAP
+    from imagination.tasks.registry import kind_of
+
+    needs = [t for t in tasks if kind_of(t).output is LABEL_MAP]
+    if needs and spec is None:
+        raise InputError(f"adapter {name}: task {needs[0]} needs label_map (a preset: "
+                         f"{', '.join(PRESETS)}; or {{code: region}})")
+    if spec is None:
+        return None
+    if not needs:
+        raise InputError(f"adapter {name}: label_map is only for label-map tasks "
+                         "(segmentation)")
+    return LabelMap.from_spec(spec)
+
+
+def with_label_map(outputs: Mapping[str, object], label_map: LabelMap | None
+                   ) -> dict[str, object]:
+    """Raw label arrays of label-map tasks paired with the declared map (``Segmentation``)."""
+    from imagination.tasks.outputs import LABEL_MAP
+    from imagination.tasks.registry import kind_of
+
+    out = dict(outputs)
+    for task, value in outputs.items():
+        if kind_of(task).output is LABEL_MAP and label_map is not None:
+            out[task] = Segmentation(value, label_map)  # type: ignore[arg-type]
+    return out
+
+
 class CommandAdapter:
     """Runs an external program (or container) once per case."""
 
@@ -124,6 +159,7 @@ class CommandAdapter:
                  timeout_s: float = 3600.0,
                  env: Mapping[str, str] | None = None,
                  vocabularies: Mapping[str, Sequence[str]] | None = None,
+                 label_map: str | Mapping[int | str, str] | None = None,
                  card: Mapping[str, Any] | ModelCard | None = None,
                  sandbox: bool = False,
                  sandbox_paths: Sequence[str] = (),
@@ -164,6 +200,7 @@ class CommandAdapter:
             raise InputError(f"adapter {name}: sandbox_paths needs sandbox: true")
         if self.sandbox and (reason := bwrap.unavailable_reason()) is not None:
             raise InputError(f"adapter {name}: sandbox: true, but {reason}")
+        self.label_map = output_label_map(name, self.tasks, label_map)
 
     @property
     def blinding(self) -> str:
@@ -171,13 +208,17 @@ class CommandAdapter:
         return (bwrap.BLINDING_ENFORCED if self.sandbox
                 else "by convention (command without a sandbox)")
 
+
     def params(self) -> Mapping[str, Any]:
-        return {"argv": list(self.argv), "version": self.version, "tasks": list(self.tasks),
-                "required_modalities": list(self.required_modalities),
-                "optional_modalities": list(self.optional_modalities),
-                "masks": list(self.masks), "env": dict(sorted(self.env.items())),
-                **({"sandbox": True, "sandbox_paths": list(self.sandbox_paths)}
-                   if self.sandbox else {})}
+        out = {"argv": list(self.argv), "version": self.version, "tasks": list(self.tasks),
+               "required_modalities": list(self.required_modalities),
+               "optional_modalities": list(self.optional_modalities),
+               "masks": list(self.masks), "env": dict(sorted(self.env.items())),
+               **({"sandbox": True, "sandbox_paths": list(self.sandbox_paths)}
+                  if self.sandbox else {})}
+        if self.label_map is not None:  # absent otherwise: existing job keys are unchanged
+            out["label_map"] = self.label_map.to_spec()
+        return out
 
     def command_line(self, input_dir: Path, output_dir: Path, case_id: str) -> list[str]:
         """The argv with placeholders replaced (plain text replacement, no shell)."""
@@ -214,6 +255,9 @@ class CommandAdapter:
                           if label_map is not None else None),
             "spacing_mm": list(case.grid.spacing),
         }
+        if self.label_map is not None:
+            codes = self.label_map.codes
+            request["output_label_map"] = {str(k): v for k, v in sorted(codes.items())}
         inside(input_dir, "request.json").write_text(json.dumps(request, indent=2))
 
     def _run(self, argv: list[str], work: Path) -> tuple[int | None, dict[str, str]]:
@@ -257,4 +301,5 @@ class CommandAdapter:
                 raise AdapterOutputError(exc.reason, logs=logs) from exc
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return Predictions(case_id=case.case_id, outputs=outputs, logs=logs)
+        return Predictions(case_id=case.case_id,
+                           outputs=with_label_map(outputs, self.label_map), logs=logs)

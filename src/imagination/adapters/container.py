@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from imagination.adapters.command import check_tasks, model_card
-from imagination.adapters.protocol import ModelCard, Predictions
+from imagination.adapters.protocol import ModelCard, Predictions, Segmentation
 from imagination.adapters.validation import (
     AdapterCrashError,
     AdapterOutputError,
@@ -48,7 +48,7 @@ from imagination.containers.runtime import (
     run_container,
 )
 from imagination.errors import InputError
-from imagination.tasks.outputs import SCORE_MAP
+from imagination.tasks.outputs import LABEL_MAP, SCORE_MAP
 from imagination.tasks.registry import kind_of
 
 #: Default label convention per layout (masks given to the package, label maps read back).
@@ -197,6 +197,8 @@ class ContainerAdapter:
                                  if t in self.tasks}
         typed.update({t: outputs.score_map for t in self.tasks
                       if outputs.score_map is not None and kind_of(t).output is SCORE_MAP})
+        typed.update({t: Segmentation(outputs.label_map, self.label_map) for t in self.tasks
+                      if outputs.label_map is not None and kind_of(t).output is LABEL_MAP})
         predictions = Predictions(case_id=case.case_id, outputs=typed, logs=logs)
         predictions.label_map = outputs.label_map  # type: ignore[attr-defined]
         predictions.probabilities = outputs.probabilities  # type: ignore[attr-defined]

@@ -6,7 +6,9 @@ to), or a long CSV with ``case_id, task, class, probability`` such as a run's ow
 ``predictions.csv`` (only its ``clean`` rows; ``adapter`` picks one adapter of several;
 ``truth`` is never read). The format with an example: ``examples/precomputed/README.md``.
 Tasks whose output is a voxel score map (``recurrence``): a folder of NIfTI score maps named by
-case (``map_pattern``, default ``{case_id}.nii.gz``) on the case grid. The CSV is read and
+case (``map_pattern``, default ``{case_id}.nii.gz``) on the case grid. ``segmentation``:
+label maps from a path template (``segmentation: "segs/{case_id}.nii.gz"``) in the codes
+of ``label_map`` (a preset such as ``brats2023``, or ``{code: region}``). The CSV is read and
 checked once, when the adapter is built; a case without a row or a map is that case's failure.
 """
 
@@ -20,13 +22,13 @@ from typing import Any
 
 import pandas as pd
 
-from imagination.adapters.command import check_tasks, model_card
-from imagination.adapters.maps import read_score_map
-from imagination.adapters.protocol import ModelCard, Predictions
+from imagination.adapters.command import check_tasks, model_card, output_label_map
+from imagination.adapters.maps import read_label_map, read_score_map
+from imagination.adapters.protocol import ModelCard, Predictions, Segmentation
 from imagination.adapters.validation import AdapterOutputError
 from imagination.cohort.case import LoadedCase
 from imagination.errors import InputError
-from imagination.tasks.outputs import SCORE_MAP
+from imagination.tasks.outputs import LABEL_MAP, SCORE_MAP
 from imagination.tasks.registry import TASK_NAMES, is_task, kind_of
 
 ID_COLUMNS = ("case_id", "task")
@@ -127,9 +129,15 @@ class PrecomputedAdapter:
                  maps_dir: str | Path | None = None, tasks: Sequence[str] | None = None,
                  map_pattern: str = "{case_id}.nii.gz", version: str = "exported",
                  base_dir: str | Path | None = None, adapter: str | None = None,
+                 segmentation: str | None = None,
+                 label_map: str | Mapping[int | str, str] | None = None,
                  card: Mapping[str, Any] | ModelCard | None = None) -> None:
-        if predictions_csv is None and maps_dir is None:
-            raise InputError(f"adapter {name}: give predictions_csv, maps_dir or both")
+        if predictions_csv is None and maps_dir is None and segmentation is None:
+            raise InputError(f"adapter {name}: give predictions_csv, maps_dir or both (or "
+                             "segmentation)")
+        if segmentation is not None and "{case_id}" not in str(segmentation):
+            raise InputError(f"adapter {name}: segmentation must be a path template with "
+                             f"{{case_id}}, e.g. segs/{{case_id}}.nii.gz; got {segmentation!r}")
         if "{case_id}" not in map_pattern:
             raise InputError(f"adapter {name}: map_pattern must contain {{case_id}}")
         base = Path(base_dir) if base_dir is not None else Path.cwd()
@@ -140,6 +148,12 @@ class PrecomputedAdapter:
         if self.maps_dir is not None and not self.maps_dir.is_dir():
             raise InputError(f"adapter {name}: maps folder {self.maps_dir} does not exist")
         self.map_pattern = map_pattern
+        self.segmentation = (str((base / str(segmentation)).resolve()) if segmentation
+                             else None)
+        if self.segmentation is not None:
+            folder = Path(self.segmentation.split("{case_id}")[0]).parent
+            if not folder.is_dir():
+                raise InputError(f"adapter {name}: segmentation folder {folder} does not exist")
         self.source_adapter = adapter
         self.table = (read_prediction_table(self.predictions_csv, adapter)
                       if self.predictions_csv is not None else {})
@@ -148,11 +162,17 @@ class PrecomputedAdapter:
         found = sorted({task for _, task in self.table})
         if tasks is None:
             mapped = [t for t in TASK_NAMES if kind_of(t).output is SCORE_MAP]
-            tasks = [*found, *(mapped if self.maps_dir is not None else [])]
+            labelled = [t for t in TASK_NAMES if kind_of(t).output is LABEL_MAP]
+            tasks = [*found, *(mapped if self.maps_dir is not None else []),
+                     *(labelled if self.segmentation is not None else [])]
         self.tasks = check_tasks(name, tasks)
         for task in self.tasks:
             if kind_of(task).output is SCORE_MAP and self.maps_dir is None:
                 raise InputError(f"adapter {name}: task {task} needs maps_dir")
+            if kind_of(task).output is LABEL_MAP and self.segmentation is None:
+                raise InputError(f"adapter {name}: task {task} needs segmentation (a path "
+                                 "template such as segs/{case_id}.nii.gz)")
+        self.label_map = output_label_map(name, self.tasks, label_map)
         self.required_modalities: tuple[str, ...] = ()
         self.optional_modalities: tuple[str, ...] = ()
         self.card = model_card(card, "predictions exported from software run outside the "
@@ -162,11 +182,14 @@ class PrecomputedAdapter:
     blinding = "by convention (precomputed outside the harness)"
 
     def params(self) -> Mapping[str, Any]:
-        return {"predictions_csv": str(self.predictions_csv or ""),
-                "predictions_sha256": self.csv_sha256, "maps_dir": str(self.maps_dir or ""),
-                "map_pattern": self.map_pattern, "tasks": list(self.tasks),
-                "version": self.version,
-                **({"adapter": self.source_adapter} if self.source_adapter else {})}
+        out = {"predictions_csv": str(self.predictions_csv or ""),
+               "predictions_sha256": self.csv_sha256, "maps_dir": str(self.maps_dir or ""),
+               "map_pattern": self.map_pattern, "tasks": list(self.tasks),
+               "version": self.version,
+               **({"adapter": self.source_adapter} if self.source_adapter else {})}
+        if self.label_map is not None:  # absent otherwise: existing job keys are unchanged
+            out.update(segmentation=self.segmentation, label_map=self.label_map.to_spec())
+        return out
 
     def predict(self, case: LoadedCase) -> Predictions:
         outputs: dict[str, object] = {}
@@ -174,6 +197,10 @@ class PrecomputedAdapter:
             if kind_of(task).output is SCORE_MAP:
                 path = Path(str(self.maps_dir)) / self.map_pattern.format(case_id=case.case_id)
                 outputs[task] = read_score_map(path, case)
+                continue
+            if kind_of(task).output is LABEL_MAP and self.label_map is not None:
+                path = Path(str(self.segmentation).replace("{case_id}", case.case_id))
+                outputs[task] = Segmentation(read_label_map(path, case), self.label_map)
                 continue
             row = self.table.get((case.case_id, task))
             if row is None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from imagination.cohort.case import LoadedCase
+from imagination.cohort.labelmap import LabelMap
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ class Predictions:
 
     ``outputs`` maps task -> the output of the task's type (``imagination tasks list``): class
     probabilities ``{class: probability}`` for classification tasks, a float voxel score map
-    on the case grid for ``recurrence`` (higher = more likely to recur), ...
+    on the case grid for ``recurrence`` (higher = more likely to recur), a
+    :class:`Segmentation` for ``segmentation``, ...
     """
 
     case_id: str
@@ -63,6 +65,16 @@ def blinding_of(adapter: object) -> str:
     where the harness enforces it, else ``by convention (...)`` (an optional attribute
     ``blinding``; in-process by default)."""
     return str(getattr(adapter, "blinding", IN_PROCESS_BLINDING))
+@dataclass(frozen=True)
+class Segmentation:
+    """A segmentation output: an integer label map on the case grid in the codes of the
+    adapter's declared ``label_map`` (the adapter's ``label_map`` attribute: a preset such
+    as ``brats2023`` or ``{code: region}``), optionally with per-region probability maps
+    (region -> float map in [0, 1] on the grid; checked, not scored)."""
+
+    labels: np.ndarray
+    label_map: LabelMap
+    probabilities: Mapping[str, np.ndarray] | None = None
 
 
 @runtime_checkable

@@ -19,7 +19,9 @@ from importlib.metadata import entry_points
 from typing import Any, Final, Literal
 
 from imagination.adapters.baselines.age_volume_lr import AgeVolumeLRAdapter
+from imagination.adapters.baselines.empty_seg import EmptySegAdapter
 from imagination.adapters.baselines.fk_growth import FKGrowthAdapter
+from imagination.adapters.baselines.intensity_seg import IntensityRuleSegAdapter
 from imagination.adapters.baselines.margin import MarginAdapter
 from imagination.adapters.baselines.pet_btv import PetBtvAdapter
 from imagination.adapters.baselines.prevalence import PrevalenceAdapter
@@ -47,6 +49,8 @@ BUILTINS: Final[dict[str, Factory]] = {
     "age-volume-lr": AgeVolumeLRAdapter,
     "radiomics-lr": RadiomicsLRAdapter,
     "prevalence": PrevalenceAdapter,
+    "intensity-rule-seg": IntensityRuleSegAdapter,
+    "empty": EmptySegAdapter,
 }
 CONFIGURED: Final[dict[str, Factory]] = {
     "command": CommandAdapter,

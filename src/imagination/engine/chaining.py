@@ -47,9 +47,13 @@ def chained_pairs(config: BenchConfig) -> dict[str, str]:
 def label_map_of(predictions: Any) -> np.ndarray | None:
     """The segmentation an adapter returned (typed ``segmentation`` output or a container's
     label map)."""
+    from imagination.adapters.protocol import Segmentation
+
     outputs = getattr(predictions, "outputs", None)
-    if isinstance(outputs, Mapping) and outputs.get("segmentation") is not None:
-        return np.asarray(outputs["segmentation"])
+    if isinstance(outputs, Mapping):
+        for value in outputs.values():
+            if isinstance(value, Segmentation):
+                return np.asarray(value.labels)
     value = getattr(predictions, "label_map", None)
     return None if value is None else np.asarray(value)
 

@@ -51,7 +51,7 @@ def adapter_for(spec: JobSpec) -> Adapter | LearningAdapter:
 
 #: Loaded (blinded, clean) cases kept per worker process: the plan orders jobs case by case,
 #: so consecutive jobs of a worker usually share their case and load it once.
-_LOADED: OrderedDict[tuple[str, str], LoadedCase] = OrderedDict()
+_LOADED: OrderedDict[tuple[str, str, tuple[str, ...]], LoadedCase] = OrderedDict()
 _LOADED_MAX = 2
 
 
@@ -65,8 +65,9 @@ def load_blinded(spec: JobSpec) -> LoadedCase:
     """The job's clean case, from this worker's small cache when the previous job had it.
 
     Arrays are read-only and every job gets its own dictionaries, so no job can change the
-    inputs of another."""
-    key = (spec.case.case_id, str(spec.case.manifest))
+    inputs of another. The key holds the visible masks: adapters doing different tasks see
+    different masks of one case (a segmentation model never sees the tumour mask)."""
+    key = (spec.case.case_id, str(spec.case.manifest), tuple(sorted(spec.case.masks)))
     cached = _LOADED.get(key)
     if cached is None:
         cached = _frozen(load_case(spec.case))

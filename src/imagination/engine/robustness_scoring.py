@@ -29,16 +29,17 @@ from imagination.stats.robustness import (
 )
 from imagination.tasks.registry import is_task, kind_of, stability_metrics
 
-ROBUSTNESS_COLUMNS = ["task", "metric", "adapter", "perturbation", "kind", "severity", "value",
-                      "clean_value", "delta", "delta_ci_low", "delta_ci_high", "n"]
-SUMMARY_COLUMNS = ["task", "metric", "adapter", "kind", "worst_value", "worst_severity",
-                   "worst_delta", "mean_error", "corruption_error", "relative_corruption_error"]
+ROBUSTNESS_COLUMNS = ["task", "region", "metric", "adapter", "perturbation", "kind", "severity",
+                      "value", "clean_value", "delta", "delta_ci_low", "delta_ci_high", "n"]
+SUMMARY_COLUMNS = ["task", "region", "metric", "adapter", "kind", "worst_value",
+                   "worst_severity", "worst_delta", "mean_error", "corruption_error",
+                   "relative_corruption_error"]
 ABLATION_COLUMNS = ["ablation", "adapter", "modality", "task", "metric", "with_value",
                     "without_value", "estimate", "ci_low", "ci_high", "p_value", "test",
                     "p_wilcoxon", "n", "n_subjects"]
-SITE_SHIFT_COLUMNS = ["task", "metric", "adapter", "worst_site", "worst_value", "best_site",
-                      "best_value", "spread", "n_sites"]
-REPRODUCIBILITY_COLUMNS = ["analysis", "task", "adapter", "metric", "value", "ci_low",
+SITE_SHIFT_COLUMNS = ["task", "region", "metric", "adapter", "worst_site", "worst_value",
+                      "best_site", "best_value", "spread", "n_sites"]
+REPRODUCIBILITY_COLUMNS = ["analysis", "task", "region", "adapter", "metric", "value", "ci_low",
                            "ci_high", "n", "detail"]
 
 
@@ -80,14 +81,14 @@ def robustness_summary(rows: Sequence[Mapping[str, Any]],
                        reference: str | None) -> list[dict[str, Any]]:
     """Worst case over severities and ImageNet-C style corruption errors per kind."""
     stability = stability_metrics()
-    groups: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
         if row["kind"] == "site_shift" or row["metric"] in stability:
             continue
-        groups.setdefault((row["task"], row["metric"], row["adapter"], row["kind"]),
-                          []).append(row)
+        groups.setdefault((row["task"], row.get("region") or "", row["metric"], row["adapter"],
+                           row["kind"]), []).append(row)
     out = []
-    for (task, metric_name, adapter, kind), items in sorted(groups.items()):
+    for (task, region, metric_name, adapter, kind), items in sorted(groups.items()):
         metric = get(metric_name, _family(task))
         finite = [r for r in items if np.isfinite(r["value"])]
         if not finite:
@@ -95,15 +96,16 @@ def robustness_summary(rows: Sequence[Mapping[str, Any]],
         worst = max(finite, key=lambda r: metric.badness(r["value"]))
         errors = _errors(finite, metric)
         ce = rce = float("nan")
-        ref_items = groups.get((task, metric_name, reference or "", kind), [])
+        ref_items = groups.get((task, region, metric_name, reference or "", kind), [])
         ref_errors = _errors([r for r in ref_items if np.isfinite(r["value"])], metric)
         if reference and errors and ref_errors and set(errors) == set(ref_errors):
             ce = corruption_error(errors, ref_errors)
             rce = relative_corruption_error(
                 metric.error(finite[0]["clean_value"]), errors,
                 metric.error(ref_items[0]["clean_value"]), ref_errors)
-        out.append({"task": task, "metric": metric_name, "adapter": adapter, "kind": kind,
-                    "worst_value": worst["value"], "worst_severity": worst["severity"],
+        out.append({"task": task, "region": region or None, "metric": metric_name,
+                    "adapter": adapter, "kind": kind, "worst_value": worst["value"],
+                    "worst_severity": worst["severity"],
                     "worst_delta": worst["delta"],
                     "mean_error": float(np.mean(list(errors.values()))) if errors else np.nan,
                     "corruption_error": ce, "relative_corruption_error": rce})
@@ -140,18 +142,19 @@ def ablation_row(config: BenchConfig, cohort: Cohort, ablation: AblationConfig, 
 
 
 def site_shift_rows(site_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Worst and best site and the spread per (task, metric, adapter)."""
-    groups: dict[tuple[str, str, str], dict[str, float]] = {}
+    """Worst and best site and the spread per (task, region, metric, adapter)."""
+    groups: dict[tuple[str, str, str, str], dict[str, float]] = {}
     for row in site_rows:
         if row["site"] == "(heterogeneity)":
             continue
-        groups.setdefault((row["task"], row["metric"], row["adapter"]), {})[
-            str(row["site"])] = float(row["value"])
+        groups.setdefault((row["task"], row.get("region") or "", row["metric"],
+                           row["adapter"]), {})[str(row["site"])] = float(row["value"])
     out = []
-    for (task, metric_name, adapter), by_site in sorted(groups.items()):
+    for (task, region, metric_name, adapter), by_site in sorted(groups.items()):
         metric: Metric = get(metric_name, _family(task))
         spread = site_spread(by_site, badness=metric.badness)
-        out.append({"task": task, "metric": metric_name, "adapter": adapter, **spread})
+        out.append({"task": task, "region": region or None, "metric": metric_name,
+                    "adapter": adapter, **spread})
     return out
 
 

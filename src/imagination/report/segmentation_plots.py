@@ -11,9 +11,10 @@ import numpy as np
 
 from imagination.report.plots import _STYLE, _figure, _grid, _svg
 
-#: truth / prediction contour colours of the example slice, by region
+#: truth / prediction contour colours of the example slice, by region (the BraTS three;
+#: NETC and SNFH are their differences, RC is drawn when present)
 REGION_COLOURS: dict[str, str] = {"WT": "#ffd700", "TC": "#ff7f0e", "ET": "#ff2a2a",
-                                  "NETC": "#9467bd", "SNFH": "#2ca02c", "RC": "#17becf"}
+                                  "RC": "#17becf"}
 
 
 def case_dots_plot(panels: Mapping[str, Mapping[str, np.ndarray]], colours: Mapping[str, str],

@@ -31,10 +31,17 @@ TABLE_METRICS = ("dice", "hd95", "nsd", "lesion_dice", "lesion_hd95", "lesion_f1
 #: the metric ranking the adapters in each region's table
 PRIMARY = "dice"
 SITE_METRICS = ("dice",)
+#: regions with per-site forest plots (the BraTS three)
+SITE_REGIONS = ("WT", "TC", "ET")
+
+
+def _regional(results: RunResults, name: str) -> pd.DataFrame | None:
+    """Every region's rows of a table (``RunResults.regional``), else the table itself."""
+    return results.regional.get(name, getattr(results, name))
 
 
 def regions_of(results: RunResults, task: str) -> list[str]:
-    board = rows_where(results.leaderboard, task=task)
+    board = rows_where(_regional(results, "leaderboard"), task=task)
     if "region" not in board.columns:
         return []
     present = {str(r) for r in board["region"].dropna()}
@@ -43,7 +50,7 @@ def regions_of(results: RunResults, task: str) -> list[str]:
 
 def region_table(results: RunResults, task: str, region: str) -> dict[str, Any]:
     """Adapters × metrics of one region (value and interval), ranked by Dice."""
-    board = rows_where(results.leaderboard, task=task, region=region)
+    board = rows_where(_regional(results, "leaderboard"), task=task, region=region)
     metrics = [m for m in TABLE_METRICS if m in set(board["metric"])]
     primary = board[board["metric"] == PRIMARY].sort_values("rank", na_position="last")
     order = list(primary["adapter"]) + [a for a in results.adapters
@@ -73,7 +80,7 @@ def region_table(results: RunResults, task: str, region: str) -> dict[str, Any]:
 
 
 def _per_case(results: RunResults, task: str) -> pd.DataFrame:
-    table = rows_where(results.per_case, task=task, perturbation=CLEAN)
+    table = rows_where(_regional(results, "per_case"), task=task, perturbation=CLEAN)
     return table if "region" in table.columns else table.iloc[0:0]
 
 
@@ -118,7 +125,7 @@ def volume_rows(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict[st
 
 def site_figure(results: RunResults, task: str, region: str, metric: str,
                 colours: dict[str, str]) -> str | None:
-    rows = rows_where(results.sites, task=task, metric=metric, region=region)
+    rows = rows_where(_regional(results, "sites"), task=task, metric=metric, region=region)
     if rows.empty:
         return None
     panels: dict[str, list[plots.ForestRow]] = {}
@@ -129,8 +136,8 @@ def site_figure(results: RunResults, task: str, region: str, metric: str,
         panel = [plots.ForestRow(str(r.site), float(r.value), float(r.ci_low), float(r.ci_high),
                                  as_int(r.n)) for r in mine.sort_values("site")
                  .itertuples(index=False)]
-        overall = rows_where(results.leaderboard, task=task, metric=metric, adapter=adapter,
-                             region=region)
+        overall = rows_where(_regional(results, "leaderboard"), task=task, metric=metric,
+                             adapter=adapter, region=region)
         if not overall.empty:
             o = overall.iloc[0]
             panel.append(plots.ForestRow("all sites", float(o["value"]), float(o["ci_low"]),
@@ -172,7 +179,7 @@ def segmentation_section(results: RunResults, task: str,
         "volume": volume_agreement_plot(volume, colours, region="WT") if volume else None,
         "volume_rows": volume_rows(volume),
         "sites": [{"region": r, "metric": label(m), "svg": svg}
-                  for r in regions for m in SITE_METRICS
+                  for r in regions if r in SITE_REGIONS for m in SITE_METRICS
                   if (svg := site_figure(results, task, r, m, colours)) is not None],
         "examples": [{"caption": f"{adapter}, case {case_id}",
                       "svg": example_figure(adapter, case_id, path)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ TEXT_COLUMNS: tuple[str, ...] = (
     "task", "metric", "adapter", "adapter_a", "adapter_b", "perturbation", "case_id",
     "subject_id", "site", "truth", "class", "kind", "reason", "test", "timepoint", "modalities",
     "tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "sex", "scanner", "analysis",
-    "ablation", "modality", "worst_site", "best_site", "detail",
+    "ablation", "modality", "worst_site", "best_site", "detail", "region",
 )
 HETEROGENEITY_SITE = "(heterogeneity)"
 SITE_SHIFT_KIND = "site_shift"
@@ -74,6 +74,10 @@ class RunResults:
     ablation: pd.DataFrame | None = None
     site_shift: pd.DataFrame | None = None
     reproducibility: pd.DataFrame | None = None
+    #: tables with a ``region`` column as written (every region); the fields above keep one
+    #: region per task (``primary_region``), so task-generic sections, gates and summaries see
+    #: one row per (task, metric, adapter)
+    regional: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:
@@ -181,7 +185,31 @@ def load_run(run_dir: str | Path) -> RunResults:
         name.removesuffix(".csv"): read_table(run_dir, name)
         for name in REQUIRED_COLUMNS if name != "leaderboard.csv"
     }
-    return RunResults(run_dir=run_dir, run=run, leaderboard=leaderboard, **optional)
+    tables = {"leaderboard": leaderboard, **optional}
+    regional = {name: t for name, t in tables.items()
+                if t is not None and "region" in t.columns and t["region"].notna().any()}
+    primary = {name: primary_region(t) for name, t in regional.items()}
+    return RunResults(run_dir=run_dir, run=run, **{**tables, **primary}, regional=regional)
+
+
+#: the region a task scored per region shows in task-generic places (headline, gates, ...)
+PRIMARY_REGION = "WT"
+
+
+def primary_region(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows without a region, and per task the rows of its primary region: ``WT`` when the
+    task has it, else its first region in display order."""
+    from imagination.cohort.vocabulary import SCORED_REGIONS
+
+    region = table["region"]
+    keep = region.isna().to_numpy().copy()
+    for task in table.loc[region.notna(), "task"].unique():
+        mine = (table["task"] == task).to_numpy()
+        present = set(region[mine].dropna())
+        chosen = PRIMARY_REGION if PRIMARY_REGION in present else next(
+            (r for r in SCORED_REGIONS if r in present), sorted(present)[0])
+        keep |= mine & (region == chosen).to_numpy()
+    return table[keep].reset_index(drop=True)
 
 
 def json_safe(value: Any) -> Any:

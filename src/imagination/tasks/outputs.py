@@ -8,6 +8,9 @@ in the store and reads it from the files of ``command`` programs and ``precomput
   JSON; a program writes it under the task's key in ``output/predictions.json``.
 * :data:`SCORE_MAP` -- a finite float voxel map on the case grid (higher = more likely);
   stored as float32 (bit-exact); a program writes ``output/<task>.nii.gz``.
+* :data:`LABEL_MAP` -- an integer label map on the case grid with the adapter's declared label
+  map (``adapters.protocol.Segmentation``); stored as the adapter's codes (exact); a program
+  writes ``output/<task>.nii.gz`` (``output/segmentation.nii.gz``).
 
 An output type is *json* (small, kept in the record's metadata) or *array* (a voxel map kept as
 its own store member named by the task).
@@ -173,5 +176,64 @@ class ScoreMap:
         return {task: read_score_map(output_dir / f"{task}.nii.gz", case) for task in tasks}
 
 
+
+
+@dataclass(frozen=True)
+class LabelMapOutput:
+    """An integer label map on the case grid with the adapter's declared label map
+    (``Segmentation``); stored as the adapter's own codes (int16, exact). Optional per-region
+    probability maps are checked (on the grid, finite, in [0, 1]) but neither stored nor
+    scored."""
+
+    name: str = "label_map"
+    storage: Storage = "array"
+    description: str = ("integer label map on the case grid with its declared label map "
+                        "(preset or {code: region}); optional per-region probability maps")
+    program_file: str = "{task}.nii.gz"
+
+    def check(self, task: str, value: object, case: LoadedCase,
+              classes: Sequence[str]) -> None:
+        from imagination.adapters.protocol import Segmentation
+        from imagination.adapters.validation import check_label_map
+
+        if not isinstance(value, Segmentation):
+            raise AdapterOutputError(f"{task}: expected a Segmentation (labels with their "
+                                     f"label map), got {type(value).__name__}")
+        check_label_map(value.labels, value.label_map, case, task)
+        for region, proba in (value.probabilities or {}).items():
+            if not value.label_map.defines(region):
+                raise AdapterOutputError(f"{task}: probability map for region {region}, which "
+                                         "its label map does not define")
+            if not isinstance(proba, np.ndarray) or proba.shape != tuple(case.grid.shape):
+                raise AdapterOutputError(f"{task}: {region} probability map is not an array "
+                                         f"on the case grid {tuple(case.grid.shape)}")
+            p = np.asarray(proba, dtype=np.float64)
+            if not np.all(np.isfinite(p)) or p.min(initial=0) < 0 or p.max(initial=0) > 1:
+                raise AdapterOutputError(f"{task}: {region} probability map has values that "
+                                         "are not finite numbers in [0, 1]")
+
+    def normalise(self, value: Any) -> np.ndarray:
+        from imagination.adapters.protocol import Segmentation
+
+        labels = value.labels if isinstance(value, Segmentation) else value
+        labels = np.asarray(labels)
+        if labels.dtype.kind == "f":
+            labels = np.rint(labels)
+        small = labels.size == 0 or (labels.min() >= 0 and labels.max() < 256)
+        return np.ascontiguousarray(labels, dtype=np.uint8 if small else np.int32)
+
+    def flatten(self, value: Any) -> np.ndarray:
+        return np.asarray(self.normalise(value))
+
+    def read_program_output(self, output_dir: Path, tasks: Sequence[str],
+                            case: LoadedCase) -> dict[str, Any]:
+        """The raw label arrays of ``output/<task>.nii.gz``; the ``command`` adapter pairs
+        them with its declared label map (``Segmentation``)."""
+        from imagination.adapters.maps import read_label_map
+
+        return {task: read_label_map(output_dir / f"{task}.nii.gz", case) for task in tasks}
+
+
 CLASS_PROBABILITIES = ClassProbabilities()
 SCORE_MAP = ScoreMap()
+LABEL_MAP = LabelMapOutput()

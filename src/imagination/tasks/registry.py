@@ -12,10 +12,12 @@ from imagination.errors import InputError
 from imagination.tasks.base import TaskKind
 from imagination.tasks.classification import ClassificationKind
 from imagination.tasks.recurrence import RecurrenceKind
+from imagination.tasks.segmentation import SegmentationKind
 
 #: One instance per family, in display order.
 KINDS: tuple[TaskKind, ...] = (
     ClassificationKind(),
+    SegmentationKind(),
     RecurrenceKind(),
 )
 

@@ -26,7 +26,12 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from imagination.errors import CaseError
+from imagination.adapters.baselines.regions import brain_mask
+from imagination.adapters.protocol import ModelCard, Predictions, Segmentation
+from imagination.adapters.validation import check_inputs
+from imagination.cohort.case import LoadedCase
+from imagination.cohort.labelmap import LabelMap
+from imagination.errors import CaseError, InputError
 
 #: BraTS 2023 codes of the output.
 NETC, SNFH, ET = 1, 2, 3
@@ -115,9 +120,40 @@ def rule_params(**values: float) -> dict[str, Any]:
     params = {key: float(value) for key, value in values.items()}
     for key, value in params.items():
         if not np.isfinite(value) or (key not in THRESHOLDS and value < 0):
-            from imagination.errors import InputError
-
             raise InputError(f"intensity-rule-seg: {key} must be a finite number"
                              + ("" if key in THRESHOLDS else " >= 0")
                              + f", got {value}")
     return params
+
+
+class IntensityRuleSegAdapter:
+    """``intensity-rule-seg``: the weight-free threshold rule of the module docstring."""
+
+    name = "intensity-rule-seg"
+    version = "1.0"
+    tasks = ("segmentation",)
+    required_modalities = ("flair", "t1c")
+    optional_modalities: tuple[str, ...] = ("t1", "t2")
+    label_map = LabelMap.from_spec("brats2023")
+    card = ModelCard(
+        intended_use="weight-free reference segmentation (FLAIR hyperintensity for the whole "
+                     "tumour, T1c enhancement over T1 for ET, cleaned by connected components)",
+        reference="reference pathway of the harness; thresholds in robust z-scores",
+    )
+
+    def __init__(self, flair_z: float = 2.0, enhancement_z: float = 2.5, smooth_mm: float = 2.0,
+                 et_margin_mm: float = 3.0, min_component_ml: float = 0.5,
+                 core_t2_z: float = 2.0) -> None:
+        self._params = rule_params(flair_z=flair_z, enhancement_z=enhancement_z,
+                                   smooth_mm=smooth_mm, et_margin_mm=et_margin_mm,
+                                   min_component_ml=min_component_ml, core_t2_z=core_t2_z)
+
+    def params(self) -> Mapping[str, Any]:
+        return dict(self._params)
+
+    def predict(self, case: LoadedCase) -> Predictions:
+        check_inputs(self, case)
+        labels = intensity_rule(case.images, brain_mask(case), case.grid.spacing,
+                                case_id=case.case_id, **self._params)
+        return Predictions(case_id=case.case_id, outputs={
+            "segmentation": Segmentation(labels, self.label_map)})
