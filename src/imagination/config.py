@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from imagination.cohort.vocabulary import TASKS
 from imagination.errors import InputError
+from imagination.names import Name
+from imagination.safe_yaml import YamlError, load_yaml_file
 
 
 class _Strict(BaseModel):
@@ -46,8 +47,8 @@ class CohortConfig(_Strict):
 
 
 class AdapterConfig(_Strict):
-    name: str = Field(description="registry name (see `imagination adapters list`)")
-    id: str | None = Field(default=None, description="display name; defaults to name")
+    name: Name = Field(description="registry name (see `imagination adapters list`)")
+    id: Name | None = Field(default=None, description="display name; defaults to name")
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0, description="per case")
 
@@ -152,7 +153,7 @@ class ReproducibilityConfig(_Strict):
 
 
 class BenchConfig(_Strict):
-    name: str = "bench"
+    name: Name = "bench"
     cohort: CohortConfig
     tasks: list[Literal["tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "recurrence"]] = (
         Field(default_factory=lambda: list(TASKS)))
@@ -225,9 +226,9 @@ def load_config(path: str | os.PathLike[str]) -> BenchConfig:
     if not path.is_file():
         raise InputError(f"config {path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"config {path}: not valid YAML: {exc}") from None
+        data = load_yaml_file(path)
+    except YamlError as exc:
+        raise InputError(f"config {path}: {exc}") from None
     return parse_config(data or {}, base_dir=path.parent.resolve(), source=str(path))
 
 

@@ -8,8 +8,11 @@ manifest and metadata
     ``missing_column`` [error]       a required column (case_id, subject_id, site) is absent
     ``no_cases`` [error]             the manifest lists no case
     ``unknown_column`` [warning]     a column the manifest format does not know (ignored)
+    ``duplicate_column`` [error]     a CSV/TSV column named twice in the header
 rows
     ``missing_value`` [error]        a required cell (case_id, subject_id, site) is empty
+    ``invalid_id`` [error]           a case_id or subject_id that is not a name (``names.py``:
+                                     ASCII letters, digits, ``-_.``, no leading dot, <= 128)
     ``label_not_in_vocabulary`` [error]  a label value outside the column's vocabulary
     ``invalid_covariate`` [error]    a covariate that is not a number or is implausible
     ``invalid_alias`` [error]        a ``subject_aliases`` entry not written ``dataset:id``
@@ -44,7 +47,8 @@ Severity = Literal["error", "warning"]
 #: Every code validation may report (see the module docstring).
 CODES: Final[tuple[str, ...]] = (
     "unreadable_manifest", "bad_metadata", "missing_column", "no_cases", "unknown_column",
-    "missing_value", "label_not_in_vocabulary", "invalid_covariate", "invalid_alias",
+    "duplicate_column",
+    "missing_value", "invalid_id", "label_not_in_vocabulary", "invalid_covariate", "invalid_alias",
     "path_outside_root", "duplicate_case_id", "subject_multiple_sites",
     "subject_in_several_manifests", "missing_file", "unreadable_file", "not_nifti",
     "truncated_gzip", "truncated_file", "not_3d", "bad_affine", "grid_mismatch",

@@ -17,12 +17,15 @@ from imagination.cohort.vocabulary import (
     mask_column,
 )
 from imagination.errors import InputError
+from imagination.names import RULE, name_problem
 
 #: Plausible ranges of numeric covariates (inclusive bounds).
 COVARIATE_RANGES: dict[str, tuple[float, float]] = {
     "age": (0.0, 120.0),
     "field_strength": (0.05, 20.0),
 }
+#: Columns whose values are names (they name files and folders the harness writes).
+NAME_COLUMNS: tuple[str, ...] = ("case_id", "subject_id")
 _ALIAS = re.compile(r"^[^:\s;]+:[^\s;]+$")
 
 Row = Mapping[str, str | None]
@@ -69,6 +72,10 @@ def column_problems(manifest: Manifest) -> Iterator[Problem]:
         if column not in columns:
             yield Problem(None, column, file, "missing_column", "error",
                           f"required column {column!r} is missing from the manifest{hint}")
+    for column, where in manifest.duplicate_columns.items():
+        yield Problem(None, column, file, "duplicate_column", "error",
+                      f"column {column!r} appears {len(where)} times (positions "
+                      f"{', '.join(map(str, where))}); keep one copy, none is chosen silently")
     known = set(known_columns(manifest.meta))
     for column in columns:
         if column not in known:
@@ -102,6 +109,13 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
         if column in manifest.columns and not row.get(column):
             yield Problem(case_id, column, file, "missing_value", "error",
                           f"{who}: required value {column!r} is empty")
+    if case_id and name_problem(case_id):
+        case_id, who = None, f"row {index + 1}"  # never echo a bad id as if it were a name
+    for column in NAME_COLUMNS:
+        value = row.get(column)
+        if value and (why := name_problem(value)):
+            yield Problem(case_id, column, file, "invalid_id", "error",
+                          f"{who}: {column} {value!r} is not a valid name: it {why}; {RULE}")
     for column in LABEL_COLUMNS:
         value = row.get(column)
         vocabulary = meta.vocabulary(column)
