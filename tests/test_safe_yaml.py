@@ -93,5 +93,5 @@ def test_size_cap(tmp_path):
 def _catch(call):
     try:
         return call()
-    except BaseException as exc:  # noqa: BLE001 - handed back to the test thread
+    except BaseException as exc:  # handed back to the test thread
         return exc
