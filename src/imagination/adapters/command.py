@@ -37,8 +37,11 @@ from imagination.cohort.case import LoadedCase
 from imagination.cohort.nifti import write_nifti
 from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES, TASKS
 from imagination.errors import InputError
+from imagination.safe_yaml import YamlError, load_json_text, read_text_file
 
 PLACEHOLDERS: Final[tuple[str, ...]] = ("{input}", "{output}", "{case_id}")
+#: Largest predictions.json read (bytes).
+PREDICTIONS_LIMIT: Final[int] = 16 * 2**20
 #: Most characters of each log kept with the predictions.
 LOG_LIMIT: Final[int] = 200_000
 
@@ -79,12 +82,12 @@ def _read_log(path: Path) -> str:
 
 def parse_predictions_json(path: Path, tasks: Sequence[str]) -> dict[str, dict[str, float]]:
     """``{task: {class: probability}}`` for the classification ``tasks`` from a program's file."""
-    if not path.is_file():
+    if not path.exists():
         raise AdapterOutputError(f"the program wrote no {path.name}")
-    try:
-        document = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AdapterOutputError(f"{path.name} is not valid JSON: {exc}") from exc
+    try:  # a regular file of bounded size, duplicate keys refused (safe_yaml)
+        document = load_json_text(read_text_file(path, max_bytes=PREDICTIONS_LIMIT))
+    except YamlError as exc:
+        raise AdapterOutputError(f"{path.name}: {exc}") from exc
     if not isinstance(document, dict):
         raise AdapterOutputError(f"{path.name} must hold an object {{task: {{class: "
                                  f"probability}}}}, got {type(document).__name__}")

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from imagination.cli.app import app, err_console, out_console
 from imagination.config import config_json_schema, demo_config_path, load_config
+from imagination.redact import RedactingFormatter, Redactor, home_root
 
 config_app = typer.Typer(help="Bench configuration tools.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -22,14 +23,16 @@ def config_schema() -> None:
     out_console.print_json(json.dumps(config_json_schema()))
 
 
-def _setup_logging(run_dir: Path, quiet: bool) -> None:
+def _setup_logging(run_dir: Path, quiet: bool, redactor: Redactor) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger("imagination")
     root.setLevel(logging.INFO)
     for handler in list(root.handlers):
         root.removeHandler(handler)
     file_handler = logging.FileHandler(run_dir / "bench.log")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # the log stays in the run folder: no absolute path in it (privacy by default)
+    file_handler.setFormatter(RedactingFormatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s", redactor))
     root.addHandler(file_handler)
     if not quiet:
         from rich.logging import RichHandler
@@ -60,7 +63,9 @@ def bench(
     path = config or demo_config_path()
     cfg = load_config(path)
     run_dir = (out or Path("runs") / cfg.name).resolve()
-    _setup_logging(run_dir, quiet)
+    _setup_logging(run_dir, quiet, Redactor([
+        (path.parent, ""), (run_dir, ""), *((m.parent, "") for m in cfg.cohort.manifests),
+        *home_root()]))
     with Progress(TextColumn("[bold]{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, disable=quiet,
                   transient=False) as bar:

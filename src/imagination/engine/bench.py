@@ -35,6 +35,7 @@ from imagination.engine.plan import JobSpec, build_plan, input_digests, validate
 from imagination.engine.provenance import collect_environment, write_run_json
 from imagination.engine.store import PredictionStore
 from imagination.errors import InputError, RunIncomplete
+from imagination.redact import Redactor, home_root
 
 log = logging.getLogger("imagination.bench")
 
@@ -206,6 +207,18 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
     return done, failed
 
 
+def public_provenance(provenance: Mapping[str, Any], run_dir: Path,
+                      manifests: Sequence[Path], config_source: str | None) -> Any:
+    """``provenance`` as published: paths relative to the config's, the run's or a manifest's
+    folder (else ``…/name``), the home folder as ``~``, ``env`` values reduced to names."""
+    roots: list[tuple[Path, str]] = []
+    if config_source:
+        roots.append((Path(config_source).parent, ""))
+    roots += [(run_dir, ""), *((Path(m).parent, "") for m in manifests),
+              (cache_dir(), "$IMAGINATION_CACHE"), *home_root()]
+    return Redactor(roots).tree(provenance)
+
+
 def run_bench(
     config: BenchConfig,
     *,
@@ -290,7 +303,8 @@ def run_bench(
         "jobs": {"total": len(plan), "computed": len(missing),
                  "reused": len(plan) - len(missing), "failed": scored.n_failed},
     }
-    write_run_json(run_dir, provenance)
+    write_run_json(run_dir, public_provenance(provenance, run_dir, cohort.manifests,
+                                              config_source))
     outcome = BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
                            n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
                            tables=scored.tables)

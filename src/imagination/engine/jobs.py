@@ -22,6 +22,7 @@ from imagination.engine.executors import Failure
 from imagination.engine.hashing import canonical_json
 from imagination.engine.plan import JobSpec
 from imagination.engine.store import JobRecord
+from imagination.redact import Redactor, home_root
 
 
 @lru_cache(maxsize=32)
@@ -94,6 +95,12 @@ def _record(spec: JobSpec, **fields: Any) -> JobRecord:
                      perturbation_id=spec.variant.id, **fields)
 
 
+def _public(spec: JobSpec, failure: dict[str, str]) -> dict[str, str]:
+    """A failure as stored: no absolute path (input paths relative to the manifest's folder)."""
+    roots = [] if spec.case.manifest is None else [(spec.case.manifest.parent, "")]
+    return Redactor([*roots, *home_root()]).tree(failure)
+
+
 def run_job(spec: JobSpec) -> JobRecord:
     """Run one job; a failure of this case is returned as a failure record, never raised."""
     started = time.perf_counter()
@@ -102,7 +109,7 @@ def run_job(spec: JobSpec) -> JobRecord:
     except Exception as exc:
         failure = AdapterFailure.from_exception(exc, case_id=spec.case.case_id,
                                                 adapter=spec.adapter_label)
-        return _record(spec, kind="failure", failure=failure.to_dict(),
+        return _record(spec, kind="failure", failure=_public(spec, failure.to_dict()),
                        cost=Cost(time.perf_counter() - started, 0.0, 0.0))
     if isinstance(result, Predictions):
         classification = {t: {str(c): float(p) for c, p in probs.items()}

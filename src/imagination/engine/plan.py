@@ -72,8 +72,10 @@ def blinded(case: Case) -> Case:
 def input_digests(case: Case, cache: DigestCache | None = None) -> dict[str, str]:
     """SHA-256 of each input file of a blinded case, keyed by column."""
     seen = blinded(case)
-    digests = {m: file_digest(p, cache) for m, p in sorted(seen.images.items())}
-    digests.update({f"mask_{m}": file_digest(p, cache) for m, p in sorted(seen.masks.items())})
+    root = None if case.manifest is None else case.manifest.parent
+    digests = {m: file_digest(p, cache, root=root) for m, p in sorted(seen.images.items())}
+    digests.update({f"mask_{m}": file_digest(p, cache, root=root)
+                    for m, p in sorted(seen.masks.items())})
     return digests
 
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from imagination.cohort.manifest import Manifest, image_columns, known_columns
+from imagination.cohort.validation.privacy import identifying_name_reasons
 from imagination.cohort.validation.problems import Problem
 from imagination.cohort.vocabulary import (
     ALIAS_COLUMN,
@@ -134,6 +135,7 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
         if alias and not _ALIAS.match(alias):
             yield Problem(case_id, ALIAS_COLUMN, file, "invalid_alias", "error",
                           f"{who}: alias {alias!r} must be written dataset:id")
+    yield from _identifying_name_problems(manifest, row, case_id, who)
     if not allow_outside_root:
         for column, value in path_cells(manifest, row).items():
             if not manifest.is_inside_root(value):
@@ -141,6 +143,20 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
                               "path_outside_root", "error",
                               f"{who}: path {value!r} leaves the manifest's folder "
                               f"{manifest.root} (pass --allow-outside-root to permit it)")
+
+
+def _identifying_name_problems(manifest: Manifest, row: Row, case_id: str | None,
+                               who: str) -> Iterator[Problem]:
+    """Ids and file names that look like a date, a person name or a record number: they end
+    up in every table and report of a run (the text itself is not echoed)."""
+    cells = {c: row.get(c) for c in NAME_COLUMNS}
+    cells.update(path_cells(manifest, row))
+    for column, value in cells.items():
+        if value and (reasons := identifying_name_reasons(value)):
+            what = "file name" if column not in NAME_COLUMNS else column
+            yield Problem(case_id, column, str(manifest.path), "identifying_name", "warning",
+                          f"{who}: the {what} in {column} holds what looks like "
+                          f"{' and '.join(reasons)}; use pseudonyms before sharing results")
 
 
 def path_cells(manifest: Manifest, row: Row) -> dict[str, str]:
