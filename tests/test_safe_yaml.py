@@ -95,3 +95,18 @@ def _catch(call):
         return call()
     except BaseException as exc:  # handed back to the test thread
         return exc
+
+
+def test_every_yaml_read_goes_through_safe_yaml():
+    """One YAML reader: a module parsing YAML itself would skip the duplicate-key and alias
+    checks (use imagination.safe_yaml.load_yaml_file / load_yaml_text instead)."""
+    import re
+    from pathlib import Path
+
+    import imagination
+
+    package = Path(imagination.__file__).parent
+    direct = re.compile(r"\byaml\.(safe_load|load|full_load|unsafe_load|load_all|safe_load_all)\(")
+    offenders = [str(path.relative_to(package)) for path in sorted(package.rglob("*.py"))
+                 if path.name != "safe_yaml.py" and direct.search(path.read_text())]
+    assert offenders == [], f"parse YAML through imagination.safe_yaml: {offenders}"

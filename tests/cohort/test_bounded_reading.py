@@ -11,6 +11,7 @@ import os
 import threading
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -166,3 +167,19 @@ def test_a_huge_predictions_json_is_refused(tmp_path):
     path.write_text('{"idh": {"mutant": 0.5, "mutant": 0.5}}')
     with pytest.raises(AdapterOutputError, match="duplicate key 'mutant'"):
         parse_predictions_json(path, ["idh"])
+
+
+def test_every_nifti_read_goes_through_the_bounded_reader():
+    """Inputs and model outputs are read by cohort.loading (read_volume / load_grid); only the
+    packaged atlas (a file of nilearn's wheel) is opened directly."""
+    import re
+
+    import imagination
+
+    package = Path(imagination.__file__).parent
+    allowed = {"cohort/loading.py", "growth/atlas.py"}
+    direct = re.compile(r"\b(nib|nibabel)\.load\(")
+    offenders = [rel for path in sorted(package.rglob("*.py"))
+                 if (rel := str(path.relative_to(package))) not in allowed
+                 and direct.search(path.read_text())]
+    assert offenders == [], f"read NIfTI files through cohort.loading.read_volume: {offenders}"

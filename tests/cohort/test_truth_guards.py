@@ -165,3 +165,11 @@ def test_images_with_identical_voxels_but_different_roles_are_fine(tmp_path, row
     for column in ("t1c", "flair"):
         write_nifti(tmp_path / rows[0][column], same, make_affine())
     assert check(tmp_path, rows) == []
+
+
+def test_an_atlas_brain_mask_may_serve_every_case_but_no_other_role(tmp_path, rows):
+    rows[1]["mask_brain"] = rows[0]["mask_brain"]  # EGD: one METADATA/Brain_mask for all
+    assert check(tmp_path, rows) == []
+    rows[1]["mask_tumor"] = rows[0]["mask_brain"]
+    problems = [p for p in check(tmp_path, rows) if p.code == "duplicate_file"]
+    assert [(p.case_id, p.column) for p in problems] == [("c2", "mask_tumor")]

@@ -124,6 +124,9 @@ def leakage_problems(entries: list[Entry]) -> Iterator[Problem]:
 
 #: Columns holding outcome truth: such a file used anywhere else hands the truth to a model.
 TRUTH_COLUMNS: tuple[str, ...] = ("mask_recurrence",)
+#: Columns several cases may share in that same column: an atlas brain mask for data already
+#: registered to the atlas (EGD ships one ``Brain_mask.nii.gz`` for every case).
+SHAREABLE_COLUMNS: tuple[str, ...] = ("mask_brain",)
 
 
 def _file_identity(path: Path) -> tuple[str, ...]:
@@ -137,7 +140,8 @@ def _file_identity(path: Path) -> tuple[str, ...]:
 
 def shared_file_problems(entries: list[Entry]) -> Iterator[Problem]:
     """One file named in two columns of a row, or by two cases (symlinks and hard links
-    included): an error, and always one when a truth column is involved."""
+    included): an error, and always one when a truth column is involved. Only an atlas brain
+    mask (:data:`SHAREABLE_COLUMNS`) may serve several cases in the same column."""
     first: dict[tuple[str, ...], tuple[Entry, str]] = {}
     for entry in entries:
         manifest = entry.manifest
@@ -148,6 +152,8 @@ def shared_file_problems(entries: list[Entry]) -> Iterator[Problem]:
                 first[identity] = (entry, column)
                 continue
             other, other_column = first[identity]
+            if other is not entry and column == other_column and column in SHAREABLE_COLUMNS:
+                continue
             where = ("the same case" if other is entry else other.where)
             truth = {column, other_column} & set(TRUTH_COLUMNS)
             why = (f" ({sorted(truth)[0]} is truth: it must never be an input)" if truth
