@@ -1,7 +1,8 @@
 """Ids are names, never paths: the one rule for case, subject, adapter and run names.
 
-A name is 1 to :data:`MAX_NAME_LENGTH` ASCII letters, digits, ``-``, ``_`` and ``.``, and does
-not start with a dot. So no name can hold a path separator, ``..``, a drive letter, a control
+A name is 1 to :data:`MAX_NAME_LENGTH` ASCII letters, digits, ``-``, ``_``, ``.`` and ``@``
+(the harness's own ``<id>@reference`` twins), and does not start with a dot or ``@``. So no
+name can hold a path separator, ``..``, a drive letter, a control
 character, white space or a Unicode look-alike (``／`` FULLWIDTH SOLIDUS, Cyrillic ``а``...), and
 a file or folder named after it stays where the harness puts it.
 """
@@ -15,9 +16,9 @@ from typing import Annotated, Final
 from pydantic import AfterValidator
 
 MAX_NAME_LENGTH: Final[int] = 128
-_NAME: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_NAME: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
 _ALLOWED: Final[frozenset[str]] = frozenset(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@")
 
 
 def _describe(char: str) -> str:
@@ -40,12 +41,12 @@ def name_problem(value: object) -> str | None:
                 else "not ASCII (a look-alike?)" if ord(bad) > 127 else "not allowed")
         return f"holds {_describe(bad)}: {kind}"
     if not _NAME.fullmatch(value):
-        return "starts with a dot"
+        return "starts with a dot" if value.startswith(".") else "starts with '@'"
     return None
 
 
-RULE: Final[str] = (f"use 1-{MAX_NAME_LENGTH} ASCII letters, digits, '-', '_' or '.', "
-                    "not starting with '.'")
+RULE: Final[str] = (f"use 1-{MAX_NAME_LENGTH} ASCII letters, digits, '-', '_', '.' or '@', "
+                    "not starting with '.' or '@'")
 
 
 def check_name(value: str) -> str:
