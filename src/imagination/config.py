@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from imagination.config_checks import check_references
 from imagination.errors import InputError, did_you_mean
+from imagination.names import Name
+from imagination.safe_yaml import YamlError, load_yaml_file
 from imagination.tasks.registry import TASK_NAMES
 
 #: A task name of the registry (``imagination tasks list``).
@@ -68,8 +69,8 @@ class ChainedInput(_Strict):
 
 
 class AdapterConfig(_Strict):
-    name: str = Field(description="registry name (see `imagination adapters list`)")
-    id: str | None = Field(default=None, description="display name; defaults to name")
+    name: Name = Field(description="registry name (see `imagination adapters list`)")
+    id: Name | None = Field(default=None, description="display name; defaults to name")
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S,
                                     description="per case, in seconds")
@@ -178,7 +179,7 @@ class ReproducibilityConfig(_Strict):
 
 
 class BenchConfig(_Strict):
-    name: str = "bench"
+    name: Name = "bench"
     cohort: CohortConfig
     tasks: list[TaskName] = Field(default_factory=lambda: list(TASK_NAMES))
     adapters: list[AdapterConfig] = Field(min_length=1)
@@ -295,12 +296,9 @@ def load_config(path: str | os.PathLike[str]) -> BenchConfig:
     if not path.is_file():
         raise InputError(f"config {path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"config {path}{where}: not valid YAML: {problem}") from None
+        data = load_yaml_file(path)
+    except YamlError as exc:
+        raise InputError(f"config {path}: {exc}") from None
     return parse_config(data or {}, base_dir=path.parent.resolve(), source=str(path))
 
 

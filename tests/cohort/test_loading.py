@@ -211,10 +211,10 @@ def test_every_file_is_read_once_per_load(tmp_path, monkeypatch):
     t1c = write_image(tmp_path / "t1c.nii.gz", image_array((6, 5, 4)))
     flair = write_image(tmp_path / "flair.nii", image_array((6, 5, 4)))
     calls: list[str] = []
-    real_load, real_gunzip = nib.load, loading._gunzip
+    real_load, real_gunzip = nib.load, loading.bounded_gunzip
     monkeypatch.setattr(nib, "load", lambda p, *a, **k: calls.append(str(p)) or real_load(p))
-    monkeypatch.setattr(loading, "_gunzip",
-                        lambda payload: calls.append("gunzip") or real_gunzip(payload))
+    monkeypatch.setattr(loading, "bounded_gunzip",
+                        lambda payload, size: calls.append("gunzip") or real_gunzip(payload, size))
     loaded = load_case(_case(tmp_path, t1c=t1c, flair=flair))
     # the .nii.gz is decompressed in one call from memory; the plain .nii goes through nibabel
     assert sorted(calls) == sorted(["gunzip", str(flair)])
@@ -222,7 +222,10 @@ def test_every_file_is_read_once_per_load(tmp_path, monkeypatch):
 
 
 def test_the_in_memory_reader_equals_nibabel_and_falls_back_on_damage(tmp_path):
-    from imagination.cohort.loading import _open_in_memory
+    from imagination.cohort.loading import _read_bounded
+
+    def _open_in_memory(path):
+        return _read_bounded(path, {"case_id": None, "column": None, "file": str(path)})
 
     path = write_image(tmp_path / "x.nii.gz", image_array((7, 6, 5)))
     fast = _open_in_memory(path)

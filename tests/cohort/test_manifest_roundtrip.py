@@ -19,6 +19,8 @@ FORMS = ("cohort.csv", "cohort.tsv", "cohort.yaml", "cohort.json")
 # printable text without line breaks; cells are stripped on reading, so generate stripped text
 text = st.text(st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")),
                min_size=1, max_size=10).map(str.strip).filter(bool)
+#: case and subject ids are names (imagination.names)
+name_text = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,11}", fullmatch=True)
 path_text = st.from_regex(r"[a-z0-9_]{1,6}(/[a-z0-9_.-]{1,8}){0,2}\.nii(\.gz)?", fullmatch=True)
 
 metas = st.builds(
@@ -38,10 +40,10 @@ metas = st.builds(
 @st.composite
 def manifests(draw: st.DrawFn) -> tuple[ManifestMeta, list[dict[str, Any]]]:
     meta = draw(metas)
-    ids = draw(st.lists(text, min_size=1, max_size=5, unique=True))
+    ids = draw(st.lists(name_text, min_size=1, max_size=5, unique=True))
     rows = []
     for case_id in ids:
-        row: dict[str, Any] = {"case_id": case_id, "subject_id": draw(text),
+        row: dict[str, Any] = {"case_id": case_id, "subject_id": draw(name_text),
                                "site": draw(text)}
         optional = {
             "timepoint": st.none() | text,

@@ -117,7 +117,10 @@ def test_learned_baselines_never_see_labels_or_recurrence(clean_run: Path) -> No
     from imagination.cohort.manifest import read_manifest
     from imagination.engine.plan import blinded
 
-    manifest = json.loads((clean_run / "run" / "run.json").read_text())["cohort"]["manifests"][0]
+    # run.json names the manifest relative to its folder (no absolute path): use the config
+    manifest = load_config(clean_run / "bench.yaml").cohort.manifests[0]
+    assert json.loads((clean_run / "run" / "run.json").read_text())["cohort"]["manifests"] == [
+        manifest.name]
     case = read_manifest(manifest).cases()[0]
     seen = blinded(case)
     assert seen.labels == {} and "recurrence" not in seen.masks and "tumor" in seen.masks

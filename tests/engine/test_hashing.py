@@ -28,7 +28,7 @@ def key_with(**changes):
 def test_known_key_equals_sha256_of_the_documented_canonical_json():
     document = ('{"adapter":{"name":"margin15","params":{"margin_mm":15.0,"mode":"isotropic"},'
                 '"version":"1.0.0"},"extra":null,"inputs":{"mask_tumor":"' + "b" * 64
-                + '","t1c":"' + "a" * 64 + '"},"key_version":1,'
+                + '","t1c":"' + "a" * 64 + '"},"key_version":2,'
                 '"perturbation":{"name":"noise","seed":7,"severity":2}}')
     assert key_with() == hashlib.sha256(document.encode()).hexdigest()
 

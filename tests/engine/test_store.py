@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from imagination.engine.cost import Cost
-from imagination.engine.hashing import file_digest
+from imagination.engine.hashing import cache_name, clear_memo, file_digest
 from imagination.engine.store import JobRecord, PredictionStore
 
 from .jobs import write_records
@@ -179,8 +179,14 @@ def test_store_is_a_persistent_digest_cache(tmp_path: Path):
     digest = file_digest(image, cache=store)
     stat = image.resolve().stat()
     reopened = PredictionStore(tmp_path / "store")
-    assert reopened.lookup_digest(str(image.resolve()), stat.st_size, stat.st_mtime_ns) == digest
-    assert reopened.lookup_digest(str(image.resolve()), stat.st_size, 1) is None
+    name = cache_name(image.resolve(), stat, None)  # never the absolute path itself
+    assert str(tmp_path) not in name
+    assert reopened.lookup_digest(name, stat.st_size, stat.st_mtime_ns) == digest
+    assert reopened.lookup_digest(name, stat.st_size, 1) is None
+    clear_memo()
+    file_digest(image, cache=store, root=tmp_path)
+    assert reopened.lookup_digest(f"t1.nii.gz@{stat.st_dev}:{stat.st_ino}", stat.st_size,
+                                  stat.st_mtime_ns) == digest
 
 
 def test_store_pickles_to_workers_and_non_durable_mode_round_trips(tmp_path: Path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,8 @@ class PrecomputedAdapter:
                              f"{{case_id}}, e.g. segs/{{case_id}}.nii.gz; got {segmentation!r}")
         if "{case_id}" not in map_pattern:
             raise InputError(f"adapter {name}: map_pattern must contain {{case_id}}")
-        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        base = (Path(base_dir) if base_dir is not None else Path.cwd()).resolve()
+        self.base_dir = base
         self.name = name
         self.version = str(version)
         self.predictions_csv = (base / predictions_csv).resolve() if predictions_csv else None
@@ -182,14 +184,20 @@ class PrecomputedAdapter:
     blinding = "by convention (precomputed outside the harness)"
 
     def params(self) -> Mapping[str, Any]:
-        out = {"predictions_csv": str(self.predictions_csv or ""),
-               "predictions_sha256": self.csv_sha256, "maps_dir": str(self.maps_dir or ""),
+        # paths relative to the config folder: a moved project keeps its keys, and no absolute
+        # path reaches run.json or the report
+        out = {"predictions_csv": self._relative(self.predictions_csv),
+               "predictions_sha256": self.csv_sha256, "maps_dir": self._relative(self.maps_dir),
                "map_pattern": self.map_pattern, "tasks": list(self.tasks),
                "version": self.version,
                **({"adapter": self.source_adapter} if self.source_adapter else {})}
         if self.label_map is not None:  # absent otherwise: existing job keys are unchanged
-            out.update(segmentation=self.segmentation, label_map=self.label_map.to_spec())
+            out.update(segmentation=self._relative(Path(self.segmentation or "")),
+                       label_map=self.label_map.to_spec())
         return out
+
+    def _relative(self, path: Path | None) -> str:
+        return "" if path is None else os.path.relpath(path, self.base_dir)
 
     def predict(self, case: LoadedCase) -> Predictions:
         outputs: dict[str, object] = {}
@@ -204,7 +212,7 @@ class PrecomputedAdapter:
                 continue
             row = self.table.get((case.case_id, task))
             if row is None:
-                raise AdapterOutputError(f"{self.predictions_csv}: no row for case "
+                raise AdapterOutputError(f"{self._relative(self.predictions_csv)}: no row for case "
                                          f"{case.case_id}, task {task}")
             outputs[task] = dict(row)
         return Predictions(case_id=case.case_id, outputs=outputs)

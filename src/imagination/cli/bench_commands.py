@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from imagination.cli.app import app, err_console, out_console
+from imagination.redact import RedactingFormatter, Redactor, home_root
 from imagination.runfolder import inside, prepare_run_folder
 
 config_app = typer.Typer(help="Bench configuration tools.", no_args_is_help=True)
@@ -71,10 +72,12 @@ def _setup_logging(quiet: bool, *, lines: bool) -> logging.handlers.MemoryHandle
     return buffer
 
 
-def _attach_log_file(run_dir: Path, buffer: logging.handlers.MemoryHandler) -> None:
+def _attach_log_file(run_dir: Path, buffer: logging.handlers.MemoryHandler,
+                     redactor: Redactor) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     file_handler = _RunLog(inside(run_dir, "bench.log"))
-    file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    # the log stays in the run folder: no absolute path in it (privacy by default)
+    file_handler.setFormatter(RedactingFormatter(LOG_FORMAT, redactor))
     buffer.setTarget(file_handler)
     buffer.flush()
     root = logging.getLogger("imagination")
@@ -215,7 +218,9 @@ def bench(
         prepared = prepare_bench(cfg, run_dir=run_dir, workers=workers, extra_gates=refs,
                                  config_source=str(path))
         reporter.update("plan")
-        _attach_log_file(run_dir, buffer)
+        _attach_log_file(run_dir, buffer, Redactor([
+            (path.parent, ""), (run_dir, ""), *((m.parent, "") for m in cfg.cohort.manifests),
+            *home_root()]))
         outcome = run_bench(cfg, run_dir=run_dir, workers=workers, executor=executor,
                             scheduler=scheduler, force=force, retry_failed=retry_failed,
                             progress=progress, config_source=str(path), prepared=prepared)

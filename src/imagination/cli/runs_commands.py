@@ -43,6 +43,9 @@ def runs_list(
         table.add_row(str(s.run_dir), s.config_name or "-", s.created or "-", _count(s.planned),
                       str(s.done), str(s.failed), s.state)
     out_console.print(table, soft_wrap=False)
+    for s in summaries:
+        if s.error is not None:
+            out_console.print(f"unreadable: {s.run_dir}: {s.error}", markup=False)
 
 
 def _print_summary(s: RunSummary, limit: int) -> None:

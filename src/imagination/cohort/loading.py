@@ -23,6 +23,15 @@ import SimpleITK as sitk
 from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
+from imagination.cohort.bounded import (
+    HEAD_BYTES,
+    NotRegularFile,
+    bounded_gunzip,
+    declared_size,
+    gunzip_prefix,
+    implausible,
+    read_regular,
+)
 from imagination.cohort.case import Case, Grid, LoadedCase
 from imagination.cohort.vocabulary import mask_column, tissue_column
 from imagination.errors import CaseError
@@ -31,6 +40,8 @@ from imagination.errors import CaseError
 GRID_ATOL_MM = 1e-2
 #: ... and their direction cosines within this.
 GRID_ATOL_DIRECTION = 1e-3
+#: qform and sform further apart than this (mm, at a corner of the field) is a warning.
+QFORM_SFORM_ATOL_MM = 0.1
 #: NIfTI header text fields that may carry identifying text.
 HEADER_TEXT_FIELDS = ("descrip", "db_name", "aux_file", "intent_name")
 
@@ -48,6 +59,8 @@ class Volume:
     array: np.ndarray
     grid: Grid
     header_text: dict[str, str] = field(default_factory=dict)
+    #: (code, message) warnings about an ambiguous orientation (see :func:`orientation_notes`)
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -115,12 +128,7 @@ def _is_truncated_gzip(path: Path) -> bool:
 
 def _open(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | nib.Nifti2Image:
     """Open a NIfTI header (lazy) or raise a CaseError saying why it cannot be read."""
-    if not path.exists():
-        raise CaseError("file not found", code="missing_file", **ctx)
-    if not path.is_file():
-        raise CaseError("not a regular file", code="unreadable_file", **ctx)
-    if not os.access(path, os.R_OK):
-        raise CaseError("file is not readable (permission denied)", code="unreadable_file", **ctx)
+    _check_file(path, ctx)
     try:
         image = nib.load(path, mmap=False)  # read the voxels once, leave no file mapped
     except (EOFError, zlib.error) as exc:
@@ -143,29 +151,51 @@ def _open(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | nib.Nifti
     return image
 
 
-def _gunzip(payload: bytes) -> bytes:
-    """One-shot gunzip: zlib-ng when installed (measured 3-4x faster than nibabel's streaming
-    read, shared/research/perf.md §3), else the standard library."""
+def _check_file(path: Path, ctx: dict[str, str | None]) -> None:
+    """A readable regular file, else a CaseError (a FIFO or device is refused, never read)."""
+    if not path.exists():
+        raise CaseError("file not found", code="missing_file", **ctx)
+    if not path.is_file():
+        raise CaseError("not a regular file (a folder, FIFO or device)", code="unreadable_file",
+                        **ctx)
+    if not os.access(path, os.R_OK):
+        raise CaseError("file is not readable (permission denied)", code="unreadable_file", **ctx)
+
+
+def _read_bounded(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | None:
+    """Check the header's declared size against the file before anything is allocated, then,
+    for a ``.nii.gz`` NIfTI-1, inflate exactly the declared bytes (zlib-ng, one call; bytes
+    after the image are never inflated) and parse them from memory.
+
+    ``None`` when the fast path does not apply (plain ``.nii``, NIfTI-2, damage): the streaming
+    reader (:func:`_open`) then reads the file, bounded by the same check, or names the problem.
+    """
+    _check_file(path, ctx)
+    compressed = path.name.endswith(".gz")
     try:
-        from zlib_ng import zlib_ng as fast_zlib
-    except ImportError:  # pragma: no cover - zlib-ng is a declared dependency
-        return zlib.decompress(payload, wbits=31)
-    return fast_zlib.decompress(payload, wbits=31)
-
-
-def _open_in_memory(path: Path) -> nib.Nifti1Image | nib.Nifti2Image | None:
-    """A whole ``.nii.gz`` decompressed in one call and parsed from memory, or ``None`` for
-    anything unusual (not gzip, several gzip members, NIfTI-2, damage): the streaming reader
-    (:func:`_open`) then reads it and names the problem."""
-    if not path.name.endswith(".gz"):
+        payload, size = read_regular(path, None if compressed else HEAD_BYTES)
+    except NotRegularFile as exc:
+        raise CaseError("not a regular file (a folder, FIFO or device)", code="unreadable_file",
+                        **ctx) from exc
+    except OSError as exc:
+        raise CaseError(f"cannot read the file: {exc.strerror or exc}", code="unreadable_file",
+                        **ctx) from exc
+    head = gunzip_prefix(payload, HEAD_BYTES) if compressed else payload
+    declared = declared_size(head)
+    if declared is None:
+        return None
+    refused = implausible(declared, size, compressed)
+    if refused is not None:
+        raise CaseError(refused[1], code=refused[0], **ctx)
+    if not compressed or declared.sizeof_hdr != NIFTI1_HEADER_SIZE:
+        return None
+    raw = bounded_gunzip(payload, declared.total_bytes)
+    if raw is None:
         return None
     try:
-        payload = path.read_bytes()
-        raw = _gunzip(payload)
-        image = nib.Nifti1Image.from_bytes(raw)
+        return nib.Nifti1Image.from_bytes(raw)
     except Exception:
         return None
-    return image if image.header.sizeof_hdr == NIFTI1_HEADER_SIZE else None
 
 
 def _header_grid(image: nib.Nifti1Image | nib.Nifti2Image,
@@ -203,6 +233,41 @@ def header_text(image: nib.Nifti1Image | nib.Nifti2Image) -> dict[str, str]:
         if text:
             out[name] = text
     return out
+
+
+def _corners(shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
+    ijk = np.array([[i, j, k] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)
+                    for k in (0, shape[2] - 1)], dtype=np.float64)
+    return ijk @ affine[:3, :3].T + affine[:3, 3]
+
+
+def orientation_notes(image: nib.Nifti1Image | nib.Nifti2Image,
+                      shape: tuple[int, ...]) -> list[tuple[str, str]]:
+    """Warnings about how a header places the image: no orientation at all (both codes 0),
+    qform and sform disagreeing by more than :data:`QFORM_SFORM_ATOL_MM` at a corner of the
+    field of view (nibabel, and so the harness, uses the sform), or a sheared affine."""
+    header = image.header
+    qcode, scode = int(header["qform_code"]), int(header["sform_code"])
+    notes: list[tuple[str, str]] = []
+    if qcode == 0 and scode == 0:
+        notes.append(("no_orientation", "qform_code and sform_code are both 0: the header "
+                      "does not say where the image lies (read as RAS+ with the voxel sizes); "
+                      "fix the converter's output"))
+    elif qcode > 0 and scode > 0:
+        gap = float(np.max(np.linalg.norm(
+            _corners(shape, header.get_qform()) - _corners(shape, header.get_sform()), axis=1)))
+        if gap > QFORM_SFORM_ATOL_MM:
+            notes.append(("qform_sform_mismatch", f"qform and sform disagree by up to {gap:.3g} "
+                          "mm across the field of view; the sform is used: check which one "
+                          "is right"))
+    linear = np.asarray(image.affine, dtype=np.float64)[:3, :3]
+    directions = linear / np.linalg.norm(linear, axis=0)
+    skew = float(np.max(np.abs(directions.T @ directions - np.eye(3))))
+    if skew > GRID_ATOL_DIRECTION:
+        angle = float(np.degrees(np.arcsin(min(skew, 1.0))))
+        notes.append(("sheared_affine", f"the affine is sheared (axes {angle:.2g} degrees from "
+                      "orthogonal); the RAS+ reorientation and resampling treat it as exact"))
+    return notes
 
 
 def _read_voxels(image: nib.Nifti1Image | nib.Nifti2Image, path: Path,
@@ -261,14 +326,15 @@ def read_volume(path: str | os.PathLike[str], *, kind: Kind = "image",
     """Read one NIfTI file: 3-D, RAS+ canonical, finite; images float32, masks integer."""
     path = Path(path)
     ctx = {"case_id": case_id, "column": column, "file": str(path)}
-    image = _open_in_memory(path) or _open(path, ctx)
+    image = _read_bounded(path, ctx) or _open(path, ctx)
     shape, ornt, grid = _header_grid(image, ctx)
     raw = _read_voxels(image, path, ctx).reshape(shape)
     array = _typed(raw, kind, ctx)
     array = apply_orientation(array, ornt)
     if not (array.flags.c_contiguous or array.flags.f_contiguous):
         array = array.copy(order="K")  # flipped axes: one copy in memory order, no transpose
-    return Volume(array=array, grid=grid, header_text=header_text(image))
+    return Volume(array=array, grid=grid, header_text=header_text(image),
+                  notes=orientation_notes(image, shape))
 
 
 def read_case_volumes(case: Case) -> tuple[dict[FileRef, Volume], list[CaseError]]:

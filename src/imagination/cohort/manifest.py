@@ -10,6 +10,7 @@ report every problem in one pass; :meth:`Manifest.cases` builds typed records.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -38,6 +39,8 @@ from imagination.cohort.vocabulary import (
     tissue_column,
 )
 from imagination.errors import InputError
+from imagination.names import name_problem
+from imagination.safe_yaml import YamlError, load_yaml_file, read_text_file
 
 MANIFEST_VERSION = 1
 META_SUFFIX = ".meta.yaml"
@@ -116,10 +119,13 @@ def known_columns(meta: ManifestMeta) -> tuple[str, ...]:
 class Manifest:
     """A manifest file as read: its metadata and its rows as text (``None`` = missing)."""
 
-    def __init__(self, path: Path, meta: ManifestMeta, rows: list[dict[str, str | None]]) -> None:
+    def __init__(self, path: Path, meta: ManifestMeta, rows: list[dict[str, str | None]], *,
+                 duplicate_columns: Mapping[str, list[int]] | None = None) -> None:
         self.path = Path(path).resolve()
         self.meta = meta
         self.rows = rows
+        #: columns a CSV header names more than once -> their 1-based positions (an error)
+        self.duplicate_columns = dict(duplicate_columns or {})
 
     @property
     def root(self) -> Path:
@@ -145,6 +151,10 @@ class Manifest:
         missing = [c for c in ("case_id", "subject_id", "site") if not row.get(c)]
         if missing:
             raise InputError(f"manifest {self.path}: a row lacks {', '.join(missing)}")
+        for column in ("case_id", "subject_id"):
+            if why := name_problem(row[column]):
+                raise InputError(f"manifest {self.path}, column {column}: {row[column]!r} is "
+                                 f"not a valid name: it {why}")
         images = {m: self.resolve(v) for m in image_columns(self.meta) if (v := row.get(m))}
         masks = {m: self.resolve(v) for m in MASKS if (v := row.get(mask_column(m)))}
         tissues = {t: self.resolve(v) for t in TISSUES if (v := row.get(tissue_column(t)))}
@@ -216,24 +226,48 @@ def _parse_meta(raw: Any, source: Path) -> ManifestMeta:
         raise InputError(f"manifest {source}: invalid metadata: {problems}") from exc
 
 
+def _load_document(path: Path) -> Any:
+    """A YAML or JSON document through the one safe reader (duplicate keys, alias budget)."""
+    try:
+        return load_yaml_file(path)
+    except YamlError as exc:
+        raise InputError(f"manifest {path}: cannot parse: {exc}") from None
+
+
+def _read_table(path: Path) -> tuple[list[dict[str, str | None]], dict[str, list[int]]]:
+    """Rows of a CSV/TSV (first copy of each column) and the columns given more than once
+    (name -> 1-based positions): a repeated column is an error, never silently resolved."""
+    text = read_text_file(path)
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, header=None,
+                        sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    if frame.empty:
+        return [], {}
+    header = [str(_clean(v) or "") for v in frame.iloc[0]]
+    positions: dict[str, list[int]] = {}
+    for index, name in enumerate(header):
+        positions.setdefault(name, []).append(index + 1)
+    duplicates = {name: where for name, where in positions.items() if len(where) > 1}
+    first = [(name, where[0] - 1) for name, where in positions.items()]
+    rows = [{name: _clean(record[i]) for name, i in first}
+            for record in frame.iloc[1:].itertuples(index=False, name=None)]
+    return rows, duplicates
+
+
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     """Read a CSV/TSV (+ optional ``.meta.yaml`` side file), YAML or JSON manifest."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"manifest {path}: file not found")
     suffix = path.suffix.lower()
+    duplicates: dict[str, list[int]] = {}
     try:
         if suffix in TABLE_SUFFIXES:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False,
-                                sep="\t" if suffix == ".tsv" else ",")
-            rows = [{k.strip(): _clean(v) for k, v in rec.items()}
-                    for rec in frame.to_dict(orient="records")]
+            rows, duplicates = _read_table(path)
             side = meta_path_for(path)
-            meta_raw = yaml.safe_load(side.read_text()) if side.is_file() else {}
+            meta_raw = _load_document(side) if side.exists() else {}
             meta = _parse_meta(meta_raw, side)
         elif suffix in DOC_SUFFIXES:
-            text = path.read_text()
-            doc = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+            doc = _load_document(path)
             if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
                 raise InputError(f"manifest {path}: expected a mapping with a list 'cases'")
             cases = doc.pop("cases")
@@ -247,10 +281,11 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
             raise InputError(
                 f"manifest {path}: unknown format {suffix!r} (use .csv, .tsv, .yaml or .json)"
             )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, yaml.YAMLError,
-            json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except YamlError as exc:
+        raise InputError(f"manifest {path}: cannot parse: {exc}") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"manifest {path}: cannot parse: {exc}") from exc
-    return Manifest(path, meta, rows)
+    return Manifest(path, meta, rows, duplicate_columns=duplicates)
 
 
 def _ordered_columns(rows: Iterable[Mapping[str, Any]], meta: ManifestMeta) -> list[str]:

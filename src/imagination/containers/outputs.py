@@ -15,22 +15,36 @@ from imagination.adapters.validation import AdapterOutputError
 from imagination.cohort.case import Grid, LoadedCase
 from imagination.cohort.labelmap import LabelMap
 from imagination.cohort.loading import GRID_ATOL_DIRECTION, GRID_ATOL_MM
+from imagination.cohort.loading import read_volume as bounded_read
+from imagination.errors import CaseError
 
 
-def _image(path: Path) -> nib.spatialimages.SpatialImage:
-    if path.name.endswith(".mha"):
-        from imagination.containers.layouts.mha import read_mha
-
-        return read_mha(path)
-    return nib.load(path)
+def _nifti(path: Path, case: LoadedCase, what: str) -> np.ndarray:
+    """A NIfTI output read like every input (bounded: regular file, declared size checked
+    before allocating, gunzip stopped at it), float32 in RAS+ order, on the case grid."""
+    try:
+        volume = bounded_read(path, kind="image", case_id=case.case_id)
+    except CaseError as exc:
+        raise AdapterOutputError(f"{what}: {path.name} is not a readable image: "
+                                 f"{exc.reason}") from exc
+    differences = case.grid.differences(volume.grid, atol_mm=GRID_ATOL_MM,
+                                        atol_direction=GRID_ATOL_DIRECTION)
+    if differences:
+        raise AdapterOutputError(f"{what}: {path.name} is not on the case grid: "
+                                 f"{'; '.join(differences)}")
+    return volume.array
 
 
 def read_volume(path: Path, case: LoadedCase, what: str) -> np.ndarray:
     """A 3-D NIfTI or MetaImage in RAS+ order, on the case grid."""
     if not path.is_file():
         raise AdapterOutputError(f"{what}: the package wrote no {path.name}")
+    if not path.name.endswith(".mha"):
+        return _nifti(path, case, what)
     try:
-        image = nib.as_closest_canonical(_image(path))
+        from imagination.containers.layouts.mha import read_mha
+
+        image = nib.as_closest_canonical(read_mha(path))
         data = np.asarray(image.dataobj)
     except Exception as exc:  # nibabel and SimpleITK raise many types for corrupt files
         raise AdapterOutputError(f"{what}: {path.name} is not a readable image: {exc}") from exc

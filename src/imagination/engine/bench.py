@@ -48,6 +48,7 @@ from imagination.engine.plan import (
 from imagination.engine.provenance import collect_environment, write_run_json
 from imagination.engine.store import PredictionStore
 from imagination.errors import InputError, RunIncomplete
+from imagination.redact import Redactor, home_root
 from imagination.runfolder import inside
 
 log = logging.getLogger("imagination.bench")
@@ -262,6 +263,20 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def public_provenance(provenance: Mapping[str, Any], run_dir: Path,
+                      manifests: Sequence[Path], config_source: str | None) -> Any:
+    """``provenance`` as published: paths relative to the config's, the run's or a manifest's
+    folder (else ``…/name``), the home folder as ``~``, ``env`` values reduced to names."""
+    roots: list[tuple[Path, str]] = []
+    if config_source:
+        roots.append((Path(config_source).parent, ""))
+    roots += [(run_dir, ""), *((Path(m).parent, "") for m in manifests),
+              (cache_dir(), "$IMAGINATION_CACHE"), *home_root()]
+    return Redactor(roots).tree(provenance)
+
+
 def prepare_bench(config: BenchConfig, *, run_dir: Path, workers: int | None = None,
                   extra_gates: Sequence[GateRef] = (),
                   config_source: str | None = None) -> PreparedBench:
@@ -397,7 +412,8 @@ def run_bench(
     failed_cases, planned_cases = _failed_cases(plan, store)
     provenance["failures"] = {a: {"cases": planned_cases[a], "failed": failed_cases[a]}
                               for a in planned_cases}
-    write_run_json(run_dir, provenance)
+    write_run_json(run_dir, public_provenance(provenance, run_dir, cohort.manifests,
+                                              config_source))
     outcome = BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
                            n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
                            tables=scored.tables, failed_cases=failed_cases,

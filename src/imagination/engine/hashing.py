@@ -2,7 +2,7 @@
 
 A job key is the SHA-256 (hex) of a canonical JSON document::
 
-    {"key_version": 1,
+    {"key_version": 2,
      "adapter": {"name": ..., "version": ..., "params": {...}},
      "inputs": {"t1c": "<sha256 of the file bytes>", "mask_tumor": "...", ...},
      "perturbation": {...} or null,
@@ -33,7 +33,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-KEY_VERSION = 1
+#: 2: precomputed adapters' paths relative to the config folder (were absolute).
+KEY_VERSION = 2
 _CHUNK = 1 << 20
 
 
@@ -51,13 +52,26 @@ _memo: dict[tuple[str, int, int], str] = {}
 _memo_lock = threading.Lock()
 
 
-def file_digest(path: str | os.PathLike[str], cache: DigestCache | None = None) -> str:
+def cache_name(resolved: Path, stat: os.stat_result, root: Path | None) -> str:
+    """How the persistent digest cache names a file, never by its absolute path: relative to
+    ``root`` (the manifest's folder), else a hash of the path, plus device and inode so that
+    equal relative paths of two cohorts cannot share an entry."""
+    if root is not None:
+        name = os.path.relpath(resolved, Path(root).resolve())
+    else:
+        name = "sha256:" + hashlib.sha256(str(resolved).encode()).hexdigest()[:32]
+    return f"{name}@{stat.st_dev}:{stat.st_ino}"
+
+
+def file_digest(path: str | os.PathLike[str], cache: DigestCache | None = None, *,
+                root: str | os.PathLike[str] | None = None) -> str:
     """SHA-256 (hex) of a file's bytes.
 
     Memoised per (absolute path, size, mtime_ns) in this process and, when ``cache`` is given,
-    in that persistent cache, so an unchanged file is hashed once per run folder. A file
-    rewritten in place with the same size within the same nanosecond would be missed; every
-    real editor or copy changes ``mtime_ns``.
+    in that persistent cache under :func:`cache_name` (``root``: the folder paths are kept
+    relative to, usually the manifest's), so an unchanged file is hashed once per run folder.
+    A file rewritten in place with the same size within the same nanosecond would be missed;
+    every real editor or copy changes ``mtime_ns``.
     """
     resolved = Path(path).resolve()
     stat = resolved.stat()
@@ -66,22 +80,25 @@ def file_digest(path: str | os.PathLike[str], cache: DigestCache | None = None) 
         known = _memo.get(memo_key)
     if known is not None:
         return known
+    stored = (cache_name(resolved, stat, None if root is None else Path(root)),
+              stat.st_size, stat.st_mtime_ns)
     if cache is not None:
-        known = cache.lookup_digest(*memo_key)
+        known = cache.lookup_digest(*stored)
     if known is None:
         with resolved.open("rb") as handle:
             known = hashlib.file_digest(handle, "sha256").hexdigest()
         if cache is not None:
-            cache.remember_digest(*memo_key, known)
+            cache.remember_digest(*stored, known)
     with _memo_lock:
         _memo[memo_key] = known
     return known
 
 
 def file_digests(paths: Mapping[str, str | os.PathLike[str]],
-                 cache: DigestCache | None = None) -> dict[str, str]:
+                 cache: DigestCache | None = None, *,
+                 root: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Digest of every file of a role → path mapping (e.g. a case's images and masks)."""
-    return {role: file_digest(path, cache) for role, path in sorted(paths.items())}
+    return {role: file_digest(path, cache, root=root) for role, path in sorted(paths.items())}
 
 
 def clear_memo() -> None:

@@ -30,6 +30,7 @@ from imagination.engine.hashing import canonical_json
 from imagination.engine.plan import JobSpec
 from imagination.engine.store import JobRecord
 from imagination.errors import RunIncomplete
+from imagination.redact import Redactor, home_root
 from imagination.runfolder import INFRASTRUCTURE_ERRNOS, infrastructure_error
 from imagination.tasks.registry import kind_of
 
@@ -132,6 +133,12 @@ def _infrastructure_reason(exc: BaseException) -> str | None:
     return None
 
 
+def _public(spec: JobSpec, failure: dict[str, str]) -> dict[str, str]:
+    """A failure as stored: no absolute path (input paths relative to the manifest's folder)."""
+    roots = [] if spec.case.manifest is None else [(spec.case.manifest.parent, "")]
+    return Redactor([*roots, *home_root()]).tree(failure)
+
+
 def run_job(spec: JobSpec) -> JobRecord:
     """Run one job; a failure of this case is returned as a failure record, never raised."""
     started = time.perf_counter()
@@ -145,7 +152,8 @@ def run_job(spec: JobSpec) -> JobRecord:
                                                           "reason": machine}, cost=cost)
         failure = AdapterFailure.from_exception(exc, case_id=spec.case.case_id,
                                                 adapter=spec.adapter_label)
-        return _record(spec, kind="failure", failure=failure.to_dict(), cost=cost)
+        return _record(spec, kind="failure", failure=_public(spec, failure.to_dict()),
+                       cost=cost)
     if isinstance(result, Predictions):
         outputs = {t: kind_of(t).output.normalise(result.outputs[t]) for t in spec.tasks}
         return _record(spec, kind="predictions", outputs=outputs, cost=cost)

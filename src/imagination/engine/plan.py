@@ -75,11 +75,14 @@ def blinded(case: Case, tasks: Sequence[str] = ()) -> Case:
 
 def input_digests(case: Case, cache: DigestCache | None = None,
                   tasks: Sequence[str] = ()) -> dict[str, str]:
-    """SHA-256 of each input file of the case as an adapter doing ``tasks`` sees it."""
+    """SHA-256 of each input file of the case as an adapter doing ``tasks`` sees it, keyed
+    by column (file digests remembered by path relative to the manifest)."""
     seen = blinded(case, tasks)
-    digests = {m: file_digest(p, cache) for m, p in sorted(seen.images.items())}
-    digests.update({f"mask_{m}": file_digest(p, cache) for m, p in sorted(seen.masks.items())})
-    digests.update({f"tissue_{t}": file_digest(p, cache)
+    root = None if case.manifest is None else case.manifest.parent
+    digests = {m: file_digest(p, cache, root=root) for m, p in sorted(seen.images.items())}
+    digests.update({f"mask_{m}": file_digest(p, cache, root=root)
+                    for m, p in sorted(seen.masks.items())})
+    digests.update({f"tissue_{t}": file_digest(p, cache, root=root)
                     for t, p in sorted(seen.tissues.items())})
     return digests
 

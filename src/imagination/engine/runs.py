@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imagination.engine.cost import Cost
 from imagination.engine.provenance import RUN_JSON
-from imagination.engine.store import INDEX_NAME, IndexRow, PredictionStore
+from imagination.engine.store import INDEX_NAME, IndexRow
 from imagination.errors import InputError
 
 PLAN_JSON = "plan.json"
@@ -83,6 +84,8 @@ class RunSummary:
     missing: tuple[PlannedJob, ...]
     failures: tuple[FailedJob, ...]
     outputs: tuple[str, ...] = field(default=())
+    #: why the folder could not be read (``runs list`` goes on with the other runs)
+    error: str | None = None
 
     @property
     def has_plan(self) -> bool:
@@ -94,6 +97,8 @@ class RunSummary:
 
     @property
     def state(self) -> str:
+        if self.error is not None:
+            return "unreadable"
         if not self.has_plan:
             return "no plan"
         return "complete" if self.complete else f"{len(self.missing)} missing"
@@ -160,20 +165,45 @@ def _created(run_dir: Path, provenance: dict[str, Any]) -> str | None:
     return None
 
 
+_ROW_SQL = ("SELECT key, case_id, adapter, perturbation_id, kind, status, failure_kind, "
+            "failure_reason, created, wall_s, cpu_s, peak_rss_mb, object, size FROM jobs "
+            "ORDER BY key")
+
+
+def _read_index(index: Path) -> list[tuple[Any, ...]]:
+    """The index's job rows, opened read-only: nothing is created or written. A folder we may
+    write with a WAL file left by a killed bench is read with the WAL; otherwise (read-only
+    media, no WAL) the file is read as immutable."""
+    wal = index.with_name(index.name + "-wal")
+    writable = os.access(index.parent, os.W_OK)
+    mode = "mode=ro" if writable and wal.exists() else "immutable=1"
+    conn = sqlite3.connect(f"{index.resolve().as_uri()}?{mode}", uri=True)
+    try:
+        return conn.execute(_ROW_SQL).fetchall()
+    finally:
+        conn.close()
+
+
 def _stored_rows(run_dir: Path) -> list[IndexRow]:
-    """Index rows whose objects are intact in size (no store is created if there is none)."""
-    index = run_dir / STORE_DIR / INDEX_NAME
+    """Index rows whose objects are intact in size; the store is only read, never opened for
+    writing (``runs`` works on read-only media and leaves no file behind)."""
+    store = run_dir / STORE_DIR
+    index = store / INDEX_NAME
     if not index.is_file():
         return []
     try:
-        store = PredictionStore(run_dir / STORE_DIR)
-        try:
-            present = store.present_keys()
-            return [row for row in store.rows() if row.key in present]
-        finally:
-            store.close()
+        records = _read_index(index)
     except (OSError, sqlite3.Error) as exc:
         raise InputError(f"{index}: cannot read the store index: {exc}") from exc
+    rows = []
+    for *fields, relative, size in records:
+        try:
+            intact = (store / relative).stat().st_size == size
+        except (OSError, TypeError, ValueError):
+            intact = False
+        if intact:
+            rows.append(IndexRow(*fields[:9], cost=Cost(*fields[9:12])))
+    return rows
 
 
 def _group_counts(plan: list[PlannedJob] | None, rows: list[IndexRow],
@@ -258,9 +288,21 @@ def _find_run_dirs(root: Path, depth: int = 0) -> list[Path]:
 
 
 def list_runs(root: Path | str) -> list[RunSummary]:
-    """Every run folder at or under ``root`` (3 levels deep), oldest first."""
+    """Every run folder at or under ``root`` (3 levels deep), oldest first; a folder that
+    cannot be read is listed with its ``error``."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: no such folder")
-    summaries = [describe_run(path) for path in _find_run_dirs(root)]
+    summaries = [_describe_or_error(path) for path in _find_run_dirs(root)]
     return sorted(summaries, key=lambda s: (s.created or "", str(s.run_dir)))
+
+
+def _describe_or_error(run_dir: Path) -> RunSummary:
+    """The run's summary, or one saying why it cannot be read (one bad run never hides the
+    others)."""
+    try:
+        return describe_run(run_dir)
+    except (InputError, OSError, sqlite3.Error, ValueError, TypeError) as exc:
+        return RunSummary(run_dir=run_dir, config_name=None, created=None, planned=None,
+                          done=0, failed=0, stale=0, groups=(), missing=(), failures=(),
+                          error=" ".join(str(exc).split()))

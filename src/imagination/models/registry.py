@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from imagination.errors import InputError
+from imagination.safe_yaml import YamlError, load_yaml_file
 
 #: Environment variable naming the default registry file.
 REGISTRY_ENV = "IMAGINATION_MODELS"
@@ -102,10 +102,10 @@ def load_registry(path: str | os.PathLike[str] | None = None) -> Registry:
         raise InputError(f"no model registry: pass --registry FILE or set {REGISTRY_ENV}")
     if not chosen.is_file():
         raise InputError(f"model registry {chosen}: file not found")
-    try:
-        document = yaml.safe_load(chosen.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"model registry {chosen}: not valid YAML: {exc}") from None
+    try:  # the one safe reader: duplicate keys refused, alias budget, regular files only
+        document = load_yaml_file(chosen)
+    except YamlError as exc:
+        raise InputError(f"model registry {chosen}: {exc}") from None
     if not isinstance(document, list):
         raise InputError(f"model registry {chosen}: the top level must be a list of models")
     entries: list[ModelEntry] = []

@@ -18,7 +18,6 @@ its own store member named by the task).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -110,14 +109,20 @@ class ClassProbabilities:
         return parse_predictions_json(output_dir / self.program_file, tasks) if tasks else {}
 
 
+#: Largest ``predictions.json`` a program may write (bytes).
+PREDICTIONS_LIMIT = 16 * 2**20
+
+
 def parse_predictions_json(path: Path, tasks: Sequence[str]) -> dict[str, dict[str, float]]:
     """``{task: {class: probability}}`` for ``tasks`` from a program's JSON file."""
-    if not path.is_file():
+    from imagination.safe_yaml import YamlError, load_json_text, read_text_file
+
+    if not path.exists():
         raise AdapterOutputError(f"the program wrote no {path.name}")
-    try:
-        document = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AdapterOutputError(f"{path.name} is not valid JSON: {exc}") from exc
+    try:  # a regular file of bounded size, duplicate keys refused (safe_yaml)
+        document = load_json_text(read_text_file(path, max_bytes=PREDICTIONS_LIMIT))
+    except YamlError as exc:
+        raise AdapterOutputError(f"{path.name}: {exc}") from exc
     if not isinstance(document, dict):
         raise AdapterOutputError(f"{path.name} must hold an object {{task: {{class: "
                             f"probability}}}}, got {type(document).__name__}")

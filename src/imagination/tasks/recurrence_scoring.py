@@ -192,11 +192,13 @@ def _scores_key(case: Case, jobs: Sequence[JobSpec], store: PredictionStore,
     """Content key of a case's recurrence scores: its jobs' keys, the digests of its truth
     files (masks, T1c for the example), the label map, the margin and the metric versions."""
     files = {f"mask_{name}": path for name, path in case.masks.items()}
+    root = None if case.manifest is None else case.manifest.parent
     if "t1c" in case.images:
         files["t1c"] = case.images["t1c"]
     document = {
         "version": SCORES_VERSION, "jobs": sorted(job.key for job in jobs),
-        "truth": {name: file_digest(path, store) for name, path in sorted(files.items())},
+        "truth": {name: file_digest(path, store, root=root)
+                  for name, path in sorted(files.items())},
         "label_map": None if case.label_map is None else {
             str(code): region for code, region in sorted(case.label_map.codes.items())},
         "margin_mm": margin_mm, "metrics": policy_versions(),

@@ -1,4 +1,4 @@
-"""Checks across rows and manifests: duplicate case ids and subject leakage.
+"""Checks across rows and manifests: duplicate case ids, shared files and subject leakage.
 
 A subject is known by its ``subject_id`` and by ``dataset:subject_id`` (the dataset being the
 manifest's ``name``, else its file stem, as a :func:`dataset_token`), plus every ``dataset:id``
@@ -13,10 +13,11 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from imagination.cohort.manifest import Manifest
 from imagination.cohort.validation.problems import Problem
-from imagination.cohort.validation.table import Row
+from imagination.cohort.validation.table import Row, path_cells
 from imagination.cohort.vocabulary import ALIAS_COLUMN
 
 
@@ -127,3 +128,44 @@ def leakage_problems(entries: list[Entry]) -> Iterator[Problem]:
                         f"subject {entry.row.get('subject_id')!r} of {entry.where} is at site "
                         f"{entry.row.get('site')!r} but at site {home.row.get('site')!r} in "
                         f"{home.where}")
+
+
+#: Columns holding outcome truth: such a file used anywhere else hands the truth to a model.
+TRUTH_COLUMNS: tuple[str, ...] = ("mask_recurrence",)
+#: Columns several cases may share in that same column: an atlas brain mask for data already
+#: registered to the atlas (EGD ships one ``Brain_mask.nii.gz`` for every case).
+SHAREABLE_COLUMNS: tuple[str, ...] = ("mask_brain",)
+
+
+def _file_identity(path: Path) -> tuple[str, ...]:
+    """The same file under any name: device and inode (hard links), else the resolved path."""
+    try:
+        info = path.stat()
+    except OSError:
+        return ("path", str(path))
+    return ("inode", str(info.st_dev), str(info.st_ino))
+
+
+def shared_file_problems(entries: list[Entry]) -> Iterator[Problem]:
+    """One file named in two columns of a row, or by two cases (symlinks and hard links
+    included): an error, and always one when a truth column is involved. Only an atlas brain
+    mask (:data:`SHAREABLE_COLUMNS`) may serve several cases in the same column."""
+    first: dict[tuple[str, ...], tuple[Entry, str]] = {}
+    for entry in entries:
+        manifest = entry.manifest
+        for column, value in path_cells(manifest, entry.row).items():
+            path = manifest.resolve(value)
+            identity = _file_identity(path)
+            if identity not in first:
+                first[identity] = (entry, column)
+                continue
+            other, other_column = first[identity]
+            if other is not entry and column == other_column and column in SHAREABLE_COLUMNS:
+                continue
+            where = ("the same case" if other is entry else other.where)
+            truth = {column, other_column} & set(TRUTH_COLUMNS)
+            why = (f" ({sorted(truth)[0]} is truth: it must never be an input)" if truth
+                   else "; each role of each case needs its own file")
+            yield Problem(entry.row.get("case_id"), column, str(path), "duplicate_file", "error",
+                          f"{entry.where}: {column} names the same file as {other_column} of "
+                          f"{where}{why}")

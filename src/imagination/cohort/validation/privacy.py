@@ -1,4 +1,4 @@
-"""Heuristics for identifying text left in NIfTI header fields (a privacy warning).
+"""Heuristics for identifying text in NIfTI header fields, ids and file names (privacy warnings).
 
 Converters copy DICOM fields into ``descrip``, ``db_name``, ``aux_file`` or ``intent_name``.
 Text that looks like a date, a DICOM person name (``Doe^John``), a ``Surname, Given`` pair, a
@@ -28,3 +28,15 @@ _PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
 def identifying_reasons(text: str) -> list[str]:
     """What in ``text`` looks identifying (empty when nothing does)."""
     return [reason for reason, pattern in _PATTERNS if pattern.search(text)]
+
+
+#: What an id or a file name may not look like: header-text patterns minus the word lists
+#: (public ids such as ``Patient-001`` are pseudonyms, not names).
+_NAME_REASONS: Final[tuple[str, ...]] = (
+    "a date", "a DICOM person name (Family^Given)", "a long record number", "an e-mail address")
+
+
+def identifying_name_reasons(text: str) -> list[str]:
+    """What in an id or a file path looks identifying (empty when nothing does)."""
+    return [reason for reason, pattern in _PATTERNS
+            if reason in _NAME_REASONS and pattern.search(text)]

@@ -21,6 +21,7 @@ from imagination.cohort.validation.identity import (
     Entry,
     duplicate_case_problems,
     leakage_problems,
+    shared_file_problems,
 )
 from imagination.cohort.validation.problems import Problem
 from imagination.cohort.validation.table import (
@@ -130,6 +131,7 @@ def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
     report.n_cases = len(entries)
     report.problems += duplicate_case_problems(entries)
     report.problems += leakage_problems(entries)
+    report.problems += shared_file_problems(entries)
     if check_files:
         for done, entry in enumerate(entries, start=1):
             case = _files_case(entry.manifest, entry, allow_outside_root=allow_outside_root)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from imagination.cohort.manifest import Manifest, image_columns, known_columns, tissue_columns
+from imagination.cohort.validation.privacy import identifying_name_reasons
 from imagination.cohort.validation.problems import Problem
 from imagination.cohort.vocabulary import (
     ALIAS_COLUMN,
@@ -17,12 +18,15 @@ from imagination.cohort.vocabulary import (
     mask_column,
 )
 from imagination.errors import InputError
+from imagination.names import RULE, name_problem
 
 #: Plausible ranges of numeric covariates (inclusive bounds).
 COVARIATE_RANGES: dict[str, tuple[float, float]] = {
     "age": (0.0, 120.0),
     "field_strength": (0.05, 20.0),
 }
+#: Columns whose values are names (they name files and folders the harness writes).
+NAME_COLUMNS: tuple[str, ...] = ("case_id", "subject_id")
 _ALIAS = re.compile(r"^[^:\s;]+:[^\s;]+$")
 
 Row = Mapping[str, str | None]
@@ -69,6 +73,10 @@ def column_problems(manifest: Manifest) -> Iterator[Problem]:
         if column not in columns:
             yield Problem(None, column, file, "missing_column", "error",
                           f"required column {column!r} is missing from the manifest{hint}")
+    for column, where in manifest.duplicate_columns.items():
+        yield Problem(None, column, file, "duplicate_column", "error",
+                      f"column {column!r} appears {len(where)} times (positions "
+                      f"{', '.join(map(str, where))}); keep one copy, none is chosen silently")
     known = set(known_columns(manifest.meta))
     for column in columns:
         if column not in known:
@@ -102,6 +110,13 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
         if column in manifest.columns and not row.get(column):
             yield Problem(case_id, column, file, "missing_value", "error",
                           f"{who}: required value {column!r} is empty")
+    if case_id and name_problem(case_id):
+        case_id, who = None, f"row {index + 1}"  # never echo a bad id as if it were a name
+    for column in NAME_COLUMNS:
+        value = row.get(column)
+        if value and (why := name_problem(value)):
+            yield Problem(case_id, column, file, "invalid_id", "error",
+                          f"{who}: {column} {value!r} is not a valid name: it {why}; {RULE}")
     for column in LABEL_COLUMNS:
         value = row.get(column)
         vocabulary = meta.vocabulary(column)
@@ -120,6 +135,7 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
         if alias and not _ALIAS.match(alias):
             yield Problem(case_id, ALIAS_COLUMN, file, "invalid_alias", "error",
                           f"{who}: alias {alias!r} must be written dataset:id")
+    yield from _identifying_name_problems(manifest, row, case_id, who)
     if not allow_outside_root:
         for column, value in path_cells(manifest, row).items():
             if not manifest.is_inside_root(value):
@@ -127,6 +143,20 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
                               "path_outside_root", "error",
                               f"{who}: path {value!r} leaves the manifest's folder "
                               f"{manifest.root} (pass --allow-outside-root to permit it)")
+
+
+def _identifying_name_problems(manifest: Manifest, row: Row, case_id: str | None,
+                               who: str) -> Iterator[Problem]:
+    """Ids and file names that look like a date, a person name or a record number: they end
+    up in every table and report of a run (the text itself is not echoed)."""
+    cells = {c: row.get(c) for c in NAME_COLUMNS}
+    cells.update(path_cells(manifest, row))
+    for column, value in cells.items():
+        if value and (reasons := identifying_name_reasons(value)):
+            what = "file name" if column not in NAME_COLUMNS else column
+            yield Problem(case_id, column, str(manifest.path), "identifying_name", "warning",
+                          f"{who}: the {what} in {column} holds what looks like "
+                          f"{' and '.join(reasons)}; use pseudonyms before sharing results")
 
 
 def path_cells(manifest: Manifest, row: Row) -> dict[str, str]:
