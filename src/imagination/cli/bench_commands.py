@@ -22,13 +22,13 @@ def config_schema() -> None:
     out_console.print_json(json.dumps(config_json_schema()))
 
 
-def _setup_logging(run_dir: Path, quiet: bool) -> None:
+def _setup_logging(run_dir: Path, quiet: bool, log_name: str = "bench.log") -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger("imagination")
     root.setLevel(logging.INFO)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    file_handler = logging.FileHandler(run_dir / "bench.log")
+    file_handler = logging.FileHandler(run_dir / log_name)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(file_handler)
     if not quiet:
@@ -49,18 +49,24 @@ def bench(
     force: bool = typer.Option(False, "--force", help="recompute stored predictions"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="re-run failed jobs"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars (CI)"),
+    shard: str | None = typer.Option(
+        None, "--shard", metavar="I/N",
+        help="run only shard I of N (whole cases) into the store, score nothing; a later run "
+             "without --shard adopts every shard's results and scores them"),
 ) -> None:
     """Run the models of CONFIG on its cohort, score them and write the run folder.
 
     A killed run resumes: the same command finishes only what is missing.
     """
-    from imagination.engine.bench import run_bench
+    from imagination.engine.bench import parse_shard, run_bench
     from imagination.report.regenerate import write_reports
 
     path = config or demo_config_path()
     cfg = load_config(path)
+    shard_spec = None if shard is None else parse_shard(shard)
     run_dir = (out or Path("runs") / cfg.name).resolve()
-    _setup_logging(run_dir, quiet)
+    _setup_logging(run_dir, quiet, "bench.log" if shard_spec is None
+                   else f"bench.shard-{shard_spec[0]}-of-{shard_spec[1]}.log")
     with Progress(TextColumn("[bold]{task.description:<20}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, disable=quiet,
                   transient=False) as bar:
@@ -73,12 +79,21 @@ def bench(
 
         outcome = run_bench(cfg, run_dir=run_dir, workers=workers, executor=executor,
                             scheduler=scheduler, force=force, retry_failed=retry_failed,
-                            progress=progress, config_source=str(path))
+                            progress=progress, config_source=str(path), shard=shard_spec)
+    if outcome.shard is not None:
+        out_console.print(
+            f"shard {outcome.shard[0]}/{outcome.shard[1]}: {outcome.n_jobs} jobs "
+            f"({outcome.n_computed} run, {outcome.n_reused} reused, {outcome.n_failed} failed) "
+            f"stored under {outcome.run_dir / 'store' / 'shards'}\n"
+            "when every shard has finished, run the same command without --shard to adopt "
+            "and score them")
+        raise typer.Exit(0)
     exit_code = write_reports(run_dir, cfg.gates)
     out_console.print(
         f"run folder: {outcome.run_dir}\n"
-        f"jobs: {outcome.n_jobs} ({outcome.n_computed} run, {outcome.n_reused} reused, "
-        f"{outcome.n_failed} failed)\n"
+        f"jobs: {outcome.n_jobs} ({outcome.n_computed} run, {outcome.n_reused} reused"
+        + (f" ({outcome.n_adopted} adopted from shards)" if outcome.n_adopted else "")
+        + f", {outcome.n_failed} failed)\n"
         f"leaderboard: {outcome.tables.get('leaderboard')}\n"
         f"report: {outcome.run_dir / 'report.html'}")
     raise typer.Exit(exit_code)

@@ -33,7 +33,9 @@ from imagination.engine.hashing import canonical
 from imagination.engine.jobs import failure_record, run_job
 from imagination.engine.plan import JobSpec, build_plan, input_digests, validate_variants
 from imagination.engine.provenance import collect_environment, write_run_json
-from imagination.engine.store import PredictionStore
+from imagination.engine.runlock import hold as hold_run_lock
+from imagination.engine.runlock import is_held
+from imagination.engine.store import PredictionStore, open_shard, shard_root
 from imagination.errors import InputError, RunIncomplete
 
 log = logging.getLogger("imagination.bench")
@@ -53,6 +55,29 @@ class BenchOutcome:
     n_reused: int
     n_failed: int
     tables: dict[str, Path] = field(default_factory=dict)
+    #: ``(index, count)`` for a ``--shard`` run (nothing scored), else ``None``.
+    shard: tuple[int, int] | None = None
+    #: Records adopted from finished shards.
+    n_adopted: int = 0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (1 <= I <= N) as ``(I, N)``; anything else is an :class:`InputError`."""
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise InputError(f"--shard {text!r}: expected I/N, e.g. 2/8 (shard 2 of 8)")
+    index, count = int(parts[0]), int(parts[1])
+    if not 1 <= index <= count:
+        raise InputError(f"--shard {text!r}: I must be between 1 and N")
+    return index, count
+
+
+def shard_jobs(plan: Sequence[JobSpec], index: int, count: int) -> list[JobSpec]:
+    """Shard ``index`` of ``count``'s share of the plan: whole cases (each case is loaded by
+    one shard), dealt round-robin in sorted case-id order, so shards differ by at most one case."""
+    cases = sorted({job.case.case_id for job in plan})
+    mine = {case for position, case in enumerate(cases) if position % count == index - 1}
+    return [job for job in plan if job.case.case_id in mine]
 
 
 def cache_dir() -> Path:
@@ -217,10 +242,12 @@ def run_bench(
     retry_failed: bool = False,
     progress: ProgressHook | None = None,
     config_source: str | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> BenchOutcome:
-    """Run (or resume) a benchmark into ``run_dir`` and write its tables and reports."""
-    from imagination.engine.scoring import score_run
+    """Run (or resume) a benchmark into ``run_dir`` and write its tables and reports.
 
+    With ``shard=(I, N)``, run only shard I's share of the plan into its private store and
+    score nothing; the next unsharded run adopts every finished shard's records."""
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     workers = workers or config.executor.workers
@@ -237,20 +264,88 @@ def run_bench(
     timings["cohort_s"] = time.perf_counter() - t0
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    if shard is not None:
+        return _run_shard(config, cohort, adapters, vocabularies, run_dir, shard,
+                          workers=workers, executor=executor, scheduler=scheduler, force=force,
+                          retry_failed=retry_failed, progress=progress)
+    with hold_run_lock(run_dir):
+        return _run_whole(config, cohort, manifests, adapters, vocabularies, run_dir,
+                          workers=workers, executor=executor, scheduler=scheduler, force=force,
+                          retry_failed=retry_failed, progress=progress,
+                          config_source=config_source, started=started, t0=t0, timings=timings)
+
+
+def _missing(plan: Sequence[JobSpec], store: PredictionStore, *, force: bool,
+             retry_failed: bool) -> list[JobSpec]:
+    """Planned jobs to run: absent, damaged (checksum verified before reuse), or forced."""
+    if force:
+        for job in plan:
+            store.discard(job.key)
+    failed_keys = {r.key for r in store.rows() if r.status == "failed"} if retry_failed else set()
+    return [job for job in plan if job.key in failed_keys or not store.has(job.key, verify=True)]
+
+
+def _run_shard(config: BenchConfig, cohort: Cohort,
+               adapters: Mapping[str, Adapter | LearningAdapter],
+               vocabularies: Mapping[str, tuple[str, ...]], run_dir: Path,
+               shard: tuple[int, int], *, workers: int, executor: str, scheduler: str | None,
+               force: bool, retry_failed: bool, progress: ProgressHook | None) -> BenchOutcome:
+    """Run one shard's share of the plan into its private store; nothing else is written."""
+    index, count = shard
+    root = shard_root(run_dir / "store", index, count)
+    root.mkdir(parents=True, exist_ok=True)
+    with hold_run_lock(root, f"imagination bench --shard {index}/{count}"):
+        store = open_shard(root)
+        plan = build_plan(config, list(cohort.cases), dict(adapters), dict(vocabularies),
+                          digest_cache=store)
+        jobs = shard_jobs(plan, index, count)
+        missing = _missing(jobs, store, force=force, retry_failed=retry_failed)
+        log.info("shard %d/%d: %d of %d jobs: %d stored, %d to run", index, count, len(jobs),
+                 len(plan), len(jobs) - len(missing), len(missing))
+        try:
+            _, failed = _execute(missing, store, config, workers, executor, scheduler, progress)
+        except KeyboardInterrupt:
+            raise RunIncomplete(
+                f"interrupted; finished jobs are kept in {root}: run the same command again "
+                "to resume") from None
+        finally:
+            store.close()
+    return BenchOutcome(run_dir=run_dir, n_jobs=len(jobs), n_computed=len(missing),
+                        n_reused=len(jobs) - len(missing), n_failed=failed, shard=shard)
+
+
+def _adopt_shards(store: PredictionStore) -> int:
+    """Move the records of every finished shard into ``store``; a running shard stops the run."""
+    adopted = 0
+    for folder in store.shard_folders():
+        if is_held(folder):
+            raise RunIncomplete(f"shard {folder.name} is still running (its store {folder} is "
+                                "locked); run this command again when every shard has finished")
+        count = store.adopt(folder)
+        log.info("adopted %d stored jobs of shard %s", count, folder.name)
+        adopted += count
+    return adopted
+
+
+def _run_whole(config: BenchConfig, cohort: Cohort, manifests: Sequence[Path],
+               adapters: dict[str, Adapter | LearningAdapter],
+               vocabularies: dict[str, tuple[str, ...]], run_dir: Path, *, workers: int,
+               executor: str, scheduler: str | None, force: bool, retry_failed: bool,
+               progress: ProgressHook | None, config_source: str | None, started: datetime,
+               t0: float, timings: dict[str, float]) -> BenchOutcome:
+    from imagination.engine.scoring import score_run
+
     _write_json(run_dir / VALIDATED_FILE, {"fingerprint": cohort_fingerprint(manifests)})
     # no fsync per object: a record torn by a crash fails its size/checksum test and is
     # recomputed, so durability adds ~8 ms a job and no safety
-    store = PredictionStore(run_dir / "store", durable=False)
+    store = PredictionStore(run_dir / "store", durable=False, repair=True)
     t1 = time.perf_counter()
     plan = build_plan(config, list(cohort.cases), adapters, vocabularies, digest_cache=store)
     _write_json(run_dir / "plan.json", {"jobs": [job.index_entry() for job in plan]})
     timings["plan_s"] = time.perf_counter() - t1
 
-    if force:
-        for job in plan:
-            store.discard(job.key)
-    failed_keys = {r.key for r in store.rows() if r.status == "failed"} if retry_failed else set()
-    missing = [job for job in plan if job.key in failed_keys or not store.has(job.key)]
+    adopted = _adopt_shards(store)
+    missing = _missing(plan, store, force=force, retry_failed=retry_failed)
     log.info("%d jobs: %d stored, %d to run", len(plan), len(plan) - len(missing), len(missing))
 
     t2 = time.perf_counter()
@@ -291,7 +386,6 @@ def run_bench(
                  "reused": len(plan) - len(missing), "failed": scored.n_failed},
     }
     write_run_json(run_dir, provenance)
-    outcome = BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
-                           n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
-                           tables=scored.tables)
-    return outcome
+    return BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
+                        n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
+                        tables=scored.tables, n_adopted=adopted)
