@@ -190,6 +190,11 @@ def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
     atomic_write_text(path, json.dumps(canonical(dict(doc)), indent=2, sort_keys=True) + "\n")
 
 
+def _case_of(job: JobSpec) -> str:
+    """Jobs of one case go to the worker that holds that case in memory."""
+    return job.case.case_id
+
+
 def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfig,
              workers: int, executor_kind: str, scheduler: str | None,
              progress: ProgressHook | None) -> tuple[int, int]:
@@ -210,7 +215,8 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
         pending: list[Future[None]] = []
         for timeout, group in by_timeout.items():
-            for spec, outcome in executor.map_unordered(run_job, group, timeout_s=timeout):
+            for spec, outcome in executor.map_unordered(run_job, group, timeout_s=timeout,
+                                                        affinity=_case_of):
                 if outcome.ok and outcome.value is not None:
                     record = outcome.value
                 else:

@@ -57,7 +57,12 @@ from imagination.adapters.protocol import ModelCard, Predictions
 from imagination.adapters.validation import check_inputs
 from imagination.cohort.case import LoadedCase
 from imagination.errors import CaseError, InputError
-from imagination.growth.fisher_kolmogorov import gaussian_seed, simulate_growth, tissue_diffusivity
+from imagination.growth.fisher_kolmogorov import (
+    GrowthSolver,
+    gaussian_seed,
+    simulate_growth,
+    tissue_diffusivity,
+)
 
 #: Density below which a voxel counts as empty (ranked by distance instead).
 EMPTY_U: Final[float] = 1e-6
@@ -254,8 +259,9 @@ class FKGrowthAdapter:
             limit = max(limit, OVERSHOOT * int(targets.pet.sum()))
         u = initial
         best = GrowthFit(u, lambda_mm, 0.0, *self._objective(u, targets))
+        solver = GrowthSolver(diffusivity, spacing)  # one operator for every snapshot
         for step in range(1, MAX_SNAPSHOTS + 1):
-            u = simulate_growth(u, diffusivity, 1.0, chunk, spacing)
+            u = solver.advance(u, 1.0, chunk)
             score, pet_u = self._objective(u, targets)
             if score > best.score:
                 best = GrowthFit(u, lambda_mm, step * chunk, score, pet_u)
