@@ -317,6 +317,8 @@ class _Dispatcher(Generic[T]):
             if not self._buffered and not self._pull():
                 raise StopIteration
             return self._take(next(iter(self._buffer)))
+        if mine is not None and mine not in self._buffer and self._buffered < _LOOKAHEAD:
+            self._pull()  # the source may go on with this worker's case
         while True:
             if mine in self._buffer:
                 return self._take(mine)
