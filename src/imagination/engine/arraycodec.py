@@ -25,7 +25,6 @@ import zstandard
 #: several times the cost.
 ZSTD_LEVEL = 3
 _PALETTE_MAX = 65_535
-_PALETTE_SAMPLE = 131_072
 
 
 @dataclass(frozen=True)
@@ -72,18 +71,20 @@ def _bits(array: np.ndarray) -> np.ndarray:
 
 
 def _palette(array: np.ndarray) -> EncodedArray | None:
+    import pandas as pd  # hash-based factorisation: one O(n) pass, no sort of the map
+
     bits = _bits(array).ravel()
-    if bits.size > _PALETTE_SAMPLE:  # cheap refusal of high-entropy maps before a full sort
-        step = bits.size // _PALETTE_SAMPLE
-        if np.unique(bits[::step]).size > _PALETTE_MAX:
-            return None
-    values, index = np.unique(bits, return_inverse=True)
-    if values.size > _PALETTE_MAX:
+    codes, found = pd.factorize(bits, sort=False)
+    if found.size > _PALETTE_MAX:
         return None
-    index = index.astype(np.uint16)
+    values = np.asarray(found, dtype=bits.dtype)
+    order = np.argsort(values, kind="stable")  # sorted palette: close values, close indices
+    rank = np.empty(order.size, dtype=np.uint16)
+    rank[order] = np.arange(order.size, dtype=np.uint16)
+    index = rank[codes]
     delta = np.diff(index, prepend=np.uint16(0)).view(np.int16)  # wraps mod 2**16: lossless
     zigzag = ((delta << 1) ^ (delta >> 15)).view(np.uint16)
-    body = values.tobytes() + _shuffle(zigzag.tobytes(), 2)
+    body = values[order].tobytes() + _shuffle(zigzag.tobytes(), 2)
     return EncodedArray("palette-zstd", array.dtype.str, array.shape, _compress(body),
                         {"n_values": int(values.size)})
 
