@@ -13,14 +13,14 @@ from imagination.metrics import registry
 
 def test_every_metric_declares_its_contract() -> None:
     metrics = registry.available()
-    assert len({m.name for m in metrics}) == len(metrics)
+    assert len({(m.family, m.name) for m in metrics}) == len(metrics)
     for m in metrics:
         assert m.family in ("classification", "segmentation", "recurrence")
         assert m.level == ("cohort" if m.family == "classification" else "case")
         assert m.direction in ("higher", "lower", "target")
         assert m.range[0] < m.range[1]
         assert m.edge_case_policy and m.version
-        assert np.isnan(m.worst) or m.range[0] <= m.worst <= m.range[1] or m.worst == 373.13
+        assert np.isnan(m.worst) or m.range[0] <= m.worst <= m.range[1] or m.worst == 373.0
         assert (m.target is not None) == (m.direction == "target")
         json.dumps(m.describe())
 
@@ -30,7 +30,13 @@ def test_required_metrics_are_registered() -> None:
     assert {"auroc", "auprc", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv",
             "f1", "mcc", "cohen_kappa", "brier", "log_loss", "ece", "calibration_slope",
             "calibration_intercept", "net_benefit"} <= names
-    assert {m.name for m in registry.available("segmentation")} == {"dice", "hd95", "assd", "nsd"}
+    assert {m.name for m in registry.available("segmentation")} == {
+        "dice", "hd95", "assd", "nsd", "volume_diff_ml", "abs_volume_diff_ml", "sensitivity",
+        "precision", "lesion_dice", "lesion_hd95", "lesion_f1", "lesion_tp", "lesion_fp",
+        "lesion_fn"}
+    # a name in two families: each family's own metric
+    assert registry.get("sensitivity").family == "classification"
+    assert registry.get("sensitivity", "segmentation").family == "segmentation"
     assert {"coverage_all_model", "coverage_gain_all", "coverage_enhancing_model",
             "missed_ml_model", "voxel_auroc"} <= {m.name for m in registry.available("recurrence")}
 

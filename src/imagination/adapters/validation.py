@@ -16,6 +16,7 @@ import numpy as np
 
 from imagination.adapters.protocol import Adapter, LearningAdapter, Predictions
 from imagination.cohort.case import LoadedCase
+from imagination.cohort.labelmap import LabelMap
 from imagination.cohort.vocabulary import CLASSIFICATION_TASKS, DEFAULT_VOCABULARIES
 
 FailureKind = Literal["error", "timeout", "invalid_output", "missing_modality"]
@@ -157,6 +158,40 @@ def check_score_map(score_map: object, case: LoadedCase) -> None:
         score_map.dtype, np.floating) else 0
     if bad:
         raise AdapterOutputError(f"recurrence: map has {bad} non-finite voxels (NaN or inf)")
+
+
+def check_label_map(labels: object, label_map: LabelMap, case: LoadedCase,
+                    task: str = "segmentation") -> np.ndarray:
+    """The adapter's integer label map as an array, or :class:`AdapterOutputError` naming the
+    problem: not an array, not on the case grid, not integer-valued (NaN, inf, fractions), or
+    a code its declared ``label_map`` does not list (0 is background)."""
+    if not isinstance(labels, np.ndarray):
+        raise AdapterOutputError(f"{task}: expected a label array, got {type(labels).__name__}")
+    shape = tuple(case.grid.shape)
+    if labels.shape != shape:
+        raise AdapterOutputError(f"{task}: label map shape {labels.shape} is not the case grid "
+                                 f"{shape}")
+    if labels.dtype == np.bool_:
+        labels = labels.astype(np.uint8)
+    if np.issubdtype(labels.dtype, np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(labels)))
+        if bad:
+            raise AdapterOutputError(f"{task}: label map has {bad} non-finite voxels (NaN or "
+                                     "inf)")
+        fractional = int(np.count_nonzero(labels != np.round(labels)))
+        if fractional:
+            raise AdapterOutputError(f"{task}: label map has {fractional} non-integer voxels")
+        if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.int32).max):
+            raise AdapterOutputError(f"{task}: label map values outside 0..2^31")
+        labels = labels.astype(np.int32)
+    elif not np.issubdtype(labels.dtype, np.integer):
+        raise AdapterOutputError(f"{task}: label map dtype {labels.dtype} is not integer")
+    unknown = label_map.unknown_codes(labels)
+    if unknown:
+        declared = label_map.name or dict(sorted(label_map.codes.items()))
+        raise AdapterOutputError(f"{task}: label map has codes {unknown} outside its declared "
+                                 f"label map {declared}")
+    return labels
 
 
 def check_predictions(

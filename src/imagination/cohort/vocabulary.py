@@ -13,6 +13,9 @@ MASK_PREFIX: Final[str] = "mask_"
 
 #: Canonical segmentation regions a label map may name.
 BASE_REGIONS: Final[tuple[str, ...]] = ("ET", "NETC", "SNFH", "RC")
+#: Coarser regions a label map may name when its model does not separate base regions
+#: (HD-GLIO's label 1 is the whole non-enhancing T2/FLAIR abnormality).
+COMPOSITE_REGIONS: Final[dict[str, tuple[str, ...]]] = {"NEA": ("NETC", "SNFH")}
 #: Regions derived from base regions: whole tumour and tumour core.
 DERIVED_REGIONS: Final[dict[str, tuple[str, ...]]] = {
     "WT": ("ET", "NETC", "SNFH"),
@@ -23,9 +26,12 @@ REGION_NAMES: Final[dict[str, str]] = {
     "NETC": "non-enhancing tumour core / necrosis",
     "SNFH": "surrounding non-enhancing FLAIR hyperintensity (oedema, infiltration)",
     "RC": "resection cavity",
+    "NEA": "non-enhancing T2/FLAIR abnormality (NETC + SNFH, not separated)",
     "WT": "whole tumour (ET + NETC + SNFH)",
     "TC": "tumour core (ET + NETC)",
 }
+#: Regions the segmentation task scores, in display order (where both label maps define them).
+SCORED_REGIONS: Final[tuple[str, ...]] = ("WT", "TC", "ET", "NETC", "SNFH", "RC")
 
 #: Classification tasks and their default label vocabularies (order = class order).
 DEFAULT_VOCABULARIES: Final[dict[str, tuple[str, ...]]] = {

@@ -5,6 +5,7 @@ declared, versioned edge-case policy, recorded with every result (``policy_versi
 
 * classification (level ``cohort``): ``compute(y_true, proba, classes, *, positive, threshold)``
 * segmentation (level ``case``): ``compute(reference, prediction, spacing, *, tolerance_mm)``
+  on one region's binary masks (BraTS 2025 definition, ``metrics.brats``)
 * recurrence (level ``case``): ``compute(score_map, recurrence, tumour_core, brain, spacing, *,
   margin_mm, enhancing_mask)``. To score a case once, call
   :func:`imagination.metrics.recurrence.recurrence_case_metrics`; its keys are the metric names.
@@ -25,7 +26,14 @@ from typing import Any, Literal
 import numpy as np
 
 from imagination.errors import InputError
-from imagination.metrics import calibration, classification, decision, recurrence, segmentation
+from imagination.metrics import (
+    brats,
+    calibration,
+    classification,
+    decision,
+    recurrence,
+    segmentation,
+)
 
 Family = Literal["classification", "segmentation", "recurrence"]
 Level = Literal["cohort", "case"]
@@ -127,25 +135,39 @@ def _classification() -> list[Metric]:
 
 
 def _segmentation() -> list[Metric]:
-    def m(name: str, key: str, direction: Direction, rng: tuple[float, float],
-          worst: float) -> Metric:
+    """One region's binary masks scored by the declared BraTS 2025 definition
+    (``metrics.brats``); to score a region once, call ``brats.region_scores``."""
+    def m(name: str, direction: Direction, rng: tuple[float, float], worst: float,
+          target: float | None = None) -> Metric:
         def compute(reference: np.ndarray, prediction: np.ndarray, spacing: Any,
-                    *, tolerance_mm: float = 1.0) -> float:
-            scores = segmentation.segmentation_scores(
-                reference, prediction, spacing, tolerance_mm=tolerance_mm
-            )
-            return float(scores.as_dict()[key])
+                    *, tolerance_mm: float = brats.NSD_TOLERANCE_MM) -> float:
+            return brats.region_scores(reference, prediction, spacing,
+                                       tolerance_mm=tolerance_mm)[name]
 
-        return Metric(name, "segmentation", "case", direction, rng, worst,
-                      segmentation.EMPTY_POLICY, "1", compute,
-                      definition=segmentation.SURFACE_DEFINITION)
+        edge = brats.EDGE_CASES[name].describe()
+        policy = "; ".join(f"{case.replace('_', ' ')}: {value}" for case, value in edge.items())
+        return Metric(name, "segmentation", "case", direction, rng, worst, policy, "2", compute,
+                      target=target,
+                      definition=f"{brats.DEFINITIONS[name]}. {segmentation.SURFACE_DEFINITION}"
+                      if name in ("hd95", "assd", "nsd", "lesion_hd95")
+                      else brats.DEFINITIONS[name])
 
-    brats_worst = 373.13  # the BraTS worst HD95 (diagonal of the 240x240x155 1 mm grid)
+    penalty = brats.HD95_PENALTY_MM
     return [
-        m("dice", "dice", "higher", (0, 1), 0.0),
-        m("hd95", "hd95", "lower", (0, INF), brats_worst),
-        m("assd", "assd", "lower", (0, INF), brats_worst),
-        m("nsd", "nsd", "higher", (0, 1), 0.0),
+        m("dice", "higher", (0, 1), 0.0),
+        m("hd95", "lower", (0, INF), penalty),
+        m("assd", "lower", (0, INF), penalty),
+        m("nsd", "higher", (0, 1), 0.0),
+        m("volume_diff_ml", "target", (-INF, INF), NAN, target=0.0),
+        m("abs_volume_diff_ml", "lower", (0, INF), NAN),
+        m("sensitivity", "higher", (0, 1), 0.0),
+        m("precision", "higher", (0, 1), 0.0),
+        m("lesion_dice", "higher", (0, 1), 0.0),
+        m("lesion_hd95", "lower", (0, INF), penalty),
+        m("lesion_f1", "higher", (0, 1), 0.0),
+        m("lesion_tp", "higher", (0, INF), NAN),
+        m("lesion_fp", "lower", (0, INF), NAN),
+        m("lesion_fn", "lower", (0, INF), NAN),
     ]
 
 
@@ -186,34 +208,42 @@ def _recurrence() -> list[Metric]:
     ]
 
 
-_METRICS: dict[str, Metric] = {
-    metric.name: metric for metric in _classification() + _segmentation() + _recurrence()
-}
+_ALL: tuple[Metric, ...] = (*_classification(), *_segmentation(), *_recurrence())
+#: by (family, name): a name may exist in two families (``sensitivity``: cases, voxels)
+_BY_FAMILY: dict[tuple[str, str], Metric] = {(m.family, m.name): m for m in _ALL}
+#: by name: the first family's metric (classification before segmentation)
+_METRICS: dict[str, Metric] = {}
+for _m in _ALL:
+    _METRICS.setdefault(_m.name, _m)
+FAMILIES: tuple[str, ...] = ("classification", "segmentation", "recurrence")
 
 
-def get(name: str) -> Metric:
-    """The metric called ``name``; an input error listing the known names otherwise."""
-    try:
-        return _METRICS[name]
-    except KeyError:
-        raise InputError(f"unknown metric {name!r}; known: {', '.join(sorted(_METRICS))}") from None
+def get(name: str, family: str | None = None) -> Metric:
+    """The metric called ``name`` (of ``family`` when given: names shared by two families
+    have the same direction); an input error listing the known names otherwise."""
+    found = _METRICS.get(name) if family is None else _BY_FAMILY.get((family, name))
+    if found is None:
+        known = sorted(_METRICS if family is None else (n for f, n in _BY_FAMILY if f == family))
+        raise InputError(f"unknown metric {name!r}; known: {', '.join(known)}")
+    return found
 
 
 def available(family: str | None = None) -> list[Metric]:
     """All metrics, or those of one family, in registry order."""
-    families = ("classification", "segmentation", "recurrence")
-    if family is not None and family not in families:
-        raise InputError(f"unknown metric family {family!r}; known: {', '.join(families)}")
-    return [m for m in _METRICS.values() if family is None or m.family == family]
+    if family is not None and family not in FAMILIES:
+        raise InputError(f"unknown metric family {family!r}; known: {', '.join(FAMILIES)}")
+    return [m for m in _ALL if family is None or m.family == family]
 
 
 def policy_versions() -> dict[str, Any]:
-    """Provenance: the registry version and each metric's version and edge-case policy."""
+    """Provenance: the registry version and each metric's version and edge-case policy
+    (a name shared by two families: the later one as ``family.name``)."""
     return {
         "registry": REGISTRY_VERSION,
         "metrics": {
-            m.name: {"version": m.version, "edge_case_policy": m.edge_case_policy,
-                     "definition": m.definition}
-            for m in _METRICS.values()
+            (m.name if _METRICS[m.name] is m else f"{m.family}.{m.name}"): {
+                "version": m.version, "edge_case_policy": m.edge_case_policy,
+                "definition": m.definition}
+            for m in _ALL
         },
     }

@@ -5,8 +5,9 @@ Declared surface definition (``SURFACE_DEFINITION``), identical to MedPy 0.5 ``b
 voxels removed by one 6-connected erosion (voxels beyond the array edge count as background);
 distances run between voxel centres, scaled by the voxel spacing; HD95 is the 95th percentile
 (linear interpolation) of the two directed distance sets pooled together; ASSD is the mean of
-that pooled set. Normalised surface Dice counts surface voxels within the tolerance of the other
-surface, over all surface voxels of both masks.
+that pooled set (MedPy 0.5; panoptica instead averages the two directed means). Normalised
+surface Dice (NSD) is panoptica's, the BraTS 2025 one: the mean of the two directed shares of
+surface voxels lying within the tolerance of the other surface.
 
 Masks are cropped to their union's bounding box (plus one voxel, which keeps every surface voxel
 and its erosion exact). Nearest surface voxels come from a KD-tree, or from a distance transform
@@ -26,11 +27,8 @@ from imagination.errors import InputError
 
 SURFACE_DEFINITION = (
     "MedPy-0.5: surface = voxels removed by a 6-connected erosion; voxel-centre distances in mm; "
-    "HD95 = 95th percentile of both directed sets pooled; ASSD = mean of the pooled set"
-)
-EMPTY_POLICY = (
-    "both empty: Dice 1, HD95 0, ASSD 0, NSD 1; one empty: Dice 0, NSD 0, HD95 and ASSD = the "
-    "diagonal of the image extent in mm (373.13 on the BraTS 240x240x155 1 mm grid)"
+    "HD95 = 95th percentile of both directed sets pooled; ASSD = mean of the pooled set; "
+    "NSD = mean of the two directed shares of surface voxels within the tolerance (panoptica)"
 )
 #: Crop voxels per surface voxel below which a distance transform beats the KD-tree.
 _EDT_MAX_VOXELS_PER_SURFACE_POINT = 8
@@ -42,10 +40,22 @@ class SurfaceDistances:
 
     prediction_to_reference: np.ndarray
     reference_to_prediction: np.ndarray
+    #: with ``locate=True``: voxel indices (in the input arrays, rows in the order of the
+    #: distances) of each mask's surface voxels and of their nearest voxel on the other surface
+    prediction_points: np.ndarray | None = None
+    reference_points: np.ndarray | None = None
+    nearest_on_reference: np.ndarray | None = None
+    nearest_on_prediction: np.ndarray | None = None
 
     @property
     def pooled(self) -> np.ndarray:
         return np.concatenate([self.prediction_to_reference, self.reference_to_prediction])
+
+    def nsd(self, tolerance_mm: float) -> float:
+        """Mean of the two directed shares within ``tolerance_mm`` (panoptica's NSD)."""
+        a, b = self.prediction_to_reference, self.reference_to_prediction
+        return float((np.count_nonzero(a <= tolerance_mm) / a.size
+                      + np.count_nonzero(b <= tolerance_mm) / b.size) / 2)
 
 
 def _check_pair(
@@ -75,51 +85,71 @@ def _surface(mask: np.ndarray) -> np.ndarray:
     return mask & ~interior
 
 
-def _crop_to_union(ref: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both masks cropped to the union's bounding box grown by one voxel (two streaming
-    passes over the volume)."""
-    union = ref | pred
+def union_box(*masks: np.ndarray) -> tuple[slice, ...] | None:
+    """Bounding box of the union of the masks' non-zero voxels grown by one voxel (clipped to
+    the array), or ``None`` when all are empty. Two streaming passes over the volume."""
+    if len(masks) == 1:
+        union = np.asarray(masks[0]).astype(bool, copy=False)
+    else:  # same-dtype logical_or is one fast pass; mixed dtypes are cast first
+        union = np.logical_or(masks[0], masks[1])
+        for mask in masks[2:]:
+            union |= np.asarray(mask).astype(bool, copy=False)
     rest = union.any(axis=0)
     hits = [np.flatnonzero(union.reshape(union.shape[0], -1).any(axis=1))]
+    if hits[0].size == 0:
+        return None
     for axis in range(rest.ndim):
         others = tuple(a for a in range(rest.ndim) if a != axis)
         hits.append(np.flatnonzero(rest.any(axis=others)))
-    box = tuple(slice(max(int(h[0]) - 1, 0), int(h[-1]) + 2) for h in hits)
-    return ref[box], pred[box]
+    return tuple(slice(max(int(h[0]) - 1, 0), int(h[-1]) + 2) for h in hits)
 
 
-def extent_diagonal_mm(shape: Sequence[int], spacing: Sequence[float]) -> float:
-    """Length of the image extent's diagonal: the distance given when one mask is empty."""
-    return float(np.sqrt(np.sum((np.asarray(shape) * np.asarray(spacing, dtype=float)) ** 2)))
+def _crop_to_union(ref: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks cropped to ``union_box`` (surfaces and distances are unchanged)."""
+    box = union_box(ref, pred)
+    return (ref, pred) if box is None else (ref[box], pred[box])
 
 
 def surface_distances(
-    reference: np.ndarray, prediction: np.ndarray, spacing: Sequence[float]
+    reference: np.ndarray, prediction: np.ndarray, spacing: Sequence[float], *,
+    locate: bool = False,
 ) -> SurfaceDistances:
-    """Directed surface distances of two non-empty masks (see the module docstring)."""
+    """Directed surface distances of two non-empty masks (see the module docstring); with
+    ``locate`` also where each surface voxel and its nearest partner are."""
     ref, pred, sp = _check_pair(reference, prediction, spacing)
     if not ref.any() or not pred.any():
         raise InputError("surface distances need two non-empty masks")
-    ref_c, pred_c = _crop_to_union(ref, pred)
+    box = union_box(ref, pred)
+    assert box is not None
+    ref_c, pred_c = ref[box], pred[box]
     ref_surface, pred_surface = _surface(ref_c), _surface(pred_c)
-    n_points = np.count_nonzero(ref_surface) + np.count_nonzero(pred_surface)
-    if ref_c.size <= _EDT_MAX_VOXELS_PER_SURFACE_POINT * n_points:  # thin crops (thick slices)
-        return SurfaceDistances(
-            prediction_to_reference=distance_transform_edt(~ref_surface, sampling=sp)[pred_surface],
-            reference_to_prediction=distance_transform_edt(~pred_surface, sampling=sp)[ref_surface],
-        )
-    ref_points = np.argwhere(ref_surface) * sp
-    pred_points = np.argwhere(pred_surface) * sp
+    ref_vox, pred_vox = np.argwhere(ref_surface), np.argwhere(pred_surface)
+    if ref_c.size <= _EDT_MAX_VOXELS_PER_SURFACE_POINT * (len(ref_vox) + len(pred_vox)):
+        # thin crops (thick slices): distance transforms of the crop
+        d_ref, i_ref = distance_transform_edt(~ref_surface, sampling=sp, return_indices=True)
+        d_pred, i_pred = distance_transform_edt(~pred_surface, sampling=sp,
+                                                return_indices=True)
+        to_ref, to_pred = d_ref[pred_surface], d_pred[ref_surface]
+        near_ref, near_pred = i_ref[:, pred_surface].T, i_pred[:, ref_surface].T
+    else:
+        to_ref, k_ref = _nearest(ref_vox * sp, pred_vox * sp)
+        to_pred, k_pred = _nearest(pred_vox * sp, ref_vox * sp)
+        near_ref, near_pred = ref_vox[k_ref], pred_vox[k_pred]
+    if not locate:
+        return SurfaceDistances(prediction_to_reference=to_ref, reference_to_prediction=to_pred)
+    offset = np.array([b.start for b in box])
     return SurfaceDistances(
-        prediction_to_reference=_nearest(ref_points, pred_points),
-        reference_to_prediction=_nearest(pred_points, ref_points),
+        prediction_to_reference=to_ref, reference_to_prediction=to_pred,
+        prediction_points=pred_vox + offset, reference_points=ref_vox + offset,
+        nearest_on_reference=near_ref + offset, nearest_on_prediction=near_pred + offset,
     )
 
 
-def _nearest(targets: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Exact distance from each query point to its nearest target point."""
+def _nearest(targets: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distance from each query point to its nearest target point, and that point's row."""
     tree = cKDTree(targets, balanced_tree=False, compact_nodes=False)  # faster to build
-    return tree.query(queries)[0]
+    distance, index = tree.query(queries)
+    return distance, index
 
 
 def dice(reference: np.ndarray, prediction: np.ndarray, spacing: Sequence[float] = (1, 1, 1),
@@ -145,24 +175,19 @@ def segmentation_scores(
     reference: np.ndarray, prediction: np.ndarray, spacing: Sequence[float], *,
     tolerance_mm: float = 1.0,
 ) -> SegmentationScores:
-    """Dice, HD95, ASSD and normalised surface Dice at ``tolerance_mm`` from one distance pass."""
+    """Dice, HD95, ASSD and normalised surface Dice at ``tolerance_mm`` from one distance pass,
+    for two non-empty masks (empty masks are edge cases: ``metrics.brats`` declares them)."""
     ref, pred, sp = _check_pair(reference, prediction, spacing)
     if tolerance_mm < 0:
         raise InputError(f"NSD tolerance must be >= 0 mm, got {tolerance_mm}")
     overlap = dice(ref, pred, sp)
-    has_ref, has_pred = bool(ref.any()), bool(pred.any())
-    if not has_ref and not has_pred:
-        return SegmentationScores(dice=1.0, hd95=0.0, assd=0.0, nsd=1.0)
-    if not has_ref or not has_pred:
-        worst = extent_diagonal_mm(ref.shape, sp)
-        return SegmentationScores(dice=0.0, hd95=worst, assd=worst, nsd=0.0)
     d = surface_distances(ref, pred, sp)
     pooled = d.pooled
     return SegmentationScores(
         dice=overlap,
         hd95=float(np.percentile(pooled, 95)),
         assd=float(pooled.mean()),
-        nsd=float(np.count_nonzero(pooled <= tolerance_mm) / pooled.size),
+        nsd=d.nsd(tolerance_mm),
     )
 
 
@@ -180,5 +205,5 @@ def normalised_surface_dice(
     reference: np.ndarray, prediction: np.ndarray, spacing: Sequence[float], *,
     tolerance_mm: float = 1.0,
 ) -> float:
-    """Share of both masks' surface voxels lying within ``tolerance_mm`` of the other surface."""
+    """Mean of the shares of each mask's surface voxels within ``tolerance_mm`` of the other's."""
     return segmentation_scores(reference, prediction, spacing, tolerance_mm=tolerance_mm).nsd
