@@ -198,3 +198,23 @@ def test_test_features_are_scored_by_models_fitted_on_training_features():
     with pytest.raises(InputError, match="test features shape"):
         crossfit_predict(spy, "idh", ["wildtype", "mutant"], features, labels, subjects, sites,
                          test_features=shifted[:3])
+
+
+def test_prevalence_reference_has_no_skill_auroc_one_half():
+    """The no-skill reference gives every case the same prediction (issue 12 item 2): per-fold
+    prevalences anti-correlate with the held-out labels and scored AUROC < 0.5."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    from imagination.adapters.baselines.prevalence import PrevalenceAdapter
+
+    labels = ["mut" if i % 3 == 0 else "wt" for i in range(24)]
+    subjects = [f"s{i}" for i in range(24)]
+    sites = ["A" if i < 12 else "B" for i in range(24)]
+    proba = crossfit_predict(PrevalenceAdapter(), "idh", ["wt", "mut"], np.zeros((24, 0)),
+                             labels, subjects, sites, n_folds=5)
+    assert np.all(proba == proba[0])  # one prediction for every case
+    np.testing.assert_allclose(proba[0], [16 / 24, 8 / 24])  # the cohort prevalence
+    y = np.array(labels) == "mut"
+    assert roc_auc_score(y, proba[:, 1]) == 0.5
+    predicted = np.where(proba[:, 1] >= 0.5, "mut", "wt")
+    assert balanced_accuracy_score(labels, predicted) == 0.5

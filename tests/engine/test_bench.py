@@ -218,3 +218,22 @@ def test_kill_9_then_the_same_command_gives_identical_tables(bench_cohort: Path,
     assert finished.returncode == 0, finished.stderr[-2000:]
     for name in TABLES:
         assert (run / name).read_bytes() == (reference / name).read_bytes(), name
+
+
+def test_lost_example_slices_are_written_again_on_a_warm_run(clean_run: Path,
+                                                              tmp_path: Path) -> None:
+    """Issue 12 item 24: the score memo must not skip an example whose file is gone."""
+    reference = clean_run / "run"
+    examples = sorted((reference / "examples").glob("*.npz"))
+    assert examples  # the clean run wrote one per recurrence adapter
+    copy = tmp_path / "run"
+    shutil.copytree(reference, copy)
+    shutil.rmtree(copy / "examples")
+    _bench(clean_run / "bench.yaml", copy)
+    again = sorted((copy / "examples").glob("*.npz"))
+    assert [p.name for p in again] == [p.name for p in examples]
+    for old, new in zip(examples, again, strict=True):
+        with np.load(old) as a, np.load(new) as b:
+            assert sorted(a.files) == sorted(b.files)
+            for key in a.files:
+                np.testing.assert_array_equal(a[key], b[key])

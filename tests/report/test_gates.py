@@ -20,7 +20,6 @@ from imagination.report.gates import (
     parse_requirement,
     requirement_from_config,
 )
-from imagination.report.tables import metric_direction, metric_target
 
 COLUMNS = ["task", "metric", "adapter", "value", "ci_low", "ci_high"]
 
@@ -118,8 +117,7 @@ def test_config_gate_fields_map_to_a_requirement():
 
 
 def baseline_gates(old: list[tuple], new: list[tuple], max_drop: float = 0.02):
-    results = evaluate_baseline(board(new), Baseline(board(old), max_drop),
-                                direction=metric_direction, target=metric_target)
+    results = evaluate_baseline(board(new), Baseline(board(old), max_drop))
     return {(g.name.split(": ")[1]): g for g in results}
 
 
@@ -172,8 +170,7 @@ def test_negative_max_drop_is_an_input_error():
 
 def test_evaluate_gates_combines_requirements_and_baseline():
     results = evaluate_gates(BOARD, [parse_requirement("idh:auroc>=0.5,adapter=cnn")],
-                             baseline=Baseline(BOARD, 0.0), direction=metric_direction,
-                             target=metric_target)
+                             baseline=Baseline(BOARD, 0.0))
     # one requirement + one baseline gate per comparable (task, metric, adapter) row
     assert len(results) == 1 + 5 and all(g.passed for g in results)
 
@@ -197,7 +194,6 @@ def test_baseline_passes_exactly_when_the_worsening_is_within_max_drop(old, new,
     worse = old - new if metric == "auroc" else new - old
     (result,) = evaluate_baseline(
         board([("t", metric, "a", new, new, new)]),
-        Baseline(board([("t", metric, "a", old, old, old)]), max_drop),
-        direction=metric_direction, target=metric_target)
+        Baseline(board([("t", metric, "a", old, old, old)]), max_drop))
     if abs(worse - max_drop) > 1e-9:
         assert result.passed is (worse <= max_drop)

@@ -13,6 +13,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from imagination.errors import InputError
+from imagination.metrics.registry import get
 from imagination.stats import robustness as rb
 
 
@@ -92,10 +93,11 @@ def test_corruption_errors_by_hand() -> None:
     assert rb.relative_corruption_error(0.1, [0.2, 0.3], 0.05, [0.1, 0.3]) == pytest.approx(1.0)
     with pytest.raises(InputError, match="different severities"):
         rb.corruption_error({1: 0.1}, {2: 0.1})
-    assert rb.metric_error(0.8, higher_is_better=True) == pytest.approx(0.2)
-    assert rb.metric_error(0.13, higher_is_better=False) == 0.13
-    with pytest.raises(InputError, match=r"\[0, 1\]"):
-        rb.metric_error(1.5, higher_is_better=True)
+    # the error of a value is its metric's distance from the ideal
+    assert get("auroc").error(0.8) == pytest.approx(0.2)
+    assert get("hd95").error(0.13) == 0.13
+    assert get("calibration_slope").error(0.9) == pytest.approx(0.1)
+    assert get("calibration_slope").error(1.5) == pytest.approx(0.5)
 
 
 def test_flip_rate_and_plan_dice_by_hand() -> None:
@@ -152,8 +154,12 @@ def test_site_spread_by_hand() -> None:
     assert rb.site_spread(values) == {"worst_site": "c", "worst_value": 0.6, "best_site": "a",
                                       "best_value": 0.9, "spread": pytest.approx(0.3),
                                       "n_sites": 3}
-    lower = rb.site_spread({"x": 0.1, "y": 0.3}, higher_is_better=False)
+    lower = rb.site_spread({"x": 0.1, "y": 0.3}, badness=get("hd95").badness)
     assert lower["worst_site"] == "y" and lower["best_site"] == "x"
+    # target metric: slope 1.5 is farther from 1 than 0.9
+    slope = rb.site_spread({"x": 1.5, "y": 0.9, "z": 1.02},
+                           badness=get("calibration_slope").badness)
+    assert (slope["worst_site"], slope["best_site"]) == ("x", "z")
     assert rb.site_spread({"x": float("nan")})["worst_site"] is None
 
 

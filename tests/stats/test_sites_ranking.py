@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from imagination.errors import InputError
+from imagination.metrics.registry import get
 from imagination.stats import ranking, sites
 
 
@@ -51,8 +52,9 @@ def test_site_means_with_t_intervals() -> None:
 def test_ranks_follow_direction() -> None:
     v = np.array([0.7, 0.9, 0.7, np.nan])
     assert list(ranking.ranks(v)) == [2, 1, 2, 4]
-    assert list(ranking.ranks(v, direction="lower")) == [1, 3, 1, 4]
-    assert list(ranking.ranks(np.array([0.8, 1.3, 1.05]), direction="target", target=1.0)) == [
+    assert list(ranking.ranks(v, badness=get("hd95").badness)) == [1, 3, 1, 4]
+    assert list(ranking.ranks(np.array([0.8, 1.3, 1.05]),
+                              badness=get("calibration_slope").badness)) == [
         2, 3, 1]
 
 

@@ -13,6 +13,12 @@ Fallback when a fold's training rows lack classes: with at least two classes pre
 adapter is fitted on the present ones and absent classes get probability 0; with fewer than
 two, no model can be fitted and the fold predicts the Laplace-smoothed training prevalence
 ``(n_c + 1) / (n + K)`` over all ``K`` classes.
+
+A no-skill reference (an adapter with ``same_for_every_case = True``, e.g. ``prevalence``) is
+not cross-fitted: it ignores the features, so it is fitted once on every labelled case and
+gives every case the same prediction. Per-fold fits would not be no-skill: a fold holding out
+a positive trains on one positive fewer, so out-of-fold prevalences anti-correlate with the
+labels and the reference scores AUROC below 0.5.
 """
 
 from __future__ import annotations
@@ -141,6 +147,8 @@ def crossfit_predict(
     if unknown:
         raise InputError(f"cross-fitting {task}: labels {unknown} are not in the classes "
                          f"{classes}")
+    if getattr(adapter, "same_for_every_case", False):
+        return _fit_once(adapter, task, classes, features, labels, targets)
     folds = assign_folds(labels, subjects, sites, n_folds=n_folds, seed=seed,
                          leave_one_site_out=leave_one_site_out)
     subjects_arr = np.asarray([str(s) for s in subjects], dtype=object)
@@ -163,4 +171,27 @@ def crossfit_predict(
                              f"{probabilities.shape}, expected {(int(test.sum()), len(present))}")
         for j, label in enumerate(present):
             out[test, classes.index(label)] = probabilities[:, j]
+    return out
+
+
+def _fit_once(adapter: LearningAdapter, task: str, classes: list[str], features: np.ndarray,
+              labels: Sequence[str | None], targets: np.ndarray) -> np.ndarray:
+    """A no-skill reference fitted on all labelled cases; the same row for every case."""
+    train = [i for i, y in enumerate(labels) if y is not None]
+    train_labels = [str(labels[i]) for i in train]
+    present = [c for c in classes if c in set(train_labels)]
+    out = np.zeros((len(labels), len(classes)), dtype=np.float64)
+    if not present:
+        out[:] = 1.0 / len(classes)
+        return out
+    probabilities = np.asarray(adapter.fit_predict(task, present, features[train], train_labels,
+                                                   targets), dtype=np.float64)
+    if probabilities.shape != (len(labels), len(present)):
+        raise InputError(f"adapter {adapter.name}: fit_predict returned shape "
+                         f"{probabilities.shape}, expected {(len(labels), len(present))}")
+    if not np.all(probabilities == probabilities[:1]):
+        raise InputError(f"adapter {adapter.name} declares same_for_every_case but predicted "
+                         f"different rows")
+    for j, label in enumerate(present):
+        out[:, classes.index(label)] = probabilities[:, j]
     return out

@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "imagination.cli.manifest_commands",
     "imagination.cli.cohort_commands",
     "imagination.cli.adapter_commands",
+    "imagination.cli.metric_commands",
     "imagination.cli.runs_commands",
     "imagination.cli.bench_commands",
     "imagination.cli.report_commands",

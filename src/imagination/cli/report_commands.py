@@ -60,7 +60,8 @@ def leaderboard(
     metric: str | None = typer.Option(None, "--metric", help="Only this metric."),
     fmt: Format = typer.Option(Format.csv, "--format", help="Output format."),
 ) -> None:
-    """Print the leaderboard (values with 95% intervals and ranks) as CSV, Markdown or JSON."""
+    """Print the leaderboard (values with intervals at the run's level, and ranks) as CSV,
+    Markdown or JSON."""
     board = tables.read_table(Path(run_dir), "leaderboard.csv", required=True)
     assert board is not None
     rows = tables.select_leaderboard(board, task=task, metric=metric)
@@ -69,7 +70,8 @@ def leaderboard(
     if fmt is Format.csv:
         typer.echo(rows.to_csv(index=False, lineterminator="\n"), nl=False)
     elif fmt is Format.md:
-        typer.echo(leaderboard_markdown(rows))
+        run = tables.RunResults(Path(run_dir), tables.read_run_json(Path(run_dir)), board)
+        typer.echo(leaderboard_markdown(rows, run.level))
     else:
         records = tables.json_safe(rows.to_dict(orient="records"))
         typer.echo(json.dumps(records, indent=2, ensure_ascii=False))

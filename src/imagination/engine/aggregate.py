@@ -19,10 +19,24 @@ from imagination.metrics.registry import Metric
 from imagination.stats.bootstrap import interval, jackknife_weights, resample_weights
 from imagination.stats.delong import delong_paired_test
 from imagination.stats.multiple import holm
-from imagination.stats.paired import mcnemar, wilcoxon_paired
+from imagination.stats.paired import WILCOXON_VARIANT, mcnemar, wilcoxon_paired
 from imagination.stats.ranking import rank_stability
 from imagination.stats.resampled import resampled_classification
 from imagination.stats.sites import SiteEstimate, site_heterogeneity, site_means
+
+#: The paired tests of ``comparisons.csv`` and ``ablation.csv`` (recorded in ``run.json``).
+STATISTICAL_TESTS: dict[str, str] = {
+    "sign": "every difference is a − b (adapter_a − adapter_b; robustness: perturbed − clean; "
+            "ablation: with − without)",
+    "delong": "binary AUROC: DeLong's paired test (two-sided)",
+    "mcnemar": "accuracy: exact McNemar test (two-sided binomial on discordant pairs)",
+    "wilcoxon": WILCOXON_VARIANT,
+    "paired_bootstrap": "other cohort metrics: two-sided paired subject bootstrap, "
+                        "p = 2 (k + 1) / (B + 1)",
+    "ablation": "sign-flip permutation test of per-subject mean differences (p_value) and "
+                "the Wilcoxon test above on the same differences (p_wilcoxon)",
+    "multiplicity": "Holm within each (task, metric) family of comparisons",
+}
 
 
 @dataclass
@@ -135,16 +149,22 @@ def aggregate_cases(datas: Sequence[CaseData], stats: StatisticsConfig) -> Aggre
 
 def leaderboard_rows(task: str, metric: Metric, agg: Aggregate,
                      stats: StatisticsConfig) -> list[dict[str, object]]:
-    ranks = rank_stability(agg.models, agg.estimates, agg.boot,
-                           direction=metric.direction, target=metric.target, alpha=stats.alpha)
+    """One row per model: estimate, interval (kept inside the metric's range), rank by the
+    metric's direction and its bootstrap interval; a NaN estimate gets no rank."""
+    ranks = rank_stability(agg.models, agg.estimates, agg.boot, badness=metric.badness,
+                           alpha=stats.alpha)
     rows = []
     for j, model in enumerate(agg.models):
-        low, high = interval(agg.boot[:, j], float(agg.estimates[j]), alpha=stats.alpha,
+        value = float(agg.estimates[j])
+        low, high = interval(agg.boot[:, j], value, alpha=stats.alpha,
                              method=stats.ci_method, jackknife=agg.jack[j])
+        ranked = np.isfinite(value)
         rows.append({"task": task, "metric": metric.name, "adapter": model,
-                     "value": float(agg.estimates[j]), "ci_low": low, "ci_high": high,
-                     "n": agg.n[j], "n_failed": agg.n_failed[j], "rank": ranks[j].rank,
-                     "rank_ci_low": ranks[j].rank_low, "rank_ci_high": ranks[j].rank_high,
+                     "value": value, "ci_low": metric.clip(low), "ci_high": metric.clip(high),
+                     "n": agg.n[j], "n_failed": agg.n_failed[j],
+                     "rank": ranks[j].rank if ranked else np.nan,
+                     "rank_ci_low": ranks[j].rank_low if ranked else np.nan,
+                     "rank_ci_high": ranks[j].rank_high if ranked else np.nan,
                      "direction": metric.direction})
     return rows
 
@@ -166,11 +186,11 @@ PairTest = Callable[[int, int], tuple[str, float, float]]
 
 def comparison_rows(task: str, metric: Metric, agg: Aggregate, stats: StatisticsConfig,
                     pair_test: PairTest | None) -> list[dict[str, object]]:
-    """Every pair (a, b): difference b − a with its paired-bootstrap interval and a test."""
+    """Every pair (a, b): difference a − b with its paired-bootstrap interval and a test."""
     rows: list[dict[str, object]] = []
     for i, j in combinations(range(len(agg.models)), 2):
-        diff = agg.boot[:, j] - agg.boot[:, i]
-        estimate = float(agg.estimates[j] - agg.estimates[i])
+        diff = agg.boot[:, i] - agg.boot[:, j]
+        estimate = float(agg.estimates[i] - agg.estimates[j])
         low, high = interval(diff, estimate, alpha=stats.alpha, method="percentile")
         test, statistic, p = ("paired_bootstrap", float("nan"), _bootstrap_p(diff))
         if pair_test is not None:
@@ -197,7 +217,8 @@ def classification_pair_test(metric: Metric, datas: Sequence[ClassData],
             y = datas[i].y_true == classes[pos]
             if y.all() or not y.any():
                 return "delong", float("nan"), float("nan")
-            res = delong_paired_test(y, datas[i].proba[:, pos], datas[j].proba[:, pos])
+            # (b, a) order: DeLong's z is then the sign of AUC_a − AUC_b, as the estimate
+            res = delong_paired_test(y, datas[j].proba[:, pos], datas[i].proba[:, pos])
             return "delong", res.z, res.p_value
         return delong
     if metric.name == "accuracy":
@@ -224,7 +245,7 @@ def case_pair_test(datas: Sequence[CaseData]) -> PairTest:
         if both.sum() < 2:
             return "wilcoxon", float("nan"), float("nan")
         res = wilcoxon_paired(a[both], b[both])
-        return "wilcoxon", res.statistic, res.p_value
+        return res.method, res.statistic, res.p_value
     return wilcoxon
 
 
@@ -236,8 +257,8 @@ def site_rows(task: str, metric: Metric, datas: Sequence[CaseData],
         estimates: list[SiteEstimate] = site_means(data.values, data.sites, alpha=stats.alpha)
         for est in estimates:
             rows.append({"task": task, "metric": metric.name, "adapter": data.adapter,
-                         "site": est.site, "value": est.estimate, "ci_low": est.low,
-                         "ci_high": est.high, "n": est.n})
+                         "site": est.site, "value": est.estimate, "ci_low": metric.clip(est.low),
+                         "ci_high": metric.clip(est.high), "n": est.n})
         usable = [e for e in estimates if np.isfinite(e.se) and e.se > 0]
         if len(usable) >= 2:
             het = site_heterogeneity(usable, alpha=stats.alpha)
@@ -269,8 +290,8 @@ def classification_site_rows(task: str, metric: Metric, datas: Sequence[ClassDat
             se = float(finite.std(ddof=1)) if finite.size > 1 else float("nan")
             estimates.append(SiteEstimate(str(site), value, se, low, high, int(sel.sum())))
             rows.append({"task": task, "metric": metric.name, "adapter": data.adapter,
-                         "site": str(site), "value": value, "ci_low": low, "ci_high": high,
-                         "n": int(sel.sum())})
+                         "site": str(site), "value": value, "ci_low": metric.clip(low),
+                         "ci_high": metric.clip(high), "n": int(sel.sum())})
         usable = [e for e in estimates if np.isfinite(e.se) and e.se > 0
                   and np.isfinite(e.estimate)]
         if len(usable) >= 2:

@@ -28,6 +28,7 @@ from imagination.cohort.cohort import Cohort
 from imagination.cohort.manifest import meta_path_for, read_manifest
 from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
+from imagination.engine.aggregate import STATISTICAL_TESTS
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import failure_record, run_job
@@ -385,6 +386,7 @@ def _run_whole(config: BenchConfig, cohort: Cohort, manifests: Sequence[Path],
                   "perturbations": {j.key: j.perturbation_seed for j in plan
                                     if j.perturbation_seed is not None}},
         "metric_policies": scored.policies,
+        "statistical_tests": STATISTICAL_TESTS,
         "timings": {"started": started.isoformat(timespec="seconds"),
                     "finished": datetime.now(UTC).isoformat(timespec="seconds"),
                     **{k: round(v, 3) for k, v in timings.items()}},

@@ -21,7 +21,7 @@ from imagination.metrics.recurrence import (
     recurrence_case_metrics,
     standard_plan,
 )
-from imagination.metrics.registry import policy_versions
+from imagination.metrics.registry import available, policy_versions
 from imagination.stats.robustness import plan_dice
 
 
@@ -85,9 +85,12 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
         remembered = store.lookup_scores(memo_key)
         if remembered is not None:  # same predictions, same truth files, same metric versions
             by_key = {job.key: job for job in case_jobs}
-            for key, values, reason in remembered:
-                yield RecurrenceScore(by_key[key], values, reason)
-            example_written.update(j.adapter_label for j in case_jobs)
+            restored = [RecurrenceScore(by_key[key], values, reason)
+                        for key, values, reason in remembered]
+            if examples_dir is not None:
+                _restore_examples(examples_dir, case, restored, store, example_written,
+                                  margin_mm)
+            yield from restored
             continue
         truth = recurrence_truth(load_case(case))
         if truth is None:
@@ -106,9 +109,9 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
                           f"{(record.failure or {}).get('reason', 'no map')}")
                 scored.append(RecurrenceScore(job, None, reason))
                 continue
-            values = recurrence_case_metrics(
+            values = declared_edge_cases(recurrence_case_metrics(
                 record.recurrence, truth.recurrence, truth.core, truth.brain, truth.spacing,
-                margin_mm=margin_mm, enhancing_mask=truth.enhancing, standard=std)
+                margin_mm=margin_mm, enhancing_mask=truth.enhancing, standard=std), truth, k)
             if job.adapter_label in perturbed:  # plans are compared with the clean one
                 plan = isovolumetric_plan(record.recurrence, truth.brain, k)
                 if job.variant.kind is None:
@@ -117,13 +120,63 @@ def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: Pred
                     values["plan_dice_vs_clean"] = plan_dice(clean_plans[job.adapter_label],
                                                              plan)
             scored.append(RecurrenceScore(job, values, ""))
-            if (examples_dir is not None and job.variant.kind is None
-                    and job.adapter_label not in example_written and truth.t1c is not None
-                    and truth.recurrence.any()):
+            if (examples_dir is not None and _example_candidate(job, values, case)
+                    and job.adapter_label not in example_written and truth.t1c is not None):
                 write_example(examples_dir, job, truth, record.recurrence, std)
                 example_written.add(job.adapter_label)
         store.remember_scores(memo_key, [[s.job.key, s.values, s.reason] for s in scored])
         yield from scored
+
+
+def declared_edge_cases(values: dict[str, float], truth: RecurrenceTruth,
+                        plan_voxels: int) -> dict[str, float]:
+    """Each recurrence metric's declared edge-case value (its registry table) where the
+    recurrence (all or enhancing) or the plan is empty; the formula's value elsewhere."""
+    empty_plan = plan_voxels == 0
+    empty_all = not truth.recurrence.any()
+    empty_enhancing = truth.enhancing is None or not truth.enhancing.any()
+    for name in list(values):
+        metric = _RECURRENCE_METRICS.get(name)
+        if metric is None:
+            continue
+        empty = empty_enhancing if "enhancing" in name else empty_all
+        declared = metric.edge_value(empty, empty_plan)
+        if declared is not None:
+            values[name] = declared
+    return values
+
+
+_RECURRENCE_METRICS = {m.name: m for m in available("recurrence")}
+
+
+def _example_candidate(job: JobSpec, values: dict[str, float] | None, case: Case) -> bool:
+    """A clean job of a case with recurrence and a T1c: the first per adapter is its example."""
+    return (job.variant.kind is None and values is not None and "t1c" in case.images
+            and float(values.get("recurrence_ml", 0.0)) > 0)
+
+
+def example_path(folder: Path, job: JobSpec) -> Path:
+    return folder / f"recurrence_{job.adapter_label}_{job.case.case_id}.npz"
+
+
+def _restore_examples(folder: Path, case: Case, scores: Sequence[RecurrenceScore],
+                      store: PredictionStore, written: set[str], margin_mm: float) -> None:
+    """Scores came from the memo: write the example slices this case owes that are missing
+    on disk (idempotent: an existing file is kept)."""
+    owed = [s.job for s in scores if s.job.adapter_label not in written
+            and _example_candidate(s.job, s.values, case)]
+    written.update(job.adapter_label for job in owed)
+    missing = [job for job in owed if not example_path(folder, job).is_file()]
+    if not missing:
+        return
+    truth = recurrence_truth(load_case(case))
+    if truth is None or truth.t1c is None:
+        return
+    std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
+    for job in missing:
+        record = store.get(job.key)
+        if record is not None and record.recurrence is not None:
+            write_example(folder, job, truth, record.recurrence, std)
 
 
 #: Bump when the scoring of a case changes in a way the metric versions do not record.
@@ -157,7 +210,7 @@ def write_example(folder: Path, job: JobSpec, truth: RecurrenceTruth, score_map:
     np.savez_compressed(buffer, t1c=truth.t1c[:, :, z], recurrence=truth.recurrence[:, :, z],
                         standard_plan=std[:, :, z], model_plan=model[:, :, z],
                         spacing=np.asarray(truth.spacing), slice_index=np.asarray(z))
-    path = folder / f"recurrence_{job.adapter_label}_{job.case.case_id}.npz"
+    path = example_path(folder, job)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
     return path

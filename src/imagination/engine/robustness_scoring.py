@@ -26,7 +26,6 @@ from imagination.stats.robustness import (
     corruption_error,
     flip_rate,
     label_agreement,
-    metric_error,
     paired_delta,
     relative_corruption_error,
     retest_agreement,
@@ -176,20 +175,19 @@ def robustness_summary(rows: Sequence[Mapping[str, Any]],
     out = []
     for (task, metric_name, adapter, kind), items in sorted(groups.items()):
         metric = get(metric_name)
-        higher = metric.direction != "lower"
         finite = [r for r in items if np.isfinite(r["value"])]
         if not finite:
             continue
-        worst = (min if higher else max)(finite, key=lambda r: r["value"])
-        errors = _errors(finite, higher)
+        worst = max(finite, key=lambda r: metric.badness(r["value"]))
+        errors = _errors(finite, metric)
         ce = rce = float("nan")
         ref_items = groups.get((task, metric_name, reference or "", kind), [])
-        ref_errors = _errors([r for r in ref_items if np.isfinite(r["value"])], higher)
+        ref_errors = _errors([r for r in ref_items if np.isfinite(r["value"])], metric)
         if reference and errors and ref_errors and set(errors) == set(ref_errors):
             ce = corruption_error(errors, ref_errors)
             rce = relative_corruption_error(
-                _error(finite[0]["clean_value"], higher), errors,
-                _error(ref_items[0]["clean_value"], higher), ref_errors)
+                metric.error(finite[0]["clean_value"]), errors,
+                metric.error(ref_items[0]["clean_value"]), ref_errors)
         out.append({"task": task, "metric": metric_name, "adapter": adapter, "kind": kind,
                     "worst_value": worst["value"], "worst_severity": worst["severity"],
                     "worst_delta": worst["delta"],
@@ -198,15 +196,9 @@ def robustness_summary(rows: Sequence[Mapping[str, Any]],
     return out
 
 
-def _error(value: float, higher: bool) -> float:
-    try:
-        return metric_error(float(value), higher_is_better=higher)
-    except InputError:
-        return float("nan")
-
-
-def _errors(items: Sequence[Mapping[str, Any]], higher: bool) -> dict[int, float]:
-    out = {int(r["severity"]): _error(r["value"], higher) for r in items}
+def _errors(items: Sequence[Mapping[str, Any]], metric: Metric) -> dict[int, float]:
+    """Error (distance from the metric's ideal) per severity, finite ones only."""
+    out = {int(r["severity"]): metric.error(float(r["value"])) for r in items}
     return {k: v for k, v in out.items() if np.isfinite(v)}
 
 
@@ -283,7 +275,7 @@ def site_shift_rows(site_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, An
     out = []
     for (task, metric_name, adapter), by_site in sorted(groups.items()):
         metric: Metric = get(metric_name)
-        spread = site_spread(by_site, higher_is_better=metric.direction != "lower")
+        spread = site_spread(by_site, badness=metric.badness)
         out.append({"task": task, "metric": metric_name, "adapter": adapter, **spread})
     return out
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from imagination.errors import InputError
+from imagination.metrics.registry import semantics
 
 Op = Literal[">=", "<=", ">", "<"]
 On = Literal["value", "ci_low", "ci_high"]
@@ -167,21 +168,9 @@ def evaluate_requirement(leaderboard: pd.DataFrame, req: Requirement, *,
     return results
 
 
-def _worsening(old: float, new: float, direction: str, target: float | None) -> float:
-    """How much worse ``new`` is than ``old`` (positive = worse)."""
-    if direction == "lower":
-        return new - old
-    if direction == "target":
-        ideal = 0.0 if target is None else target
-        return abs(new - ideal) - abs(old - ideal)
-    return old - new
-
-
-def evaluate_baseline(
-    leaderboard: pd.DataFrame, baseline: Baseline, *,
-    direction: Callable[[str], str], target: Callable[[str], float | None],
-) -> list[GateResult]:
-    """One gate per (task, metric, adapter) present in both leaderboards."""
+def evaluate_baseline(leaderboard: pd.DataFrame, baseline: Baseline) -> list[GateResult]:
+    """One gate per (task, metric, adapter) present in both leaderboards; worse is the
+    metric's own direction (:meth:`Metric.worsening`)."""
     if baseline.max_drop < 0 or math.isnan(baseline.max_drop):
         raise InputError(f"--max-drop must be >= 0, got {baseline.max_drop}")
     keys = ["task", "metric", "adapter"]
@@ -200,10 +189,9 @@ def evaluate_baseline(
             continue
         if math.isnan(old):
             continue
-        metric = str(row["metric"])
-        way = direction(metric)
-        worse = _worsening(old, new, way, target(metric))
-        limit = {"higher": old - baseline.max_drop, "lower": old + baseline.max_drop}.get(way, old)
+        metric = semantics(str(row["metric"]))
+        worse = metric.worsening(old, new)
+        limit = metric.allowed(old, baseline.max_drop)
         passed = worse <= baseline.max_drop + TOLERANCE
         verdict = "passed" if passed else "FAILED"
         change = "worse" if worse > 0 else "better or equal"
@@ -216,15 +204,12 @@ def evaluate_baseline(
 
 def evaluate_gates(
     leaderboard: pd.DataFrame, requirements: Iterable[Requirement], *,
-    baseline: Baseline | None = None,
-    direction: Callable[[str], str], target: Callable[[str], float | None],
-    configured: Collection[str] = (),
+    baseline: Baseline | None = None, configured: Collection[str] = (),
 ) -> list[GateResult]:
     """Evaluate every requirement, then the baseline comparison (if any)."""
     results: list[GateResult] = []
     for req in requirements:
         results.extend(evaluate_requirement(leaderboard, req, configured=configured))
     if baseline is not None:
-        results.extend(evaluate_baseline(leaderboard, baseline, direction=direction,
-                                         target=target))
+        results.extend(evaluate_baseline(leaderboard, baseline))
     return results

@@ -78,6 +78,8 @@ def report_context(results: RunResults, gates: Sequence[GateResult]) -> dict[str
                             if results.reproducibility is not None
                             and "task" not in results.reproducibility.columns else None),
         "failure_policy": config.get("failure_policy", "–"),
+        "level": results.level, "alpha": f"{results.alpha:g}",
+        "tests": results.run.get("statistical_tests") or {},
     }
 
 

@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 
 from imagination.report.gates import GateResult
-from imagination.report.tables import RunResults, primary_metric, select_leaderboard
+from imagination.report.tables import (
+    RunResults,
+    primary_metric,
+    result_flags,
+    select_leaderboard,
+)
 
 
 def fmt(value: object, digits: int = 3) -> str:
@@ -51,16 +56,22 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     return "\n".join(lines)
 
 
-def leaderboard_markdown(rows: pd.DataFrame) -> str:
-    """Leaderboard rows as a Markdown table with intervals and rank ranges."""
+def leaderboard_markdown(rows: pd.DataFrame, level: str = "95%",
+                         results: RunResults | None = None) -> str:
+    """Leaderboard rows as a Markdown table with intervals and rank ranges; with the run's
+    ``results``, a warnings column (below chance, small sample, zero-width interval)."""
     body = [
         (r.task, r.metric, r.adapter, fmt(r.value), interval(r.ci_low, r.ci_high),
          count(r.rank), interval(r.rank_ci_low, r.rank_ci_high, 0), count(r.n),
          count(r.n_failed))
+        + ((" ".join(f"⚠ {f}" for f in result_flags(results, r.task, r.metric, r.value,
+                                                    r.ci_low, r.ci_high, r.n)),)
+           if results is not None else ())
         for r in rows.itertuples(index=False)
     ]
-    return markdown_table(("task", "metric", "adapter", "value", "95% CI", "rank", "rank CI",
-                           "n", "failed"), body)
+    headers = ("task", "metric", "adapter", "value", f"{level} CI", "rank", "rank CI", "n",
+               "failed") + (("warnings",) if results is not None else ())
+    return markdown_table(headers, body)
 
 
 #: More passed gates than this are folded into a <details> block (CI summaries render it).
@@ -98,7 +109,8 @@ def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
     for task in results.tasks:
         metric = primary_metric(results, task)
         rows = select_leaderboard(results.leaderboard, task=task, metric=metric)
-        parts += ["", f"## {task}: {metric}", "", leaderboard_markdown(rows)]
+        parts += ["", f"## {task}: {metric}", "",
+                  leaderboard_markdown(rows, results.level, results)]
     if results.failures is not None and not results.failures.empty:
         counts = results.failures.groupby("adapter").size()
         listed = ", ".join(f"{adapter} {count}" for adapter, count in counts.items())

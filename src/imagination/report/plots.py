@@ -248,7 +248,8 @@ class RankPoint:
     high: float
 
 
-def rank_stability_plot(points: Sequence[RankPoint], colours: Mapping[str, str]) -> str:
+def rank_stability_plot(points: Sequence[RankPoint], colours: Mapping[str, str],
+                        level: str = "95%") -> str:
     """Rank (1 = best) per metric with its bootstrap interval, one line per adapter."""
     metrics = list(dict.fromkeys(p.metric for p in points))
     adapters = list(dict.fromkeys(p.adapter for p in points))
@@ -268,7 +269,7 @@ def rank_stability_plot(points: Sequence[RankPoint], colours: Mapping[str, str])
         ax.set_xlim(-0.6, len(metrics) - 0.4)
         ax.set_yticks(range(1, len(adapters) + 1))
         ax.set_ylim(len(adapters) + 0.5, 0.5)
-        ax.set(ylabel="rank (1 = best)", title="Rank stability (bootstrap 95% rank interval)")
+        ax.set(ylabel="rank (1 = best)", title=f"Rank stability (bootstrap {level} rank interval)")
         ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
         return _svg(fig)
 

@@ -81,8 +81,7 @@ def evaluate(results: tables.RunResults, options: GateOptions) -> list[GateResul
     configured = [a.get("id") or a.get("name")
                   for a in (results.run.get("config") or {}).get("adapters") or []]
     return evaluate_gates(results.leaderboard, requirements(results, options),
-                          baseline=baseline(options), direction=results.direction,
-                          target=tables.metric_target, configured=configured)
+                          baseline=baseline(options), configured=configured)
 
 
 def regenerate(run_dir: str | Path, options: GateOptions | None = None) -> ReportOutcome:

@@ -11,7 +11,7 @@ import pandas as pd
 from imagination.report import plots
 from imagination.report.markdown import count, fmt, interval
 from imagination.report.sections import label, p_text, rows_where
-from imagination.report.tables import SITE_SHIFT_KIND, RunResults
+from imagination.report.tables import SITE_SHIFT_KIND, RunResults, metric_semantics
 
 STABILITY_METRICS = ("flip_rate", "plan_dice")
 
@@ -62,11 +62,11 @@ def worst_case_rows(results: RunResults, task: str, metric: str) -> list[list[st
     rows = _corruptions(results, task, metric)
     if rows.empty:
         return []
-    rows = rows.dropna(subset=["delta"])
-    sign = -1.0 if results.direction(metric) == "lower" else 1.0
+    rows = rows.dropna(subset=["value"])
+    semantics = metric_semantics(metric)
     out = []
     for (adapter, kind), mine in rows.groupby(["adapter", "kind"], sort=True):
-        worst = mine.loc[(sign * mine["delta"]).idxmin()]
+        worst = mine.loc[mine["value"].map(semantics.badness).idxmax()]
         out.append([str(adapter), str(kind), count(worst["severity"]), fmt(worst["value"]),
                     fmt(worst["delta"]), "–", "–"])
     return out

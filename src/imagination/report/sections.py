@@ -16,22 +16,8 @@ from imagination.cohort.vocabulary import CLASSIFICATION_TASKS, MODALITIES
 from imagination.report import plots
 from imagination.report.gates import GateResult
 from imagination.report.markdown import fmt
-from imagination.report.tables import RunResults
+from imagination.report.tables import RunResults, metric_semantics
 
-METRIC_LABELS: dict[str, str] = {
-    "auroc": "AUROC", "auprc": "AUPRC", "balanced_accuracy": "balanced accuracy",
-    "accuracy": "accuracy", "sensitivity": "sensitivity", "specificity": "specificity",
-    "ppv": "PPV", "npv": "NPV", "f1": "F1", "mcc": "MCC", "cohen_kappa": "Cohen κ",
-    "brier": "Brier score", "log_loss": "log loss", "ece": "ECE",
-    "calibration_slope": "calibration slope", "calibration_intercept": "calibration intercept",
-    "net_benefit": "net benefit", "coverage_all_model": "coverage, all recurrence (model)",
-    "coverage_all_standard": "coverage, all recurrence (standard plan)",
-    "coverage_gain_all": "coverage gain, all recurrence",
-    "coverage_enhancing_model": "coverage, enhancing recurrence (model)",
-    "coverage_enhancing_standard": "coverage, enhancing recurrence (standard plan)",
-    "coverage_gain_enhancing": "coverage gain, enhancing recurrence",
-    "missed_ml_model": "missed recurrence, mL (model)", "voxel_auroc": "voxel AUROC",
-}
 HEADLINE_METRICS: tuple[str, ...] = (
     "auroc", "auprc", "balanced_accuracy", "sensitivity", "specificity", "brier", "ece",
     "calibration_slope", "coverage_all_model", "coverage_gain_all", "coverage_enhancing_model",
@@ -39,12 +25,16 @@ HEADLINE_METRICS: tuple[str, ...] = (
 )
 MAX_HEADLINE = 6
 MAX_FAILURES_LISTED = 20
-DIRECTION_WORDS = {"higher": "higher is better", "lower": "lower is better",
-                   "target": "closer to the ideal is better"}
 
 
 def label(metric: str) -> str:
-    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+    """The metric's own label (the registry), with its unit: "missed recurrence (model), mL"."""
+    m = metric_semantics(metric)
+    return f"{m.label}, {m.unit}" if m.unit in ("mL", "mm") else m.label
+
+
+def direction_words(metric: str) -> str:
+    return metric_semantics(metric).direction_words
 
 
 def rows_where(table: pd.DataFrame | None, **equal: str) -> pd.DataFrame:

@@ -90,35 +90,43 @@ class RunResults:
         order = [a for a in configured if a in present]
         return order + [a for a in present if a not in order]
 
+    @property
+    def alpha(self) -> float:
+        """The run's ``statistics.alpha`` (0.05 when the run does not say)."""
+        stats = (self.run.get("config") or {}).get("statistics") or {}
+        try:
+            return float(stats.get("alpha", 0.05))
+        except (TypeError, ValueError):
+            return 0.05
+
+    @property
+    def level(self) -> str:
+        """Interval level as people write it: ``95%`` (alpha 0.05), ``90%`` (alpha 0.1)."""
+        return f"{100 * (1 - self.alpha):.4g}%"
+
+    def n_classes(self, task: str) -> int:
+        """Classes of a classification task (predictions, else the cohort); 2 otherwise."""
+        for table, column in ((self.predictions, "class"), (self.cohort, task)):
+            if table is not None and column in table.columns:
+                rows = table[table["task"] == task] if "task" in table.columns else table
+                found = rows[column].dropna().nunique()
+                if found >= 2:
+                    return int(found)
+        return 2
+
     def metrics(self, task: str) -> list[str]:
         """Metrics of ``task`` in leaderboard order."""
         rows = self.leaderboard[self.leaderboard["task"] == task]
         return list(dict.fromkeys(rows["metric"]))
 
     def direction(self, metric: str) -> str:
-        """``higher``, ``lower`` or ``target``: the leaderboard's column, else the registry."""
-        if "direction" in self.leaderboard.columns:
-            found = self.leaderboard.loc[self.leaderboard["metric"] == metric, "direction"]
-            found = found.dropna()
-            if not found.empty:
-                return str(found.iloc[0])
-        return metric_direction(metric)
+        """``higher``, ``lower`` or ``target``: the metric's own (the registry)."""
+        return registry.semantics(metric).direction
 
 
-def metric_direction(metric: str) -> str:
-    """The registry's direction of ``metric``; ``higher`` for a metric it does not know."""
-    try:
-        return registry.get(metric).direction
-    except InputError:
-        return "higher"
-
-
-def metric_target(metric: str) -> float | None:
-    """The ideal value of a ``target``-direction metric (calibration slope 1, intercept 0)."""
-    try:
-        return registry.get(metric).target
-    except InputError:
-        return None
+def metric_semantics(metric: str) -> registry.Metric:
+    """The registry's :class:`Metric` for ``metric`` (a plain higher-is-better one if unknown)."""
+    return registry.semantics(metric)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -217,3 +225,30 @@ def select_leaderboard(leaderboard: pd.DataFrame, *, task: str | None = None,
         rows = rows[rows["metric"] == metric]
     return rows.sort_values(["task", "metric", "rank", "adapter"], kind="stable",
                             na_position="last").reset_index(drop=True)
+
+
+#: Fewer labelled cases than this puts a small-sample warning beside a number.
+SMALL_N = 20
+
+
+def result_flags(results: RunResults, task: str, metric: str, value: Any, ci_low: Any,
+                 ci_high: Any, n: Any) -> list[str]:
+    """Warnings a reader must see beside a number: its interval lies wholly below chance, it
+    rests on fewer than :data:`SMALL_N` cases, or its interval has zero width."""
+    def number(x: Any) -> float:
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            return math.nan
+
+    flags = []
+    low, high, count = number(ci_low), number(ci_high), number(n)
+    semantics = registry.semantics(metric)
+    if semantics.below_chance(high, results.n_classes(task)):
+        chance = semantics.chance_level(results.n_classes(task))
+        flags.append(f"below chance ({chance:g})")
+    if math.isfinite(count) and count < SMALL_N:
+        flags.append(f"small sample (n = {count:.0f} < {SMALL_N})")
+    if math.isfinite(low) and low == high and math.isfinite(number(value)):
+        flags.append("zero-width interval")
+    return flags

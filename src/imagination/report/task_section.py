@@ -14,16 +14,21 @@ from imagination.report.examples import example_figure, example_files
 from imagination.report.markdown import count, fmt, interval
 from imagination.report.robustness_section import robustness_section
 from imagination.report.sections import (
-    DIRECTION_WORDS,
     HEADLINE_METRICS,
     MAX_HEADLINE,
     as_int,
+    direction_words,
     label,
     p_text,
     plain_table,
     rows_where,
 )
-from imagination.report.tables import HETEROGENEITY_SITE, RunResults, primary_metric
+from imagination.report.tables import (
+    HETEROGENEITY_SITE,
+    RunResults,
+    primary_metric,
+    result_flags,
+)
 
 
 def _headline(results: RunResults, task: str) -> list[str]:
@@ -46,10 +51,12 @@ def leaderboard_rows(results: RunResults, task: str) -> dict[str, Any]:
         for metric in headline:
             row = board[(board["adapter"] == adapter) & (board["metric"] == metric)]
             if row.empty:
-                cells.append({"value": "–", "ci": ""})
+                cells.append({"value": "–", "ci": "", "flags": []})
                 continue
             r = row.iloc[0]
-            cells.append({"value": fmt(r["value"]), "ci": interval(r["ci_low"], r["ci_high"])})
+            cells.append({"value": fmt(r["value"]), "ci": interval(r["ci_low"], r["ci_high"]),
+                          "flags": result_flags(results, task, metric, r["value"], r["ci_low"],
+                                                r["ci_high"], r["n"])})
         main = board[(board["adapter"] == adapter) & (board["metric"] == primary)]
         r = main.iloc[0] if not main.empty else None
         wide.append({
@@ -59,12 +66,13 @@ def leaderboard_rows(results: RunResults, task: str) -> dict[str, Any]:
             "n": count(r["n"]) if r is not None else "–",
             "n_failed": count(r["n_failed"]) if r is not None else "–",
         })
-    long = [[label(r.metric), DIRECTION_WORDS.get(results.direction(r.metric), ""), r.adapter,
+    long = [[label(r.metric), direction_words(r.metric), r.adapter,
              fmt(r.value), interval(r.ci_low, r.ci_high), count(r.rank),
-             interval(r.rank_ci_low, r.rank_ci_high, 0), count(r.n), count(r.n_failed)]
+             interval(r.rank_ci_low, r.rank_ci_high, 0), count(r.n), count(r.n_failed),
+             "; ".join(result_flags(results, task, r.metric, r.value, r.ci_low, r.ci_high, r.n))]
             for r in board.sort_values(["metric", "rank"]).itertuples(index=False)]
     return {"primary": primary, "primary_label": label(primary),
-            "headline": [(m, label(m), DIRECTION_WORDS.get(results.direction(m), ""))
+            "headline": [(m, label(m), direction_words(m))
                          for m in headline], "wide": wide, "long": long}
 
 
@@ -78,7 +86,7 @@ def comparison_rows(results: RunResults, task: str, metric: str) -> list[list[st
         p_holm = float(r["p_holm"]) if r["p_holm"] == r["p_holm"] else math.nan
         out.append([f"{r['adapter_a']} vs {r['adapter_b']}", str(r["test"]),
                     fmt(r["estimate"]), ci, p_text(r["p_value"]), p_text(r["p_holm"]),
-                    "yes" if p_holm < 0.05 else "no", count(r.get("n"))])
+                    "yes" if p_holm < results.alpha else "no", count(r.get("n"))])
     return out
 
 
@@ -167,7 +175,7 @@ def rank_figure(results: RunResults, task: str, colours: dict[str, str]) -> str 
               for r in board.itertuples(index=False) if r.rank == r.rank]
     if len({p.adapter for p in points}) < 2:
         return None
-    return plots.rank_stability_plot(points, colours)
+    return plots.rank_stability_plot(points, colours, level=results.level)
 
 
 def interval_figure(results: RunResults, task: str, headline: Sequence[str],
@@ -217,7 +225,9 @@ def at_a_glance(results: RunResults, task: str) -> dict[str, str] | None:
     row = {"task": task, "anchor": f"task-{task}", "metric": label(primary),
            "best": str(best["adapter"]), "value": fmt(best["value"]),
            "ci": interval(best["ci_low"], best["ci_high"]), "n": count(best["n"]),
-           "runner_up": "–", "verdict": "only adapter"}
+           "runner_up": "–", "verdict": "only adapter",
+           "flags": result_flags(results, task, primary, best["value"], best["ci_low"],
+                                 best["ci_high"], best["n"])}
     if len(board) < 2:
         return row
     second = board.iloc[1]
@@ -233,7 +243,8 @@ def at_a_glance(results: RunResults, task: str) -> dict[str, str] | None:
         row["verdict"] = "no paired test"
         return row
     p = p_text(match.iloc[0]["p_holm"])
-    significant = p.startswith("<") or (p != "–" and float(p) < 0.05)
+    p_holm = float(match.iloc[0]["p_holm"])
+    significant = p_holm == p_holm and p_holm < results.alpha
     shown = "< 0.001" if p.startswith("<") else f"= {p}"
     row["verdict"] = (f"better than the runner-up (Holm p {shown})" if significant
                       else f"not distinguishable from the runner-up (Holm p {shown})")

@@ -7,17 +7,14 @@ best rank, 1 = best); a non-finite value ranks last.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy.stats import rankdata
 
 from imagination.errors import InputError
 from imagination.stats.bootstrap import resample_weights, weighted_auc
-
-Direction = Literal["higher", "lower", "target"]
 
 
 @dataclass(frozen=True)
@@ -33,25 +30,26 @@ class ModelRank:
     p_best: float
 
 
-def ranks(values: np.ndarray, *, direction: Direction = "higher",
-          target: float | None = None) -> np.ndarray:
-    """Competition ranks along the last axis (1 = best; NaN ranks last)."""
+Badness = Callable[[np.ndarray], np.ndarray]
+
+
+def _higher_is_better(values: np.ndarray) -> np.ndarray:
+    return -values
+
+
+def ranks(values: np.ndarray, *, badness: Badness | None = None) -> np.ndarray:
+    """Competition ranks along the last axis (1 = best; NaN ranks last). ``badness`` maps
+    values to "smaller is better" (a metric's :meth:`~imagination.metrics.metric.Metric.badness`);
+    default: higher is better."""
     v = np.asarray(values, dtype=np.float64)
-    if direction == "higher":
-        badness = -v
-    elif direction == "lower":
-        badness = v.copy()
-    elif direction == "target" and target is not None:
-        badness = np.abs(v - target)
-    else:
-        raise InputError(f"unknown direction {direction!r} (target needs a target value)")
-    badness = np.where(np.isfinite(badness), badness, np.inf)
-    return rankdata(badness, method="min", axis=-1).astype(np.intp)
+    bad = np.asarray((badness or _higher_is_better)(v), dtype=np.float64)
+    bad = np.where(np.isfinite(bad) & np.isfinite(v), bad, np.inf)
+    return rankdata(bad, method="min", axis=-1).astype(np.intp)
 
 
 def rank_stability(models: Sequence[str], estimates: Sequence[float] | np.ndarray,
-                   bootstrap_values: np.ndarray, *, direction: Direction = "higher",
-                   target: float | None = None, alpha: float = 0.05) -> list[ModelRank]:
+                   bootstrap_values: np.ndarray, *, badness: Badness | None = None,
+                   alpha: float = 0.05) -> list[ModelRank]:
     """Rank distribution of each model from bootstrap values (resamples × models); the rank
     interval is the (alpha/2, 1 − alpha/2) quantile pair of its ranks (nearest observed ranks)."""
     names = [str(m) for m in models]
@@ -59,8 +57,8 @@ def rank_stability(models: Sequence[str], estimates: Sequence[float] | np.ndarra
     boot = np.asarray(bootstrap_values, dtype=np.float64)
     if boot.ndim != 2 or boot.shape[1] != len(names) or est.shape != (len(names),):
         raise InputError(f"need {len(names)} estimates and a resamples × {len(names)} array")
-    point = ranks(est, direction=direction, target=target)
-    resampled = ranks(boot, direction=direction, target=target)
+    point = ranks(est, badness=badness)
+    resampled = ranks(boot, badness=badness)
     m = len(names)
     out = []
     for j, name in enumerate(names):

@@ -5,7 +5,8 @@
   the subject-level paired bootstrap of :mod:`imagination.stats.bootstrap` (clean and perturbed
   values of a drawn subject enter the same resample).
 * ImageNet-C style corruption errors (Hendrycks & Dietterich 2019): :func:`corruption_error`,
-  :func:`relative_corruption_error`, with :func:`metric_error` defining the error.
+  :func:`relative_corruption_error`; the error of a value is the metric's own
+  (:meth:`imagination.metrics.metric.Metric.error`: 1 − AUROC, HD95, |slope − 1|).
 * Prediction stability: :func:`flip_rate` (classes), :func:`plan_dice` (recurrence plans).
 * Modality ablation: :func:`ablation_test`. Sites: :func:`site_spread`.
 * Reproducibility: :func:`compare_repeats` (determinism), :func:`retest_agreement` (ICC and
@@ -116,16 +117,6 @@ def paired_metric_delta(metric: Callable[[np.ndarray, np.ndarray], float],
     return Delta(result.estimate, result.low, result.high)
 
 
-def metric_error(value: float, *, higher_is_better: bool) -> float:
-    """Error of a metric value for corruption errors: 1 − value for higher-is-better metrics in
-    [0, 1] (AUROC, accuracy, coverage, Dice), the value itself for lower-is-better ones."""
-    if not higher_is_better:
-        return float(value)
-    if not 0.0 <= value <= 1.0:
-        raise InputError(f"error = 1 − metric needs a metric in [0, 1], got {value}")
-    return 1.0 - float(value)
-
-
 def _by_severity(errors: Mapping[int, float] | ArrayLike, name: str) -> dict[int, float]:
     if isinstance(errors, Mapping):
         table = {int(k): float(v) for k, v in errors.items()}
@@ -234,8 +225,8 @@ def ablation_test(with_values: ArrayLike, without_values: ArrayLike,
     names, index = np.unique(subj, return_inverse=True)
     per_subject = np.bincount(index, weights=with_ - without) / np.bincount(index)
     zeros = np.zeros_like(per_subject)
-    permutation = permutation_paired(zeros, per_subject, n_resamples=n_permutations, seed=seed)
-    wilcoxon = wilcoxon_paired(zeros, per_subject)
+    permutation = permutation_paired(per_subject, zeros, n_resamples=n_permutations, seed=seed)
+    wilcoxon = wilcoxon_paired(per_subject, zeros)
     return {"estimate": delta.delta, "ci_low": delta.ci_low, "ci_high": delta.ci_high,
             "p_value": permutation.p_value, "test": permutation.method,
             "p_wilcoxon": wilcoxon.p_value, "median_subject_difference": wilcoxon.effect,
@@ -243,15 +234,17 @@ def ablation_test(with_values: ArrayLike, without_values: ArrayLike,
 
 
 def site_spread(values_by_site: Mapping[str, float], *,
-                higher_is_better: bool = True) -> dict[str, Any]:
-    """Worst site (lowest value, or highest for lower-is-better metrics; ties: first in sorted
-    order), best site, and the spread max − min over sites with a finite value."""
+                badness: Callable[[float], float] | None = None) -> dict[str, Any]:
+    """Worst site (largest ``badness``, a metric's :meth:`Metric.badness`; default: lowest
+    value; ties: first in sorted order), best site, and the spread max − min over sites with a
+    finite value."""
     finite = {str(k): float(v) for k, v in sorted(values_by_site.items()) if np.isfinite(v)}
     if not finite:
         return {"worst_site": None, "worst_value": float("nan"), "best_site": None,
                 "best_value": float("nan"), "spread": float("nan"), "n_sites": 0}
-    ordered = sorted(finite, key=lambda s: finite[s], reverse=not higher_is_better)
-    worst, best = ordered[0], ordered[-1]
+    bad = badness or (lambda v: -v)
+    worst = max(finite, key=lambda s: bad(finite[s]))  # first of equals in sorted order
+    best = min(finite, key=lambda s: bad(finite[s]))
     return {"worst_site": worst, "worst_value": finite[worst], "best_site": best,
             "best_value": finite[best], "spread": max(finite.values()) - min(finite.values()),
             "n_sites": len(finite)}

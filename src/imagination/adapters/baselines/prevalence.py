@@ -1,11 +1,10 @@
 """``prevalence``: the no-skill classification reference.
 
-Predicts, for every case, the class frequencies of the cross-fitting training rows (so the
-prediction for a case never uses its own label). It carries no information about the case;
-read its Brier score and calibration. Its AUROC is near 0.5 but biased below it in small
-cohorts: a fold that holds out a positive case trains on one positive fewer, so out-of-fold
-prevalence is slightly anti-correlated with the label (a known property of cross-validated
-null models).
+Predicts, for every case of a task, the same probabilities: the class frequencies of the
+cohort's labelled cases (``same_for_every_case``: fitted once, not cross-fitted). One prediction
+for all cases carries no information about any case, so AUROC is exactly 0.5 and binary
+balanced accuracy 0.5; its Brier score is the no-skill Brier. (Per-fold frequencies would not
+be no-skill: out-of-fold prevalence anti-correlates with the held-out labels.)
 """
 
 from __future__ import annotations
@@ -21,16 +20,18 @@ from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 
 
 class PrevalenceAdapter:
-    """Training-fold class frequencies for every case."""
+    """Cohort class frequencies, the same for every case."""
 
     name = "prevalence"
-    version = "1.0"
+    version = "2.0"
+    same_for_every_case = True
     tasks = CLASSIFICATION_TASKS
     required_modalities: tuple[str, ...] = ()
     optional_modalities: tuple[str, ...] = ()
     card = ModelCard(
-        intended_use="no-skill reference: the training prevalence of each class",
-        training_data="the benchmark cohort itself, cross-fitted (never the predicted case)",
+        intended_use="no-skill reference: the cohort prevalence of each class, one prediction "
+                     "for every case (AUROC 0.5)",
+        training_data="the labels of the benchmark cohort (no image or feature is used)",
     )
 
     def params(self) -> Mapping[str, Any]:
