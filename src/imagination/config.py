@@ -45,11 +45,21 @@ class CohortConfig(_Strict):
         return self
 
 
+class ChainedInput(_Strict):
+    """An input taken from another adapter's output on the same case."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str = Field(alias="from", description="id of the adapter whose output is used")
+
+
 class AdapterConfig(_Strict):
     name: str = Field(description="registry name (see `imagination adapters list`)")
     id: str | None = Field(default=None, description="display name; defaults to name")
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0, description="per case")
+    inputs: dict[str, ChainedInput] = Field(
+        default_factory=dict, description="chained inputs, e.g. {mask_tumor: {from: SEG_ID}}: "
+        "the mask comes from that adapter's segmentation of the same case")
 
     @property
     def label(self) -> str:
@@ -186,6 +196,20 @@ class BenchConfig(_Strict):
             if unknown:
                 raise ValueError(f"perturbations[{index}].adapters: {unknown} are not "
                                  f"configured (allowed: {labels})")
+        for adapter in self.adapters:
+            for key, source in adapter.inputs.items():
+                if key != "mask_tumor":
+                    raise ValueError(f"adapters[{adapter.label}].inputs: {key!r} cannot be "
+                                     "chained (allowed: mask_tumor)")
+                if source.from_ not in labels or source.from_ == adapter.label:
+                    raise ValueError(f"adapters[{adapter.label}].inputs.{key}.from: "
+                                     f"{source.from_!r} is not another configured adapter "
+                                     f"(allowed: {[x for x in labels if x != adapter.label]})")
+                upstream = next(a for a in self.adapters if a.label == source.from_)
+                if upstream.inputs:
+                    raise ValueError(f"adapters[{adapter.label}].inputs.{key}.from: "
+                                     f"{source.from_!r} is itself chained; chains are one "
+                                     "model deep")
         reference = self.robustness.reference_adapter
         if reference is not None and reference not in labels:
             raise ValueError(f"robustness.reference_adapter {reference!r} is not configured "
@@ -216,7 +240,35 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
     config.cohort.manifests = [
         p if p.is_absolute() else (base_dir / p).resolve() for p in config.cohort.manifests
     ]
+    for adapter in config.adapters:
+        adapter.params = resolve_param_paths(adapter.name, adapter.params, base_dir)
     return config
+
+
+#: Adapter parameters (and layout options) that are paths, resolved against the config folder.
+PATH_PARAMS: dict[str, tuple[str, ...]] = {
+    "container": ("image_archive", "registry"),
+}
+LAYOUT_PATH_OPTIONS: tuple[str, ...] = ("additional_files", "parameters_file")
+
+
+def resolve_param_paths(kind: str, params: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """``params`` with the path parameters of adapter ``kind`` made absolute."""
+    def absolute(value: Any) -> Any:
+        if not isinstance(value, str) or not value:
+            return value
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else (base_dir / path).resolve())
+
+    out = dict(params)
+    for key in PATH_PARAMS.get(kind, ()):
+        if key in out:
+            out[key] = absolute(out[key])
+    options = out.get("layout_options")
+    if kind == "container" and isinstance(options, dict):
+        out["layout_options"] = {k: absolute(v) if k in LAYOUT_PATH_OPTIONS else v
+                                 for k, v in options.items()}
+    return out
 
 
 def load_config(path: str | os.PathLike[str]) -> BenchConfig:

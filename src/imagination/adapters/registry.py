@@ -3,8 +3,8 @@
 * built-ins: the weight-free reference baselines of :data:`BUILTINS`;
 * third-party packages: entry points of the group ``imagination.adapters`` whose object is an
   adapter class or factory (called with the configured parameters);
-* configured kinds: ``command`` and ``precomputed`` (:data:`CONFIGURED`), whose parameters
-  (name, argv or files, tasks, ...) come from the bench config.
+* configured kinds: ``command``, ``precomputed`` and ``container`` (:data:`CONFIGURED`),
+  whose parameters (name, argv or files, image, tasks, ...) come from the bench config.
 
 A built-in name wins over an entry point of the same name.
 """
@@ -26,6 +26,7 @@ from imagination.adapters.baselines.radiomics_lr import RadiomicsLRAdapter
 from imagination.adapters.baselines.random import RandomPlanAdapter
 from imagination.adapters.baselines.t2flair_mismatch import T2FlairMismatchAdapter
 from imagination.adapters.command import CommandAdapter
+from imagination.adapters.container import container_adapter
 from imagination.adapters.precomputed import PrecomputedAdapter
 from imagination.adapters.protocol import Adapter, LearningAdapter, ModelCard
 from imagination.errors import InputError
@@ -48,10 +49,12 @@ BUILTINS: Final[dict[str, Factory]] = {
 CONFIGURED: Final[dict[str, Factory]] = {
     "command": CommandAdapter,
     "precomputed": PrecomputedAdapter,
+    "container": container_adapter,
 }
 CONFIGURED_SUMMARY: Final[dict[str, str]] = {
     "command": "external program or container: argv template with {input} and {output}",
     "precomputed": "exported predictions: CSV of probabilities and a folder of NIfTI maps",
+    "container": "packaged model image (podman/docker/apptainer) under a named I/O layout",
 }
 
 

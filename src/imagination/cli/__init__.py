@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "imagination.cli.bench_commands",
     "imagination.cli.report_commands",
     "imagination.cli.synth_commands",
+    "imagination.cli.model_commands",
 )
 
 for _module in COMMAND_MODULES:

@@ -21,6 +21,8 @@ class Case:
     timepoint: str | None = None
     images: dict[str, Path] = field(default_factory=dict)
     masks: dict[str, Path] = field(default_factory=dict)
+    #: tissue probability maps (``gm``, ``wm``, ``csf``) on the case grid
+    tissues: dict[str, Path] = field(default_factory=dict)
     labels: dict[str, str | None] = field(default_factory=dict)
     covariates: dict[str, float | str | None] = field(default_factory=dict)
     label_map: LabelMap | None = None
@@ -94,6 +96,8 @@ class LoadedCase:
     grid: Grid
     images: dict[str, np.ndarray] = field(default_factory=dict)
     masks: dict[str, np.ndarray] = field(default_factory=dict)
+    #: tissue probability maps, float32 in [0, 1]
+    tissues: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def case_id(self) -> str:

@@ -24,7 +24,7 @@ from nibabel.filebasedimages import ImageFileError
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
 from imagination.cohort.case import Case, Grid, LoadedCase
-from imagination.cohort.vocabulary import mask_column
+from imagination.cohort.vocabulary import mask_column, tissue_column
 from imagination.errors import CaseError
 
 #: Two grids are the same when origins and spacings agree within this many mm ...
@@ -34,7 +34,7 @@ GRID_ATOL_DIRECTION = 1e-3
 #: NIfTI header text fields that may carry identifying text.
 HEADER_TEXT_FIELDS = ("descrip", "db_name", "aux_file", "intent_name")
 
-Kind = Literal["image", "mask"]
+Kind = Literal["image", "mask", "tissue"]
 _LPS_FLIP = np.diag([-1.0, -1.0, 1.0])
 NIFTI1_HEADER_SIZE = 348
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -64,6 +64,7 @@ def case_files(case: Case) -> list[FileRef]:
     """Every image and mask file of a case, images first."""
     refs = [FileRef(m, m, "image", p) for m, p in case.images.items()]
     refs += [FileRef(mask_column(m), m, "mask", p) for m, p in case.masks.items()]
+    refs += [FileRef(tissue_column(t), t, "tissue", p) for t, p in case.tissues.items()]
     return refs
 
 
@@ -236,7 +237,12 @@ def _typed(raw: np.ndarray, kind: Kind, ctx: dict[str, str | None]) -> np.ndarra
             n_nan = int(np.isnan(raw).sum())
             raise CaseError(f"{int(bad.sum())} non-finite voxels ({n_nan} NaN, "
                             f"{int(bad.sum()) - n_nan} Inf)", code="nonfinite_voxels", **ctx)
-    if kind == "image":
+    if kind == "tissue":
+        low, high = (float(raw.min()), float(raw.max())) if raw.size else (0.0, 0.0)
+        if low < -1e-3 or high > 1 + 1e-3:
+            raise CaseError(f"tissue probability map has values in [{low:.4g}, {high:.4g}], "
+                            "outside [0, 1]", code="tissue_out_of_range", **ctx)
+    if kind in ("image", "tissue"):
         return raw.astype(np.float32, copy=False)
     if raw.dtype.kind == "f":
         fractional = raw != np.round(raw)
@@ -376,6 +382,7 @@ def load_case(case: Case) -> LoadedCase:
         if is_resampled(case, ref) and target.differences(
                 volume.grid, atol_mm=GRID_ATOL_MM, atol_direction=GRID_ATOL_DIRECTION):
             array = resample_onto(array, volume.grid, target, nearest=ref.kind == "mask")
-        (loaded.images if ref.kind == "image" else loaded.masks)[ref.key] = array
+        {"image": loaded.images, "mask": loaded.masks, "tissue": loaded.tissues}[ref.kind][
+            ref.key] = array
     return loaded
 

@@ -33,7 +33,9 @@ from imagination.cohort.vocabulary import (
     LABEL_COLUMNS,
     MASKS,
     MODALITIES,
+    TISSUES,
     mask_column,
+    tissue_column,
 )
 from imagination.errors import InputError
 
@@ -102,9 +104,13 @@ def mask_columns() -> tuple[str, ...]:
     return tuple(mask_column(m) for m in MASKS)
 
 
+def tissue_columns() -> tuple[str, ...]:
+    return tuple(tissue_column(t) for t in TISSUES)
+
+
 def known_columns(meta: ManifestMeta) -> tuple[str, ...]:
-    return (ID_COLUMNS + (ALIAS_COLUMN,) + image_columns(meta) + mask_columns() + LABEL_COLUMNS
-            + tuple(COVARIATES))
+    return (ID_COLUMNS + (ALIAS_COLUMN,) + image_columns(meta) + mask_columns()
+            + tissue_columns() + LABEL_COLUMNS + tuple(COVARIATES))
 
 
 class Manifest:
@@ -141,6 +147,7 @@ class Manifest:
             raise InputError(f"manifest {self.path}: a row lacks {', '.join(missing)}")
         images = {m: self.resolve(v) for m in image_columns(self.meta) if (v := row.get(m))}
         masks = {m: self.resolve(v) for m in MASKS if (v := row.get(mask_column(m)))}
+        tissues = {t: self.resolve(v) for t in TISSUES if (v := row.get(tissue_column(t)))}
         labels = {c: row.get(c) or None for c in LABEL_COLUMNS}
         covariates: dict[str, float | str | None] = {}
         for name, kind in COVARIATES.items():
@@ -163,6 +170,7 @@ class Manifest:
             timepoint=row.get("timepoint") or None,
             images=images,
             masks=masks,
+            tissues=tissues,
             labels=labels,
             covariates=covariates,
             label_map=self.meta.label_map_object(),
@@ -293,6 +301,9 @@ def manifest_json_schema() -> dict[str, Any]:
         row_props[modality] = {**path_cell, "description": f"{modality} image (NIfTI)"}
     for mask in MASKS:
         row_props[mask_column(mask)] = {**path_cell, "description": f"{mask} mask (NIfTI)"}
+    for tissue in TISSUES:
+        row_props[tissue_column(tissue)] = {
+            **path_cell, "description": f"{tissue} probability map in [0, 1] on the case grid"}
     for column, vocab in DEFAULT_VOCABULARIES.items():
         row_props[column] = {"type": ["string", "null"],
                              "description": f"default vocabulary: {', '.join(vocab)}"}

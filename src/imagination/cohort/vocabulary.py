@@ -10,6 +10,10 @@ MODALITIES: Final[tuple[str, ...]] = ("t1", "t1c", "t2", "flair", "adc", "dwi", 
 #: Mask keys (manifest column = ``mask_<key>``).
 MASKS: Final[tuple[str, ...]] = ("tumor", "brain", "recurrence", "cavity")
 MASK_PREFIX: Final[str] = "mask_"
+#: Tissue probability maps on the case grid (manifest column = ``tissue_<key>``), as growth
+#: models read them.
+TISSUES: Final[tuple[str, ...]] = ("gm", "wm", "csf")
+TISSUE_PREFIX: Final[str] = "tissue_"
 
 #: Canonical segmentation regions a label map may name.
 BASE_REGIONS: Final[tuple[str, ...]] = ("ET", "NETC", "SNFH", "RC")
@@ -80,3 +84,8 @@ ALIAS_COLUMN: Final[str] = "subject_aliases"
 def mask_column(mask: str) -> str:
     """Manifest column name of a mask key (``tumor`` -> ``mask_tumor``)."""
     return f"{MASK_PREFIX}{mask}"
+
+
+def tissue_column(tissue: str) -> str:
+    """Manifest column name of a tissue map key (``gm`` -> ``tissue_gm``)."""
+    return f"{TISSUE_PREFIX}{tissue}"

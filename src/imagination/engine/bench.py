@@ -29,6 +29,7 @@ from imagination.cohort.manifest import meta_path_for, read_manifest
 from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
 from imagination.engine.aggregate import STATISTICAL_TESTS
+from imagination.engine.chaining import with_reference_twins, write_chained_table
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import failure_record, run_job
@@ -135,7 +136,8 @@ def cohort_fingerprint(manifests: Sequence[Path]) -> str | None:
                 if source.is_file():
                     digest.update(str(source).encode() + b"\0" + source.read_bytes())
             for case in manifest.cases():
-                for file in sorted({*case.images.values(), *case.masks.values()}):
+                for file in sorted({*case.images.values(), *case.masks.values(),
+                                    *case.tissues.values()}):
                     stat = file.stat()
                     digest.update(f"{file}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     except (OSError, InputError):
@@ -181,6 +183,12 @@ def build_adapters(config: BenchConfig) -> dict[str, Adapter | LearningAdapter]:
             adapters[entry.label] = create(entry.name, **entry.params)
         except InputError as exc:
             raise InputError(f"config adapters[{entry.label}]: {exc}") from None
+        prepare = getattr(adapters[entry.label], "prepare", None)
+        if callable(prepare):  # e.g. load and verify a container image, before any job
+            try:
+                prepare()
+            except InputError as exc:
+                raise InputError(f"config adapters[{entry.label}]: {exc}") from None
         if not set(adapters[entry.label].tasks) & set(config.tasks):
             log.warning("adapter %s does none of the configured tasks; it is skipped",
                         entry.label)
@@ -263,6 +271,7 @@ def run_bench(
     timings: dict[str, float] = {}
 
     validate_variants(config)
+    config = with_reference_twins(config)
     manifests = resolve_manifests(config, workers=workers)
     run_dir = Path(run_dir).resolve()
     cohort = load_cohort(manifests, run_dir, allow_outside_root=config.cohort.allow_outside_root)
@@ -367,6 +376,9 @@ def _run_whole(config: BenchConfig, cohort: Cohort, manifests: Sequence[Path],
     t3 = time.perf_counter()
     scored = score_run(config, cohort, plan, store, run_dir, adapters=adapters,
                        vocabularies=vocabularies, progress=progress)
+    chained_table = write_chained_table(config, run_dir)
+    if chained_table is not None:
+        scored.tables["chained"] = chained_table
     timings["scoring_s"] = time.perf_counter() - t3
     timings["wall_s"] = time.perf_counter() - t0
 

@@ -43,7 +43,7 @@ _LOADED_MAX = 2
 
 
 def _frozen(loaded: LoadedCase) -> LoadedCase:
-    for array in (*loaded.images.values(), *loaded.masks.values()):
+    for array in (*loaded.images.values(), *loaded.masks.values(), *loaded.tissues.values()):
         array.setflags(write=False)  # an adapter writing into its inputs fails loudly
     return loaded
 
@@ -63,7 +63,7 @@ def load_blinded(spec: JobSpec) -> LoadedCase:
     else:
         _LOADED.move_to_end(key)
     return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
-                      masks=dict(cached.masks))
+                      masks=dict(cached.masks), tissues=dict(cached.tissues))
 
 
 def prepare_case(spec: JobSpec) -> LoadedCase:
@@ -74,6 +74,10 @@ def prepare_case(spec: JobSpec) -> LoadedCase:
 
         loaded = apply_perturbation(loaded, spec.variant.kind, spec.variant.severity,
                                     int(spec.perturbation_seed or 0), spec.variant.params)
+    for _, label, name, params in spec.chained:  # the mask an upstream model made of this case
+        from imagination.engine.chaining import feed_upstream
+
+        loaded = feed_upstream(loaded, _adapter(name, canonical_json(dict(params))), label)
     return loaded
 
 

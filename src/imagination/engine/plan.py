@@ -57,6 +57,8 @@ class JobSpec:
     perturbation_seed: int | None
     vocabularies: Mapping[str, tuple[str, ...]]
     timeout_s: float | None = None
+    #: chained inputs: (input, upstream adapter id, its registry name, its config params)
+    chained: tuple[tuple[str, str, str, Mapping[str, Any]], ...] = ()
 
     def index_entry(self) -> dict[str, str]:
         return {"key": self.key, "case_id": self.case.case_id, "adapter": self.adapter_label,
@@ -74,6 +76,8 @@ def input_digests(case: Case, cache: DigestCache | None = None) -> dict[str, str
     seen = blinded(case)
     digests = {m: file_digest(p, cache) for m, p in sorted(seen.images.items())}
     digests.update({f"mask_{m}": file_digest(p, cache) for m, p in sorted(seen.masks.items())})
+    digests.update({f"tissue_{t}": file_digest(p, cache)
+                    for t, p in sorted(seen.tissues.items())})
     return digests
 
 
@@ -178,10 +182,27 @@ def build_plan(
                 extra: dict[str, Any] = {"kind": kind, "tasks": list(tasks)}
                 if variant.repeat:
                     extra["repeat"] = variant.repeat
-                key = job_key(adapter.name, adapter.version, params, digests, pert, extra=extra)
+                seen, chained = digests, by_label[label].inputs
+                if chained:  # the upstream job's key replaces the reference mask's digest
+                    seen = {k: v for k, v in digests.items() if k not in chained}
+                    extra["inputs"] = {
+                        k: upstream_key(adapters[c.from_], config, digests, pert)
+                        for k, c in sorted(chained.items())}
+                key = job_key(adapter.name, adapter.version, params, seen, pert, extra=extra)
                 jobs.append(JobSpec(
                     key=key, case=blinded(case), adapter_label=label,
                     adapter_name=by_label[label].name, adapter_params=dict(by_label[label].params),
                     kind=kind, tasks=tasks, variant=variant, perturbation_seed=seed,
-                    vocabularies=dict(vocabularies), timeout_s=by_label[label].timeout_s))
+                    vocabularies=dict(vocabularies), timeout_s=by_label[label].timeout_s,
+                    chained=tuple((k, c.from_, by_label[c.from_].name,
+                                   dict(by_label[c.from_].params))
+                                  for k, c in sorted(chained.items()))))
     return jobs
+
+
+def upstream_key(upstream: Adapter | LearningAdapter, config: BenchConfig,
+                 digests: Mapping[str, str], perturbation: Mapping[str, Any] | None) -> str:
+    """The key of the upstream adapter's own job on the same inputs and perturbation."""
+    tasks = adapter_tasks(upstream, config) or tuple(upstream.tasks)
+    return job_key(upstream.name, upstream.version, dict(upstream.params()), digests,
+                   perturbation, extra={"kind": "predictions", "tasks": list(tasks)})

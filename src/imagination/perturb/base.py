@@ -80,7 +80,8 @@ def with_arrays(case: LoadedCase, *, images: Mapping[str, np.ndarray] | None = N
                  for m, a in case.masks.items()}
     record = case.case if not gone else replace(
         case.case, images={m: p for m, p in case.case.images.items() if m not in gone})
-    return LoadedCase(case=record, grid=case.grid, images=new_images, masks=new_masks)
+    return LoadedCase(case=record, grid=case.grid, images=new_images, masks=new_masks,
+                      tissues={t: a.copy() for t, a in case.tissues.items()})
 
 
 def not_applicable(case: LoadedCase, kind: str, why: str) -> CaseError:

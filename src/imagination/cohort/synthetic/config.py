@@ -10,7 +10,7 @@ from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES
 from imagination.errors import InputError
 
 #: Bumped whenever the same arguments would give different files (keys caches of cohorts).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: Default tumour-type mix: mostly gliomas (which carry the recurrence task), a few others.
 DEFAULT_PREVALENCE: Mapping[str, float] = MappingProxyType({

@@ -35,6 +35,7 @@ from imagination.cohort.synthetic.writer import (
     write_image,
     write_mask,
 )
+from imagination.cohort.vocabulary import TISSUES, tissue_column
 from imagination.errors import InputError
 
 
@@ -100,6 +101,10 @@ def synthesize_case(plan: CasePlan, config: SynthConfig,
     row["pet"] = write_image(out_dir, f"{prefix}_pet.nii.gz", pet, grid_pet, dtype=np.float32)
     row["mask_tumor"] = write_mask(out_dir, f"{prefix}_seg.nii.gz", tumour.labels, grid)
     row["mask_brain"] = write_mask(out_dir, f"{prefix}_brain.nii.gz", tumour.brain, grid)
+    for tissue in TISSUES:  # the template's tissue probabilities the tumour grew in
+        probability = np.clip(getattr(anatomy.atlas, tissue), 0.0, 1.0) * tumour.brain
+        row[tissue_column(tissue)] = write_image(out_dir, f"{prefix}_{tissue}.nii.gz",
+                                                 probability, grid, dtype=np.float32)
     truth: dict[str, Any] = {
         "site": plan.site.name,
         "parameters": dataclasses.asdict(params),

@@ -1,6 +1,7 @@
 """Files of a synthetic cohort: per-case NIfTI, ``manifest.csv`` + side file, ``truth.json``.
 
-Layout: ``cases/<case_id>/<case_id>_{t1,t1c,t2,flair,adc,pet,seg,brain,recurrence,cavity}.nii.gz``
+Layout: ``cases/<case_id>/<case_id>_{t1,t1c,t2,flair,adc,pet,seg,brain,gm,wm,csf,recurrence,
+cavity}.nii.gz`` (``gm``/``wm``/``csf``: tissue probability maps, columns ``tissue_*``)
 and ``truth/<case_id>_density.nii.gz`` (true pre-operative cell density, not in the manifest).
 ``truth.json``: ``generator`` (version, arguments, label and recurrence codes), ``sites`` (every
 scanner parameter and case mix) and ``cases`` (per case: ``parameters`` as drawn, ``seeds``,

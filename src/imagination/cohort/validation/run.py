@@ -29,7 +29,7 @@ from imagination.cohort.validation.table import (
     path_cells,
     row_problems,
 )
-from imagination.cohort.vocabulary import MASK_PREFIX
+from imagination.cohort.vocabulary import MASK_PREFIX, TISSUE_PREFIX
 from imagination.errors import InputError
 
 
@@ -84,6 +84,8 @@ def _files_case(manifest: Manifest, entry: Entry, *, allow_outside_root: bool) -
         images={c: p for c, p in cells.items() if c in image_columns(meta)},
         masks={c.removeprefix(MASK_PREFIX): p for c, p in cells.items()
                if c.startswith(MASK_PREFIX)},
+        tissues={c.removeprefix(TISSUE_PREFIX): p for c, p in cells.items()
+                 if c.startswith(TISSUE_PREFIX)},
         label_map=meta.label_map_object() if _label_map_is_valid(manifest) else None,
         resample=frozenset(meta.resample),
         reference=meta.reference,

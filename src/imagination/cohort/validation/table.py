@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 
-from imagination.cohort.manifest import Manifest, image_columns, known_columns
+from imagination.cohort.manifest import Manifest, image_columns, known_columns, tissue_columns
 from imagination.cohort.validation.problems import Problem
 from imagination.cohort.vocabulary import (
     ALIAS_COLUMN,
@@ -131,5 +131,6 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
 
 def path_cells(manifest: Manifest, row: Row) -> dict[str, str]:
     """Non-empty image and mask cells of a row, by column."""
-    columns = image_columns(manifest.meta) + tuple(mask_column(m) for m in MASKS)
+    columns = (image_columns(manifest.meta) + tuple(mask_column(m) for m in MASKS)
+               + tissue_columns())
     return {c: v for c in columns if (v := row.get(c))}

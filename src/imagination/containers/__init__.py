@@ -1,0 +1,1 @@
+"""Running packaged models in containers: runtimes, image archives, and I/O layouts."""

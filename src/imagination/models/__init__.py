@@ -1,0 +1,1 @@
+"""The model registry: packaged models described once, used from bench configs by id."""

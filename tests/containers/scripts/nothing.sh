@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "this model writes nothing" >&2

@@ -1,0 +1,85 @@
+"""Chained models: a segmenter's label map fed to a growth model, next to its reference twin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from imagination.cli.app import run_app
+from imagination.config import parse_config
+from imagination.engine.bench import build_adapters, cohort_vocabularies, load_cohort
+from imagination.engine.chaining import with_reference_twins
+from imagination.engine.plan import build_plan
+
+#: one worker runs every container test (one podman store, images loaded once)
+pytestmark = pytest.mark.xdist_group("containers")
+
+
+def chained_config(folder: Path, manifest: Path, archives) -> Path:  # type: ignore[no-untyped-def]
+    seg_archive, seg_id = archives["brats"]
+    growth_archive, growth_id = archives["predict-gbm"]
+    doc = {"name": "chained", "cohort": {"manifests": [str(manifest)]},
+           "tasks": ["recurrence"], "statistics": {"n_resamples": 100},
+           "executor": {"workers": 1},
+           "adapters": [
+               # the segmenter's label map doubles as its own score map, so the growth model
+               # (which returns its tumorseg input) must score exactly as the segmenter
+               {"name": "container", "id": "seg",
+                "params": {"image_archive": str(seg_archive), "digest": seg_id,
+                           "layout": "brats", "tasks": ["recurrence"], "runtime": "podman",
+                           "timeout_s": 60,
+                           "layout_options": {"outputs": {"score_map": "BraTS-*.nii.gz"}}}},
+               {"name": "container", "id": "growth", "inputs": {"mask_tumor": {"from": "seg"}},
+                "params": {"image_archive": str(growth_archive), "digest": growth_id,
+                           "layout": "predict-gbm", "tasks": ["recurrence"],
+                           "runtime": "podman", "timeout_s": 60}}]}
+    path = folder / "bench.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_chained_run_scores_recurrence_next_to_reference(podman, archives, glioma_cohort,  # type: ignore[no-untyped-def]
+                                                        tmp_path: Path) -> None:
+    path = chained_config(tmp_path, glioma_cohort, archives)
+    assert run_app(["bench", str(path), "--out", str(tmp_path / "run")]) == 0
+    run = tmp_path / "run"
+    assert pd.read_csv(run / "failures.csv").empty
+    per_case = pd.read_csv(run / "per_case.csv")
+    clean = per_case[per_case.perturbation == "clean"].set_index(["case_id", "metric"])
+    seg = clean[clean.adapter == "seg"].value
+    growth = clean[clean.adapter == "growth"].value
+    pd.testing.assert_series_equal(seg.sort_index(), growth.sort_index(), check_names=False)
+    chained = pd.read_csv(run / "chained.csv")
+    row = chained[chained.metric == "coverage_all_model"].iloc[0]
+    assert (row.adapter, row.reference_adapter, row.upstream) == ("growth", "growth@reference",
+                                                                  "seg")
+    reference = clean[clean.adapter == "growth@reference"].value
+    mean = lambda s: s.xs("coverage_all_model", level="metric").mean()  # noqa: E731
+    assert row.n == 4
+    assert row.chained_value == pytest.approx(mean(growth))
+    assert row.reference_value == pytest.approx(mean(reference))
+    assert row.estimate == pytest.approx(mean(growth) - mean(reference))
+
+
+def test_chained_job_key_includes_the_upstream_key(glioma_cohort, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    def plan(upstream: str) -> dict[str, set[str]]:
+        doc = {"cohort": {"manifests": [str(glioma_cohort)]}, "tasks": ["recurrence"],
+               "adapters": [{"name": upstream, "id": "up"},
+                            {"name": "margin-15mm", "id": "down",
+                             "inputs": {"mask_tumor": {"from": "up"}}}]}
+        config = with_reference_twins(parse_config(doc, base_dir=tmp_path))
+        cohort = load_cohort([glioma_cohort], tmp_path / "run", allow_outside_root=False)
+        jobs = build_plan(config, list(cohort.cases), build_adapters(config),
+                          cohort_vocabularies(cohort.manifests))
+        keys: dict[str, set[str]] = {}
+        for job in jobs:
+            keys.setdefault(job.adapter_label, set()).add(job.key)
+        return keys
+
+    with_random, with_margin = plan("random"), plan("fk-growth")
+    assert with_random["down"].isdisjoint(with_margin["down"])  # upstream changed -> new keys
+    assert with_random["down@reference"] == with_margin["down@reference"]
+    assert with_random["down"].isdisjoint(with_random["down@reference"])
