@@ -107,5 +107,5 @@ def test_unreadable_store_index_is_an_input_error(tmp_path: Path):
     run = tmp_path / "run"
     (run / "store").mkdir(parents=True)
     (run / "store" / "index.sqlite").write_bytes(b"this is not a database" * 10)
-    with pytest.raises(InputError, match="cannot read the store index"):
+    with pytest.raises(InputError, match=r"store index is damaged.*rebuild it"):
         describe_run(run)

@@ -47,7 +47,7 @@ def test_round_trip_is_exact_and_indexed(tmp_path: Path):
     assert (got.case_id, got.adapter, got.perturbation_id, got.kind) == (
         "case-007", "margin15", "noise:2", "predictions")
     assert got.cost == original.cost and got.failure is None and got.features is None
-    assert store.object_path(KEY) == tmp_path / "store" / "objects" / "ab" / f"{KEY}.npz"
+    assert store.object_path(KEY) == tmp_path / "store" / "objects" / "ab" / f"{KEY}.rec"
     assert store.has(KEY) and KEY in store and len(store) == 1 and store.keys() == [KEY]
     [row] = store.rows()
     assert (row.status, row.kind, row.cost.peak_rss_mb) == ("ok", "predictions", 321.0)
@@ -167,8 +167,8 @@ def test_kill_minus_9_while_writing_leaves_only_complete_records(tmp_path: Path)
     assert len(keys) >= 3
     for key in keys:
         assert store.get(key).outputs["recurrence"].shape == (64, 64, 48)
-    visible = sorted(p.name for p in root.glob("objects/*/*.npz"))
-    assert set(visible) >= {f"{key}.npz" for key in keys}
+    visible = sorted(p.name for p in root.glob("objects/*/*.rec"))
+    assert set(visible) >= {f"{key}.rec" for key in keys}
     assert len(visible) <= len(keys) + 1  # at most the one renamed before its row was committed
 
 

@@ -73,9 +73,9 @@ def _setup_logging(quiet: bool, *, lines: bool) -> logging.handlers.MemoryHandle
 
 
 def _attach_log_file(run_dir: Path, buffer: logging.handlers.MemoryHandler,
-                     redactor: Redactor) -> None:
+                     redactor: Redactor, log_name: str = "bench.log") -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    file_handler = _RunLog(inside(run_dir, "bench.log"))
+    file_handler = _RunLog(inside(run_dir, log_name))
     # the log stays in the run folder: no absolute path in it (privacy by default)
     file_handler.setFormatter(RedactingFormatter(LOG_FORMAT, redactor))
     buffer.setTarget(file_handler)
@@ -161,6 +161,10 @@ def bench(
     include_no_skill: bool = typer.Option(
         False, "--include-no-skill", help="Also compare the no-skill references with "
         "--baseline (left out by default)."),
+    shard: str | None = typer.Option(
+        None, "--shard", metavar="I/N",
+        help="run only shard I of N (whole cases) into the store, score nothing; a later run "
+             "without --shard adopts every shard's results and scores them"),
 ) -> None:
     """Run the models of CONFIG on its cohort, score them and write the run folder.
 
@@ -178,11 +182,12 @@ def bench(
 
     from imagination.cli.progress import ProgressLines
     from imagination.config import demo_config_path, load_config
-    from imagination.engine.bench import prepare_bench, run_bench
+    from imagination.engine.bench import parse_shard, prepare_bench, run_bench
     from imagination.report.regenerate import regenerate
 
     path = config or demo_config_path()
     cfg = load_config(path)
+    shard_spec = None if shard is None else parse_shard(shard)
     refs = _gate_refs(require)
     if refs:
         from imagination.config_checks import check_gates
@@ -220,16 +225,27 @@ def bench(
         reporter.update("plan")
         _attach_log_file(run_dir, buffer, Redactor([
             (path.parent, ""), (run_dir, ""), *((m.parent, "") for m in cfg.cohort.manifests),
-            *home_root()]))
+            *home_root()]), "bench.log" if shard_spec is None
+            else f"bench.shard-{shard_spec[0]}-of-{shard_spec[1]}.log")
         outcome = run_bench(cfg, run_dir=run_dir, workers=workers, executor=executor,
                             scheduler=scheduler, force=force, retry_failed=retry_failed,
-                            progress=progress, config_source=str(path), prepared=prepared)
+                            progress=progress, config_source=str(path), prepared=prepared,
+                            shard=shard_spec)
+        if outcome.shard is not None:
+            out_console.print(
+                f"shard {outcome.shard[0]}/{outcome.shard[1]}: {outcome.n_jobs} jobs "
+                f"({outcome.n_computed} run, {outcome.n_reused} reused, {outcome.n_failed} "
+                f"failed) stored under {outcome.run_dir / 'store' / 'shards'}\n"
+                "when every shard has finished, run the same command without --shard to adopt "
+                "and score them")
+            raise typer.Exit(0)
         reporter.update("reports")
         report = regenerate(run_dir, gate_options)
     out_console.print(
         f"run folder: {outcome.run_dir}\n"
-        f"jobs: {outcome.n_jobs} ({outcome.n_computed} run, {outcome.n_reused} reused, "
-        f"{outcome.n_failed} failed)\n"
+        f"jobs: {outcome.n_jobs} ({outcome.n_computed} run, {outcome.n_reused} reused"
+        + (f" ({outcome.n_adopted} adopted from shards)" if outcome.n_adopted else "")
+        + f", {outcome.n_failed} failed)\n"
         f"leaderboard: {outcome.tables.get('leaderboard')}\n"
         f"report: {outcome.run_dir / 'report.html'}")
     _print_outcome(outcome, report)

@@ -14,7 +14,8 @@ from imagination.cli.app import app, out_console
 if TYPE_CHECKING:
     from imagination.engine.runs import RunSummary
 
-runs_app = typer.Typer(help="Inspect run folders: list them, show one.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect run folders: list them, show one; gc frees records no job "
+                                "needs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 
 
@@ -98,3 +99,16 @@ def runs_show(
         out_console.print_json(json.dumps(summary.to_dict()))
         return
     _print_summary(summary, limit)
+
+
+@runs_app.command("gc")
+def runs_gc(
+    run_dir: Path = typer.Argument(..., help="A run folder (holds plan.json and store/)."),
+) -> None:
+    """Delete stored records no job of the run's plan.json refers to; say how much was freed."""
+    from imagination.engine.gc import collect_run_garbage
+
+    collected = collect_run_garbage(run_dir)
+    out_console.print(f"{run_dir}: removed {collected.n_objects} stored objects no planned job "
+                      f"refers to, freeing {collected.n_bytes / 1e6:.1f} MB; "
+                      f"{collected.n_kept} kept", markup=False)

@@ -46,7 +46,9 @@ from imagination.engine.plan import (
     validate_variants,
 )
 from imagination.engine.provenance import collect_environment, write_run_json
-from imagination.engine.store import PredictionStore
+from imagination.engine.runlock import hold as hold_run_lock
+from imagination.engine.runlock import is_held
+from imagination.engine.store import PredictionStore, open_shard, shard_root
 from imagination.errors import InputError, RunIncomplete
 from imagination.redact import Redactor, home_root
 from imagination.runfolder import inside
@@ -72,6 +74,29 @@ class BenchOutcome:
     failed_cases: dict[str, list[str]] = field(default_factory=dict)
     #: adapter id -> number of cases of its clean jobs
     planned_cases: dict[str, int] = field(default_factory=dict)
+    #: ``(index, count)`` for a ``--shard`` run (nothing scored), else ``None``.
+    shard: tuple[int, int] | None = None
+    #: Records adopted from finished shards.
+    n_adopted: int = 0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (1 <= I <= N) as ``(I, N)``; anything else is an :class:`InputError`."""
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise InputError(f"--shard {text!r}: expected I/N, e.g. 2/8 (shard 2 of 8)")
+    index, count = int(parts[0]), int(parts[1])
+    if not 1 <= index <= count:
+        raise InputError(f"--shard {text!r}: I must be between 1 and N")
+    return index, count
+
+
+def shard_jobs(plan: Sequence[JobSpec], index: int, count: int) -> list[JobSpec]:
+    """Shard ``index`` of ``count``'s share of the plan: whole cases (each case is loaded by
+    one shard), dealt round-robin in sorted case-id order, so shards differ by at most one case."""
+    cases = sorted({job.case.case_id for job in plan})
+    mine = {case for position, case in enumerate(cases) if position % count == index - 1}
+    return [job for job in plan if job.case.case_id in mine]
 
 
 @dataclass
@@ -204,6 +229,11 @@ def _write_json(path: Path, doc: Mapping[str, Any]) -> None:
     atomic_write_text(path, json.dumps(canonical(dict(doc)), indent=2, sort_keys=True) + "\n")
 
 
+def _case_of(job: JobSpec) -> str:
+    """Jobs of one case go to the worker that holds that case in memory."""
+    return job.case.case_id
+
+
 def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfig,
              workers: int, executor_kind: str, scheduler: str | None,
              progress: ProgressHook | None) -> tuple[int, int]:
@@ -224,7 +254,8 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
         pending: list[Future[None]] = []
         for timeout, group in by_timeout.items():
-            for spec, outcome in executor.map_unordered(run_job, group, timeout_s=timeout):
+            for spec, outcome in executor.map_unordered(run_job, group, timeout_s=timeout,
+                                                        affinity=_case_of):
                 if outcome.ok and outcome.value is not None:
                     record = outcome.value
                 else:
@@ -315,6 +346,58 @@ def _failed_cases(plan: Sequence[JobSpec], store: PredictionStore,
     return failed, {a: len(c) for a, c in planned.items()}
 
 
+def _missing(plan: Sequence[JobSpec], store: PredictionStore, *, force: bool,
+             retry_failed: bool) -> list[JobSpec]:
+    """Planned jobs to run: absent, damaged (checksum verified before reuse), or forced."""
+    if force:
+        for job in plan:
+            store.discard(job.key)
+    failed_keys = {r.key for r in store.rows() if r.status == "failed"} if retry_failed else set()
+    return [job for job in plan if job.key in failed_keys or not store.has(job.key, verify=True)]
+
+
+def _run_shard(config: BenchConfig, cohort: Cohort,
+               adapters: Mapping[str, Adapter | LearningAdapter],
+               vocabularies: Mapping[str, tuple[str, ...]], run_dir: Path,
+               shard: tuple[int, int], *, workers: int, executor: str, scheduler: str | None,
+               force: bool, retry_failed: bool, progress: ProgressHook | None) -> BenchOutcome:
+    """Run one shard's share of the plan into its private store; nothing else is written."""
+    index, count = shard
+    root = shard_root(run_dir / "store", index, count)
+    root.mkdir(parents=True, exist_ok=True)
+    with hold_run_lock(root, f"imagination bench --shard {index}/{count}"):
+        store = open_shard(root)
+        plan = build_plan(config, list(cohort.cases), dict(adapters), dict(vocabularies),
+                          digest_cache=store)
+        jobs = shard_jobs(plan, index, count)
+        missing = _missing(jobs, store, force=force, retry_failed=retry_failed)
+        log.info("shard %d/%d: %d of %d jobs: %d stored, %d to run", index, count, len(jobs),
+                 len(plan), len(jobs) - len(missing), len(missing))
+        try:
+            _, failed = _execute(missing, store, config, workers, executor, scheduler, progress)
+        except KeyboardInterrupt:
+            raise RunIncomplete(
+                f"interrupted; finished jobs are kept in {root}: run the same command again "
+                "to resume") from None
+        finally:
+            store.close()
+    return BenchOutcome(run_dir=run_dir, n_jobs=len(jobs), n_computed=len(missing),
+                        n_reused=len(jobs) - len(missing), n_failed=failed, shard=shard)
+
+
+def _adopt_shards(store: PredictionStore) -> int:
+    """Move the records of every finished shard into ``store``; a running shard stops the run."""
+    adopted = 0
+    for folder in store.shard_folders():
+        if is_held(folder):
+            raise RunIncomplete(f"shard {folder.name} is still running (its store {folder} is "
+                                "locked); run this command again when every shard has finished")
+        count = store.adopt(folder)
+        log.info("adopted %d stored jobs of shard %s", count, folder.name)
+        adopted += count
+    return adopted
+
+
 def run_bench(
     config: BenchConfig,
     *,
@@ -327,10 +410,13 @@ def run_bench(
     progress: ProgressHook | None = None,
     config_source: str | None = None,
     prepared: PreparedBench | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> BenchOutcome:
     """Run (or resume) a benchmark into ``run_dir`` and write its tables and reports.
 
-    ``prepared`` (from :func:`prepare_bench`) skips the checks and loading already done."""
+    ``prepared`` (from :func:`prepare_bench`) skips the checks and loading already done. With
+    ``shard=(I, N)``, run only shard I's share of the plan into its private store and score
+    nothing; the next unsharded run adopts every finished shard's records."""
     from imagination.engine.scoring import score_run
 
     started = datetime.now(UTC)
@@ -349,73 +435,75 @@ def run_bench(
     timings["cohort_s"] = prepared.seconds
     t0 = time.perf_counter()
 
+    if shard is not None:
+        return _run_shard(config, cohort, adapters, vocabularies, run_dir, shard,
+                          workers=workers, executor=executor, scheduler=scheduler, force=force,
+                          retry_failed=retry_failed, progress=progress)
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(inside(run_dir, VALIDATED_FILE),
-                {"fingerprint": cohort_fingerprint(manifests)})
-    # no fsync per object: a record torn by a crash fails its size/checksum test and is
-    # recomputed, so durability adds ~8 ms a job and no safety
-    store = PredictionStore(inside(run_dir, "store"), durable=False)
-    t1 = time.perf_counter()
-    plan = build_plan(config, list(cohort.cases), adapters, vocabularies, digest_cache=store)
-    _write_json(inside(run_dir, "plan.json"), {"jobs": [job.index_entry() for job in plan]})
-    timings["plan_s"] = time.perf_counter() - t1
+    with hold_run_lock(run_dir):
+        _write_json(inside(run_dir, VALIDATED_FILE),
+                    {"fingerprint": cohort_fingerprint(manifests)})
+        # no fsync per object: a record torn by a crash fails its size/checksum test and is
+        # recomputed, so durability adds ~8 ms a job and no safety
+        store = PredictionStore(inside(run_dir, "store"), durable=False, repair=True)
+        t1 = time.perf_counter()
+        plan = build_plan(config, list(cohort.cases), adapters, vocabularies, digest_cache=store)
+        _write_json(inside(run_dir, "plan.json"), {"jobs": [job.index_entry() for job in plan]})
+        timings["plan_s"] = time.perf_counter() - t1
 
-    if force:
-        for job in plan:
-            store.discard(job.key)
-    failed_keys = {r.key for r in store.rows() if r.status == "failed"} if retry_failed else set()
-    missing = [job for job in plan if job.key in failed_keys or not store.has(job.key)]
-    log.info("%d jobs: %d stored, %d to run", len(plan), len(plan) - len(missing), len(missing))
+        adopted = _adopt_shards(store)
+        missing = _missing(plan, store, force=force, retry_failed=retry_failed)
+        log.info("%d jobs: %d stored, %d to run", len(plan), len(plan) - len(missing), len(missing))
 
-    t2 = time.perf_counter()
-    try:
-        with _terminate_as_interrupt():
-            _execute(missing, store, config, workers, executor, scheduler, progress)
-    except KeyboardInterrupt:
-        raise RunIncomplete(
-            f"interrupted; finished jobs are kept in {run_dir / 'store'}: run the same command "
-            "again to resume") from None
-    timings["models_s"] = time.perf_counter() - t2
+        t2 = time.perf_counter()
+        try:
+            with _terminate_as_interrupt():
+                _execute(missing, store, config, workers, executor, scheduler, progress)
+        except KeyboardInterrupt:
+            raise RunIncomplete(
+                f"interrupted; finished jobs are kept in {run_dir / 'store'}: run the same command "
+                "again to resume") from None
+        timings["models_s"] = time.perf_counter() - t2
 
-    t3 = time.perf_counter()
-    scored = score_run(config, cohort, plan, store, run_dir, adapters=adapters,
-                       vocabularies=vocabularies, progress=progress)
-    chained_table = write_chained_table(config, run_dir)
-    if chained_table is not None:
-        scored.tables["chained"] = chained_table
-    timings["scoring_s"] = time.perf_counter() - t3
-    timings["wall_s"] = prepared.seconds + time.perf_counter() - t0
+        t3 = time.perf_counter()
+        scored = score_run(config, cohort, plan, store, run_dir, adapters=adapters,
+                           vocabularies=vocabularies, progress=progress)
+        chained_table = write_chained_table(config, run_dir)
+        if chained_table is not None:
+            scored.tables["chained"] = chained_table
+        timings["scoring_s"] = time.perf_counter() - t3
+        timings["wall_s"] = prepared.seconds + time.perf_counter() - t0
 
-    provenance = {
-        "imagination_version": __version__,
-        "config": config.model_dump(mode="json"),
-        "config_source": config_source,
-        "adapters": {label: describe(a) for label, a in adapters.items()},
-        "environment": collect_environment(),
-        "cohort": {
-            "manifests": [str(p) for p in cohort.manifests],
-            "n_cases": len(cohort),
-            "sites": list(cohort.sites),
-            "digests": {c.case_id: input_digests(c, store) for c in cohort.cases},
-        },
-        "seeds": {"statistics": config.statistics.seed, "crossfit": config.crossfit.seed,
-                  "perturbations": {j.key: j.perturbation_seed for j in plan
-                                    if j.perturbation_seed is not None}},
-        "metric_policies": scored.policies,
-        "statistical_tests": STATISTICAL_TESTS,
-        "timings": {"started": started.isoformat(timespec="seconds"),
-                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                    **{k: round(v, 3) for k, v in timings.items()}},
-        "jobs": {"total": len(plan), "computed": len(missing),
-                 "reused": len(plan) - len(missing), "failed": scored.n_failed},
-    }
-    failed_cases, planned_cases = _failed_cases(plan, store)
-    provenance["failures"] = {a: {"cases": planned_cases[a], "failed": failed_cases[a]}
-                              for a in planned_cases}
-    write_run_json(run_dir, public_provenance(provenance, run_dir, cohort.manifests,
-                                              config_source))
-    outcome = BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
-                           n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
-                           tables=scored.tables, failed_cases=failed_cases,
-                           planned_cases=planned_cases)
-    return outcome
+        provenance = {
+            "imagination_version": __version__,
+            "config": config.model_dump(mode="json"),
+            "config_source": config_source,
+            "adapters": {label: describe(a) for label, a in adapters.items()},
+            "environment": collect_environment(),
+            "cohort": {
+                "manifests": [str(p) for p in cohort.manifests],
+                "n_cases": len(cohort),
+                "sites": list(cohort.sites),
+                "digests": {c.case_id: input_digests(c, store) for c in cohort.cases},
+            },
+            "seeds": {"statistics": config.statistics.seed, "crossfit": config.crossfit.seed,
+                      "perturbations": {j.key: j.perturbation_seed for j in plan
+                                        if j.perturbation_seed is not None}},
+            "metric_policies": scored.policies,
+            "statistical_tests": STATISTICAL_TESTS,
+            "timings": {"started": started.isoformat(timespec="seconds"),
+                        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                        **{k: round(v, 3) for k, v in timings.items()}},
+            "jobs": {"total": len(plan), "computed": len(missing),
+                     "reused": len(plan) - len(missing), "failed": scored.n_failed},
+        }
+        failed_cases, planned_cases = _failed_cases(plan, store)
+        provenance["failures"] = {a: {"cases": planned_cases[a], "failed": failed_cases[a]}
+                                  for a in planned_cases}
+        write_run_json(run_dir, public_provenance(provenance, run_dir, cohort.manifests,
+                                                  config_source))
+        outcome = BenchOutcome(run_dir=run_dir, n_jobs=len(plan), n_computed=len(missing),
+                               n_reused=len(plan) - len(missing), n_failed=scored.n_failed,
+                               tables=scored.tables, failed_cases=failed_cases,
+                               planned_cases=planned_cases, n_adopted=adopted)
+        return outcome

@@ -8,7 +8,11 @@ raises out of the executor; the caller orders results by key, so completion orde
 Local executor, chosen design: ``workers`` long-lived worker processes (``forkserver`` start
 method on Linux, ``spawn`` elsewhere), each running one job at a time and fed through its own
 pipe, at most one job in flight per worker (items are pulled lazily, so a plan of any size is
-never held in worker memory). ``concurrent.futures.ProcessPoolExecutor`` is not used because it
+never held in worker memory). With an ``affinity`` key (the bench's: the job's case), an idle
+worker gets the next job of the key it ran last, so the case it holds in memory is reused; a
+worker with none left opens a key no other worker holds, looking ahead a bounded number of
+jobs; only when nothing else is left does it take a job of another worker's key (no idle tail).
+``concurrent.futures.ProcessPoolExecutor`` is not used because it
 cannot stop one hung job, and one crashed worker breaks the whole pool and fails every pending
 future without saying which job crashed. Here the parent knows which job each worker runs: a job
 past its timeout gets its worker killed (SIGKILL) and replaced; a worker that dies (segfault,
@@ -44,7 +48,8 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -66,6 +71,8 @@ _STARTUP_GRACE_S = 120.0
 _WINDOW_REFRESH_S = 2.0
 _SUBMIT_ATTEMPTS = 3
 _STARTED = "started"
+#: Jobs an affinity-aware local map pulls ahead of the workers, at most.
+_LOOKAHEAD = 256
 #: Thread-pool sizes for worker processes: one job per core, no oversubscription.
 SINGLE_THREAD_ENV: dict[str, str] = {
     "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -110,7 +117,9 @@ class Executor(Protocol):
     """Runs ``fn`` over ``items``; never raises for a job's own error."""
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
-                      timeout_s: float | None = None) -> Iterator[tuple[T, Outcome[R]]]:
+                      timeout_s: float | None = None,
+                      affinity: Callable[[T], Hashable] | None = None,
+                      ) -> Iterator[tuple[T, Outcome[R]]]:
         ...
 
     def close(self) -> None:
@@ -235,6 +244,8 @@ class _Worker:
         self.process.start()
         child_end.close()
         self.job: _Job | None = None
+        #: Affinity key of the last job this worker ran (its cached case).
+        self.affinity: Hashable = None
 
     def submit(self, fn_payload: bytes, item: Any, item_payload: bytes) -> None:
         """Send a pickled job; raises ``OSError`` if the worker is gone."""
@@ -266,6 +277,65 @@ def _shutdown(workers: list[_Worker]) -> None:
     workers.clear()
 
 
+class _Dispatcher(Generic[T]):
+    """Hands out the items of a lazy iterable by affinity key (see the module docstring)."""
+
+    def __init__(self, items: Iterable[T], affinity: Callable[[T], Hashable] | None) -> None:
+        self._source = iter(items)
+        self._affinity = affinity
+        self._buffer: OrderedDict[Hashable, deque[T]] = OrderedDict()
+        self._buffered = 0
+        self._exhausted = False
+
+    def key(self, item: T) -> Hashable:
+        return None if self._affinity is None else self._affinity(item)
+
+    def _pull(self) -> bool:
+        if self._exhausted:
+            return False
+        try:
+            item = next(self._source)
+        except StopIteration:
+            self._exhausted = True
+            return False
+        self._buffer.setdefault(self.key(item), deque()).append(item)
+        self._buffered += 1
+        return True
+
+    def _take(self, key: Hashable) -> T:
+        queue = self._buffer[key]
+        item = queue.popleft()
+        if not queue:
+            del self._buffer[key]
+        self._buffered -= 1
+        return item
+
+    def next_for(self, mine: Hashable, held: set[Hashable]) -> T:
+        """The next item for a worker that last ran key ``mine`` while other workers hold the
+        keys ``held``; ``StopIteration`` when none is left."""
+        if self._affinity is None:
+            if not self._buffered and not self._pull():
+                raise StopIteration
+            return self._take(next(iter(self._buffer)))
+        if mine is not None and mine not in self._buffer and self._buffered < _LOOKAHEAD:
+            self._pull()  # the source may go on with this worker's case
+        while True:
+            if mine in self._buffer:
+                return self._take(mine)
+            free = next((k for k in self._buffer if k not in held), _NONE)
+            if free is not _NONE:
+                return self._take(free)
+            if self._buffered >= _LOOKAHEAD or not self._pull():
+                break
+        if not self._buffer:
+            raise StopIteration
+        # every key left is held by another worker: help with the one with most jobs left
+        return self._take(max(self._buffer, key=lambda k: len(self._buffer[k])))
+
+
+_NONE = object()
+
+
 class LocalExecutor:
     """Jobs on this machine: in-process (1 worker, no timeout) or supervised worker processes."""
 
@@ -291,7 +361,11 @@ class LocalExecutor:
         _shutdown(self._pool)
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
-                      timeout_s: float | None = None) -> Iterator[tuple[T, Outcome[R]]]:
+                      timeout_s: float | None = None,
+                      affinity: Callable[[T], Hashable] | None = None,
+                      ) -> Iterator[tuple[T, Outcome[R]]]:
+        """Run ``fn`` over ``items``; ``affinity``: jobs of one key go to the worker that ran
+        that key last (see the module docstring)."""
         if timeout_s is not None and timeout_s <= 0:
             raise InputError(f"timeout must be positive, got {timeout_s}")
         if self.workers == 1 and timeout_s is None:
@@ -299,7 +373,7 @@ class LocalExecutor:
                 for item in items:
                     yield item, run_captured(fn, item)
             return
-        yield from self._map_in_workers(fn, items, timeout_s)
+        yield from self._map_in_workers(fn, _Dispatcher(items, affinity), timeout_s)
 
     def _retire(self, worker: _Worker) -> None:
         """Drop a dead or killed worker; a fresh one starts when a job needs it."""
@@ -307,9 +381,8 @@ class LocalExecutor:
         worker.job = None
         worker.kill()
 
-    def _map_in_workers(self, fn: Callable[[T], R], items: Iterable[T],
+    def _map_in_workers(self, fn: Callable[[T], R], pending: _Dispatcher[T],
                         timeout_s: float | None) -> Iterator[tuple[T, Outcome[R]]]:
-        pending = iter(items)
         fn_payload: bytes | None = None
         exhausted = False
         finished_normally = False
@@ -321,8 +394,10 @@ class LocalExecutor:
                     worker = next((w for w in self._pool if w.job is None), None)
                     if worker is None and len(self._pool) >= self.workers:
                         break
+                    held = {w.affinity for w in self._pool if w is not worker}
                     try:
-                        item = next(pending)
+                        item = pending.next_for(None if worker is None else worker.affinity,
+                                                held)
                     except StopIteration:
                         exhausted = True
                         break
@@ -338,6 +413,7 @@ class LocalExecutor:
                             self._pool.append(worker)
                         try:
                             worker.submit(fn_payload, item, item_payload)
+                            worker.affinity = pending.key(item)
                             break
                         except OSError:  # an idle worker died (e.g. OOM killer): use another
                             self._retire(worker)
@@ -486,7 +562,11 @@ class DaskExecutor:
         return max(2 * threads, 4)
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
-                      timeout_s: float | None = None) -> Iterator[tuple[T, Outcome[R]]]:
+                      timeout_s: float | None = None,
+                      affinity: Callable[[T], Hashable] | None = None,
+                      ) -> Iterator[tuple[T, Outcome[R]]]:
+        """Run ``fn`` over ``items`` on the cluster (``affinity`` is left to Dask's own
+        scheduling, which places tasks by data locality)."""
         from distributed import as_completed
 
         if timeout_s is not None and timeout_s <= 0:

@@ -2,38 +2,45 @@
 
 Layout under ``root`` (``RUN_DIR/store``)::
 
-    objects/ab/<key>.npz   one job's record: a zip (deflate level 1) holding ``meta`` (UTF-8 JSON
-                           as a uint8 array: ids, the outputs of json output types under
-                           ``outputs``, features, failure, cost) and one member per
-                           output of an array type, named by its task (e.g. ``recurrence``,
-                           float32, bit-exact); what each task keeps is its kind's ``stored``
+    objects/ab/<key>.rec   one job's record (``engine.store_format``): a self-verifying header
+                           with ``meta`` (ids, the outputs of json output types under
+                           ``outputs``, features, failure, cost) and one array per output of an
+                           array type, named by its task (e.g. ``recurrence``; bit-exact,
+                           losslessly compressed: ``engine.arraycodec``); what each task keeps
+                           is its kind's ``stored``; ``.npz`` objects of format-1 stores are read
     index.sqlite           WAL-mode index: one row per key with ids, kind, status, cost and the
                            object's size and SHA-256; plus a file-digest memo (``file_digests``)
+    shards/<i>-of-<n>/     the private store of one ``bench --shard i/n`` process (own index,
+                           written by that process only), adopted by the unsharded run
 
-Crash safety: the object is written to a temporary file in its folder and fsynced; then, inside
-one SQLite write transaction, it is renamed into place and its index row committed. A key counts
-as present only when its row exists and the object has the recorded size (``has``) and checksum
-(``get``); anything else (a kill -9 between rename and commit, a truncated or damaged file) is
-treated as missing and recomputed. Because every read is checked, fsync buys durability across a
-power cut (fewer recomputed jobs), not correctness: the folder is not fsynced after the rename
-and SQLite runs with ``synchronous=NORMAL``; ``durable=False`` also skips the object's fsync
-(about 8 ms per job on a slow disk). Several processes may write at once: each opens its own
-connection (per process and thread) and retries while the database is locked. SQLite's WAL mode
-needs a local file system; on a cluster, let the client process write the store.
+Crash safety: the object is written to a temporary file in its folder; then, inside one SQLite
+write transaction, it is renamed into place and its index row committed. A key counts as
+present only when its row exists and the object has the recorded size and SHA-256 (``has(...,
+verify=True)``, what a run checks before reusing a job; ``get``); anything else (a kill -9
+between rename and commit, a truncated or damaged file) is treated as missing: its row and
+object are dropped and the job is recomputed. Because every read is checked, fsync buys
+durability across a power cut (fewer recomputed jobs), not correctness: the folder is not
+fsynced after the rename and SQLite runs with ``synchronous=NORMAL``; ``durable=False`` also
+skips the object's fsync. A damaged index (not a database, or failing SQLite's
+``quick_check``) is set aside as ``index.sqlite.damaged-<time>`` and rebuilt from the objects,
+which carry their own checksums (``repair=True``, what ``bench`` does); otherwise it is a clear
+error. Several processes may write at once: each opens its own connection (per process and
+thread) and retries while the database is locked. SQLite's WAL mode needs a local file system;
+on a cluster, let one process write each index (``bench --shard``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import logging
 import os
 import random
+import shutil
 import sqlite3
 import threading
 import time
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,18 +48,24 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from imagination.atomic import write_temporary
+from imagination.atomic import TEMP_SUFFIX, write_temporary
 from imagination.engine.cost import Cost
+from imagination.engine.store_format import SUFFIX, DamagedObject, pack, unpack
+from imagination.errors import InputError
 from imagination.runfolder import inside
 from imagination.tasks.registry import kind_of
 
+log = logging.getLogger("imagination.store")
+
 JobKind = Literal["predictions", "features", "failure"]
 JOB_KINDS: tuple[str, ...] = ("predictions", "features", "failure")
-STORE_FORMAT = 1
+#: Index format: 2 writes format-2 objects (and reads format-1 ones).
+STORE_FORMAT = 2
 INDEX_NAME = "index.sqlite"
 OBJECTS_DIR = "objects"
+SHARDS_DIR = "shards"
+_OBJECT_SUFFIXES = (SUFFIX, ".npz")
 _LOCK_RETRY_S = 120.0
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 T = TypeVar("T")
 
@@ -148,7 +161,7 @@ def _retry_locked(action: Callable[[], T]) -> T:
 
 
 def _encode(record: JobRecord) -> bytes:
-    """Serialise a record as the bytes of an ``.npz`` (zip) object."""
+    """Serialise a record as the bytes of a store object (``engine.store_format``)."""
     if record.kind not in JOB_KINDS:
         raise ValueError(f"job kind must be one of {JOB_KINDS}, got {record.kind!r}")
     types = {task: kind_of(task).output for task in record.outputs}
@@ -167,54 +180,94 @@ def _encode(record: JobRecord) -> bytes:
         "failure": record.failure,
         "cost": record.cost.to_dict(),
     }
-    meta_bytes = json.dumps(meta, sort_keys=True, default=str).encode("utf-8")
-    members: dict[str, np.ndarray] = {"meta": np.frombuffer(meta_bytes, dtype=np.uint8)}
-    for task, value in sorted(record.outputs.items()):
-        if types[task].storage == "array":
-            members[task] = types[task].normalise(value)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for name, array in members.items():
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with zf.open(info, "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, array, allow_pickle=False)
-    return buffer.getvalue()
+    arrays: dict[str, np.ndarray] = {task: types[task].normalise(value)
+                                     for task, value in sorted(record.outputs.items())
+                                     if types[task].storage == "array"}
+    return pack(json.loads(json.dumps(meta, sort_keys=True, default=str)), arrays)
 
 
 def _decode(payload: bytes | Path, *, maps: bool = True) -> JobRecord:
-    source = io.BytesIO(payload) if isinstance(payload, bytes) else payload
-    with np.load(source, allow_pickle=False) as npz:
-        meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+    meta, arrays = unpack(payload, arrays=maps)
+    try:
         # objects written before the task registry keep json outputs under "classification"
         outputs: dict[str, Any] = dict(meta.get("outputs", meta.get("classification", {})))
-        if maps:
-            outputs.update({name: npz[name] for name in npz.files if name != "meta"})
-    return JobRecord(
-        key=meta["key"], case_id=meta["case_id"], adapter=meta["adapter"],
-        perturbation_id=meta["perturbation_id"], kind=meta["kind"], outputs=outputs,
-        features=meta["features"], failure=meta["failure"], cost=Cost.from_dict(meta["cost"]),
-    )
+        outputs.update(arrays)
+        return JobRecord(
+            key=meta["key"], case_id=meta["case_id"], adapter=meta["adapter"],
+            perturbation_id=meta["perturbation_id"], kind=meta["kind"], outputs=outputs,
+            features=meta["features"], failure=meta["failure"],
+            cost=Cost.from_dict(meta["cost"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise DamagedObject(f"object meta lacks {exc}") from None
+
+
+def _index_row(meta: dict[str, Any], relative: str, payload: bytes,
+               created: str) -> tuple[Any, ...]:
+    """The ``jobs`` row of an object, from its meta and bytes."""
+    failure = meta.get("failure")
+    cost = Cost.from_dict(meta["cost"])
+    return (meta["key"], meta["case_id"], meta["adapter"], meta["perturbation_id"],
+            meta["kind"], "failed" if failure is not None else "ok",
+            None if failure is None else str(failure.get("kind", "error")),
+            None if failure is None else str(failure.get("reason", "")),
+            created, cost.wall_s, cost.cpu_s, cost.peak_rss_mb, relative, len(payload),
+            hashlib.sha256(payload).hexdigest())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """True for a damaged database file (not for a lock, permissions or a full disk)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return True
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What ``PredictionStore.collect_garbage`` removed."""
+
+    n_objects: int
+    n_bytes: int
+    n_kept: int
 
 
 class PredictionStore:
     """Content-addressed, crash-safe store of job records (see the module docstring)."""
 
-    def __init__(self, root: Path | str, *, durable: bool = True) -> None:
+    def __init__(self, root: Path | str, *, durable: bool = True, repair: bool = False,
+                 journal: str = "WAL") -> None:
         self.root = Path(root)
         self.durable = durable
+        self.journal = journal
         self.objects = inside(self.root, OBJECTS_DIR)
         self.index_path = inside(self.root, INDEX_NAME)
         self._local = threading.local()
+        #: Why the index was rebuilt on opening (``None``: it was sound).
+        self.rebuilt: str | None = None
         self.objects.mkdir(parents=True, exist_ok=True)
-        _retry_locked(self._create_schema)
+        existed = self.index_path.is_file()
+        problem = self._open_index()
+        if problem is None and not existed and repair and self._object_files():
+            problem = "index missing"
+        if problem is not None:
+            if not repair:
+                raise InputError(f"{self.index_path}: the store index is damaged ({problem}); "
+                                 "run the same imagination bench command to rebuild it from "
+                                 "the stored objects")
+            self._rebuild(problem)
 
     # -- connections -------------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
-        return {"root": str(self.root), "durable": self.durable}
+        return {"root": str(self.root), "durable": self.durable, "journal": self.journal}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(Path(state["root"]), durable=state["durable"])  # type: ignore[misc]
+        self.__init__(Path(state["root"]), durable=state["durable"],  # type: ignore[misc]
+                      journal=state.get("journal", "WAL"))
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -222,7 +275,7 @@ class PredictionStore:
             conn = sqlite3.connect(self.index_path, timeout=30.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 30000")
             self._local.conn, self._local.pid = conn, os.getpid()
-            _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            _retry_locked(lambda: conn.execute(f"PRAGMA journal_mode = {self.journal}"))
             conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
@@ -244,26 +297,87 @@ class PredictionStore:
         conn.executescript(_SCHEMA)
         conn.execute("INSERT OR IGNORE INTO store_meta VALUES ('format', ?)", (str(STORE_FORMAT),))
 
+    def _open_index(self) -> str | None:
+        """Open (or create) the index; what is wrong with it, or ``None`` if it is sound."""
+        try:
+            _retry_locked(self._create_schema)
+            conn = self._connection()
+            check = _retry_locked(lambda: conn.execute("PRAGMA quick_check").fetchall())
+            if [tuple(r) for r in check] != [("ok",)]:
+                return "SQLite quick_check: " + "; ".join(str(r[0]) for r in check[:3])
+            (found,) = conn.execute(
+                "SELECT value FROM store_meta WHERE name = 'format'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if not _is_damage(exc):
+                raise InputError(f"{self.index_path}: cannot open the store index: {exc}") from None
+            self.close()
+            return str(exc)
+        if not str(found).isdigit() or int(found) > STORE_FORMAT:
+            raise InputError(f"{self.root}: store format {found} is newer than this version of "
+                             f"imagination reads (up to {STORE_FORMAT}); upgrade imagination or "
+                             "use another run folder")
+        if int(found) < STORE_FORMAT:  # older objects stay readable; new ones are format 2
+            conn.execute("UPDATE store_meta SET value = ? WHERE name = 'format'",
+                         (str(STORE_FORMAT),))
+        return None
+
+    def _rebuild(self, problem: str) -> None:
+        """Set the damaged index aside and index every intact object again."""
+        self.close()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        aside = self.index_path.with_name(f"{INDEX_NAME}.damaged-{stamp}")
+        kept = self.index_path.is_file() and problem != "index missing"
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.index_path}{suffix}")
+            if source.exists():
+                if kept:
+                    source.replace(Path(f"{aside}{suffix}"))
+                else:
+                    source.unlink()
+        _retry_locked(self._create_schema)
+        rows = []
+        for path in self._object_files():
+            try:
+                payload = path.read_bytes()
+                meta, _ = unpack(payload)
+                if path.stem != meta["key"]:
+                    raise DamagedObject("file name differs from its key")
+                rows.append(_index_row(meta, str(path.relative_to(self.root)), payload, _now()))
+            except (OSError, DamagedObject, KeyError, TypeError):
+                path.unlink(missing_ok=True)  # not indexable: its job is recomputed
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT OR REPLACE INTO jobs VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        self.rebuilt = (f"the store index was damaged ({problem}); "
+                        + (f"set aside as {aside.name} and " if kept else "")
+                        + f"rebuilt from {len(rows)} intact objects")
+        log.warning("%s", self.rebuilt)
+
+    def _object_files(self) -> list[Path]:
+        """Every published object file (temporary files excluded), sorted."""
+        return sorted(p for suffix in _OBJECT_SUFFIXES for p in self.objects.glob(f"*/*{suffix}")
+                      if not p.name.startswith("."))
+
     # -- records -----------------------------------------------------------------------------
     def object_path(self, key: str) -> Path:
         """Where the object of ``key`` lives (whether or not it exists)."""
-        return inside(self.objects, key[:2], f"{key}.npz")
+        return inside(self.objects, key[:2], f"{key}{SUFFIX}")
 
     def put(self, key: str, record: JobRecord) -> None:
         """Store ``record`` under ``key`` atomically, replacing any previous record."""
         if record.key != key:
             raise ValueError(f"record key {record.key!r} does not match {key!r}")
         payload = _encode(record)
+        meta, _ = unpack(payload, arrays=False)
+        self._publish(key, payload, meta, _now())
+
+    def _publish(self, key: str, payload: bytes, meta: dict[str, Any], created: str) -> None:
         target = self.object_path(key)
         temporary = write_temporary(target, payload, fsync=self.durable)
-        row = (key, record.case_id, record.adapter, record.perturbation_id, record.kind,
-               record.status,
-               None if record.failure is None else str(record.failure.get("kind", "error")),
-               None if record.failure is None else str(record.failure.get("reason", "")),
-               datetime.now(UTC).isoformat(timespec="seconds"),
-               record.cost.wall_s, record.cost.cpu_s, record.cost.peak_rss_mb,
-               str(target.relative_to(self.root)), len(payload),
-               hashlib.sha256(payload).hexdigest())
+        row = _index_row(meta, str(target.relative_to(self.root)), payload, created)
+        old = self._row(key)
 
         def publish() -> None:
             conn = self._connection()
@@ -271,6 +385,8 @@ class PredictionStore:
             try:
                 if temporary.exists():  # already moved if a previous attempt was rolled back
                     temporary.replace(target)
+                if old is not None and old[0] != row[12]:  # a format-1 object replaced
+                    (self.root / old[0]).unlink(missing_ok=True)
                 conn.execute("INSERT OR REPLACE INTO jobs VALUES "
                              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
                 conn.execute("COMMIT")
@@ -289,16 +405,23 @@ class PredictionStore:
             "SELECT object, size, sha256 FROM jobs WHERE key = ?", (key,)).fetchone())
 
     def has(self, key: str, *, verify: bool = False) -> bool:
-        """True if ``key`` is indexed and its object has the recorded size (and checksum)."""
-        if verify:
-            return self.get(key) is not None
+        """True if ``key`` is indexed and its object has the recorded size (and, with
+        ``verify``, the recorded SHA-256: a damaged object's row and file are then dropped)."""
         row = self._row(key)
         if row is None:
             return False
+        path = self.root / row[0]
         try:
-            return (self.root / row[0]).stat().st_size == row[1]
+            if not verify:
+                return path.stat().st_size == row[1]
+            payload = path.read_bytes()
         except OSError:
+            payload = None
+        if payload is None or len(payload) != row[1] or \
+                hashlib.sha256(payload).hexdigest() != row[2]:
+            self._discard_where(key, row[2])
             return False
+        return True
 
     def get(self, key: str, *, maps: bool = True) -> JobRecord | None:
         """The record of ``key``, or ``None`` if absent, torn or damaged (its row is dropped).
@@ -319,7 +442,7 @@ class PredictionStore:
             if len(payload) != row[1] or hashlib.sha256(payload).hexdigest() != row[2]:
                 raise ValueError("size or checksum differs from the index")
             return _decode(payload)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        except (OSError, ValueError, KeyError):  # DamagedObject is a ValueError
             self._discard_where(key, row[2])
             return None
 
@@ -338,12 +461,15 @@ class PredictionStore:
         def drop() -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute("SELECT sha256 FROM jobs WHERE key = ?", (key,)).fetchone()
+                row = conn.execute("SELECT sha256, object FROM jobs WHERE key = ?",
+                                   (key,)).fetchone()
                 if row is not None and sha256 is not None and row[0] != sha256:
                     conn.execute("ROLLBACK")
                     return
                 conn.execute("DELETE FROM jobs WHERE key = ?", (key,))
                 self.object_path(key).unlink(missing_ok=True)
+                if row is not None:
+                    (self.root / row[1]).unlink(missing_ok=True)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -416,3 +542,76 @@ class PredictionStore:
         _retry_locked(lambda: conn.execute(
             "INSERT OR REPLACE INTO file_digests VALUES (?, ?, ?, ?)",
             (path, size, mtime_ns, digest)))
+
+    # -- shards and garbage collection -----------------------------------------------------
+    def shard_folders(self) -> list[Path]:
+        """Folders of shard stores waiting to be adopted."""
+        folder = self.root / SHARDS_DIR
+        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    def adopt(self, folder: Path, keys: Iterable[str] | None = None) -> int:
+        """Move every intact record of the shard store in ``folder`` (only ``keys``, if given)
+        into this store, then delete the shard's folder. Returns how many were adopted."""
+        shard = open_shard(folder)
+        wanted = None if keys is None else set(keys)
+        adopted = 0
+        try:
+            for row in shard.rows():
+                if wanted is not None and row.key not in wanted:
+                    continue
+                found = shard._row(row.key)
+                if found is None:
+                    continue
+                try:
+                    payload = (shard.root / found[0]).read_bytes()
+                except OSError:
+                    continue
+                if hashlib.sha256(payload).hexdigest() != found[2]:
+                    continue  # damaged in the shard: the job is recomputed
+                meta, _ = unpack(payload, arrays=False)
+                self._publish(row.key, payload, meta, row.created)
+                adopted += 1
+        finally:
+            shard.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        return adopted
+
+    def collect_garbage(self, keep: Iterable[str]) -> Collected:
+        """Remove every record whose key is not in ``keep``, and every file under ``objects/``
+        that no index row names (leftovers of crashes). Returns what was removed."""
+        keep = set(keep)
+        conn = self._connection()
+        rows = _retry_locked(lambda: conn.execute("SELECT key, object FROM jobs").fetchall())
+        n_objects = n_bytes = 0
+        referenced: set[str] = set()
+        for key, relative in rows:
+            if key in keep:
+                referenced.add(relative)
+                continue
+            path = self.root / relative
+            size = path.stat().st_size if path.is_file() else 0
+            self._discard_where(key, None)
+            n_objects += 1
+            n_bytes += size
+        for path in sorted(self.objects.glob("*/*")):
+            relative = str(path.relative_to(self.root))
+            if path.is_file() and relative not in referenced and (
+                    path.suffix in _OBJECT_SUFFIXES or path.name.endswith(TEMP_SUFFIX)):
+                n_bytes += path.stat().st_size
+                n_objects += 1
+                path.unlink(missing_ok=True)
+        for folder in self.objects.iterdir():
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        return Collected(n_objects=n_objects, n_bytes=n_bytes, n_kept=len(referenced))
+
+
+def shard_root(store_root: Path, index: int, count: int) -> Path:
+    """Where shard ``index`` of ``count`` keeps its private store under ``store_root``."""
+    return Path(store_root) / SHARDS_DIR / f"{index}-of-{count}"
+
+
+def open_shard(root: Path) -> PredictionStore:
+    """A shard's private store: its own index, with a rollback journal (one writing process;
+    no WAL shared memory, which network file systems do not provide)."""
+    return PredictionStore(root, durable=False, repair=True, journal="DELETE")

@@ -132,6 +132,20 @@ class GrowthSolver:
         self._flat = np.flatnonzero(self.domain)
         self._laplacian, self._outflow = _domain_operator(diffusivity, self.domain, spacing_mm)
         self._peak = float(self._outflow.max()) if self._outflow.size else 0.0
+        self._steps: dict[float, tuple[int, float, sparse.csr_matrix]] = {}
+
+    def _step(self, days: float) -> tuple[int, float, sparse.csr_matrix]:
+        """Number of explicit steps, their length and the step matrix for ``days`` (built once
+        per duration: a fit advances by the same chunk hundreds of times)."""
+        found = self._steps.get(days)
+        if found is None:
+            n_steps = max(1, math.ceil(days * self._peak / SAFETY))
+            dt = days / n_steps
+            step = (sparse.identity(self._flat.size, dtype=np.float64, format="csr")
+                    - sparse.diags(dt * self._outflow, format="csr")
+                    + dt * self._laplacian).astype(np.float32).tocsr()
+            found = self._steps[days] = (n_steps, dt, step)
+        return found
 
     def advance(self, density: np.ndarray, rho: float, days: float) -> np.ndarray:
         """u after ``days`` more days from ``density`` (float32 in [0, 1])."""
@@ -146,12 +160,8 @@ class GrowthSolver:
         if self._flat.size == 0:
             return result
         u = np.clip(density.reshape(-1)[self._flat], 0.0, 1.0).astype(np.float32)
-        n_steps = max(1, math.ceil(days * self._peak / SAFETY)) if days > 0 else 0
-        if n_steps:
-            dt = days / n_steps
-            step = (sparse.identity(u.size, dtype=np.float64, format="csr")
-                    - sparse.diags(dt * self._outflow, format="csr")
-                    + dt * self._laplacian).astype(np.float32).tocsr()
+        if days > 0:
+            n_steps, dt, step = self._step(float(days))
             u = _integrate(u, step, float(rho), dt, n_steps)
         np.clip(u, 0.0, 1.0, out=u)
         result.reshape(-1)[self._flat] = u

@@ -36,6 +36,8 @@ all brain voxels.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -57,7 +59,12 @@ from imagination.adapters.protocol import ModelCard, Predictions
 from imagination.adapters.validation import check_inputs
 from imagination.cohort.case import LoadedCase
 from imagination.errors import CaseError, InputError
-from imagination.growth.fisher_kolmogorov import gaussian_seed, simulate_growth, tissue_diffusivity
+from imagination.growth.fisher_kolmogorov import (
+    GrowthSolver,
+    gaussian_seed,
+    simulate_growth,
+    tissue_diffusivity,
+)
 
 #: Density below which a voxel counts as empty (ranked by distance instead).
 EMPTY_U: Final[float] = 1e-6
@@ -77,6 +84,35 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice coefficient; 1 when both are empty."""
     total = int(a.sum()) + int(b.sum())
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+#: Tissue fractions of the last cases seen in this process, by a digest of their inputs: the
+#: MRI-only and PET fits, the ablation and the repeats of one case share their k-means.
+_TISSUE: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_TISSUE_MAX = 2
+
+
+def _remembered_tissue(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`tissue_fractions`, computed once per distinct input (case id, T1/T1c, masks)."""
+    digest = hashlib.blake2b(case.case_id.encode(), digest_size=20)
+    modality = next((m for m in ("t1", "t1c") if m in case.images), None)
+    for array in (brain, lesion, None if modality is None else case.images[modality]):
+        if array is not None:
+            digest.update(str((modality, array.dtype.str, array.shape)).encode())
+            digest.update(np.ascontiguousarray(array).data)
+    key = digest.digest()
+    found = _TISSUE.get(key)
+    if found is None:
+        wm, gm = tissue_fractions(case, brain, lesion)
+        wm.setflags(write=False)
+        gm.setflags(write=False)
+        found = _TISSUE[key] = (wm, gm)
+        while len(_TISSUE) > _TISSUE_MAX:
+            _TISSUE.popitem(last=False)
+    else:
+        _TISSUE.move_to_end(key)
+    return found
 
 
 def tissue_fractions(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
@@ -254,8 +290,9 @@ class FKGrowthAdapter:
             limit = max(limit, OVERSHOOT * int(targets.pet.sum()))
         u = initial
         best = GrowthFit(u, lambda_mm, 0.0, *self._objective(u, targets))
+        solver = GrowthSolver(diffusivity, spacing)  # one operator for every snapshot
         for step in range(1, MAX_SNAPSHOTS + 1):
-            u = simulate_growth(u, diffusivity, 1.0, chunk, spacing)
+            u = solver.advance(u, 1.0, chunk)
             score, pet_u = self._objective(u, targets)
             if score > best.score:
                 best = GrowthFit(u, lambda_mm, step * chunk, score, pet_u)
@@ -272,7 +309,7 @@ class FKGrowthAdapter:
             raise CaseError("tumour mask has no core (ET, NETC) or cavity to fit a growth "
                             "model to", case_id=case.case_id, column="mask_tumor",
                             code="empty_core")
-        wm, gm = tissue_fractions(case, brain, extent)
+        wm, gm = _remembered_tissue(case, brain, extent)
         uptake = (pet_uptake(case, brain, extent, self.tbr_threshold)
                   if self.use_pet and "pet" in case.images else None)
         box = lesion_box(extent if uptake is None else extent | uptake, case.grid.spacing,

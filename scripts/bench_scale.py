@@ -1,0 +1,178 @@
+"""Scale benchmark (issue 17 item 4): a synthetic cohort on the 1 mm BraTS grid, four adapters.
+
+Not a test. ``.venv/bin/python scripts/bench_scale.py --cases 200 [--small 20] [--workers 2]``
+
+1. Generates the synthetic cohort at 1 mm (MNI152 grid, 197×233×189) and moves every MRI and
+   mask onto the BraTS grid, 240×240×155 at 1 mm: zero-padded in x and y, cropped in z to the
+   155 slices holding the brain (slices 0–154 of the template: nothing of the brain is cut);
+   the affine keeps every voxel's world position, so PET (its own 4 mm grid) still aligns.
+2. Runs ``bench`` on it with margin-15mm, fk-growth, random and radiomics-lr (tumour type, IDH,
+   recurrence), once on ``--small`` cases and once on ``--cases`` cases.
+3. Prints: wall time per stage; the harness overhead share (1 − adapter time / worker time,
+   adapter time = the adapters alone on pre-loaded cases, measured on ``--sample`` cases and
+   scaled; worker time = models stage × workers); the largest per-job peak RSS of a worker in
+   each run (flat in cohort size when the per-worker figure does not grow); store bytes per
+   case; and a linear extrapolation of wall time and store size to 1,000 patients.
+
+On the shared 2-core machine the full 200 cases may take longer than there is: run what fits
+and read the extrapolation (it says from how many cases it came).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import yaml
+
+from imagination.adapters.registry import create
+from imagination.cohort.loading import load_case
+from imagination.cohort.manifest import read_manifest
+from imagination.cohort.nifti import write_nifti
+from imagination.cohort.synthetic import SynthConfig, generate_cohort
+from imagination.config import load_config
+from imagination.engine.bench import run_bench
+from imagination.engine.plan import blinded
+
+BRATS_SHAPE = (240, 240, 155)
+ADAPTERS = [{"name": "margin-15mm"}, {"name": "fk-growth"}, {"name": "random"},
+            {"name": "radiomics-lr"}]
+
+
+def to_brats_grid(cohort: Path) -> int:
+    """Pad/crop every 1 mm MRI and mask of ``cohort`` onto 240×240×155; returns files moved."""
+    moved = 0
+    for path in sorted(cohort.rglob("*.nii.gz")):
+        image = nib.load(path)
+        if image.shape == BRATS_SHAPE or len(image.shape) != 3:
+            continue
+        if tuple(float(z) for z in image.header.get_zooms()) != (1.0, 1.0, 1.0):
+            continue  # PET keeps its own grid
+        data = np.asarray(image.dataobj)
+        out = np.zeros(BRATS_SHAPE, dtype=data.dtype)
+        src, dst, shift = [], [], []
+        for n_in, n_out in zip(data.shape, BRATS_SHAPE, strict=True):
+            if n_in <= n_out:  # pad, centred
+                before = (n_out - n_in) // 2
+                src.append(slice(0, n_in))
+                dst.append(slice(before, before + n_in))
+                shift.append(-before)
+            else:  # crop: keep the first n_out slices (the template's brain is in 0..154)
+                src.append(slice(0, n_out))
+                dst.append(slice(0, n_out))
+                shift.append(0)
+        out[tuple(dst)] = data[tuple(src)]
+        affine = image.affine.copy()
+        affine[:3, 3] = image.affine[:3, :3] @ np.asarray(shift, float) + image.affine[:3, 3]
+        write_nifti(path, out, affine, dtype=data.dtype)
+        moved += 1
+    return moved
+
+
+def cohort(root: Path, n_cases: int, workers: int) -> Path:
+    folder = root / f"scale-c{n_cases}"
+    manifest = folder / "manifest.csv"
+    if manifest.is_file():
+        return manifest
+    start = time.perf_counter()
+    generate_cohort(folder, SynthConfig(n_cases=n_cases, n_sites=min(3, n_cases), seed=11,
+                                        resolution_mm=1.0,
+                                        workers=workers))
+    moved = to_brats_grid(folder)
+    print(f"cohort: {n_cases} cases generated and {moved} files moved to 240x240x155 in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+    return manifest
+
+
+def write_config(folder: Path, manifest: Path, workers: int) -> Path:
+    doc = {"name": "scale", "cohort": {"manifests": [str(manifest)]},
+           "tasks": ["tumor_type", "idh", "recurrence"], "adapters": ADAPTERS,
+           "statistics": {"n_resamples": 500}, "crossfit": {"n_folds": 5},
+           "executor": {"kind": "local", "workers": workers}}
+    path = folder / f"scale-{manifest.parent.name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def adapter_seconds_per_case(manifest: Path, sample: int) -> float:
+    """Mean time of the four adapters' own work on one pre-loaded case."""
+    cases = read_manifest(manifest).cases()[:sample]
+    built = [create(a["name"]) for a in ADAPTERS]
+    total = 0.0
+    for case in cases:
+        loaded = load_case(blinded(case))
+        for adapter in built:
+            start = time.perf_counter()
+            if hasattr(adapter, "extract"):
+                adapter.extract(loaded)
+            else:
+                adapter.predict(loaded)
+            total += time.perf_counter() - start
+    return total / len(cases)
+
+
+def run(manifest: Path, folder: Path, workers: int) -> dict[str, float]:
+    run_dir = folder / f"run-{manifest.parent.name}"
+    start = time.perf_counter()
+    run_bench(load_config(write_config(folder, manifest, workers)), run_dir=run_dir)
+    wall = time.perf_counter() - start
+    timings = json.loads((run_dir / "run.json").read_text())["timings"]
+    cost = pd.read_csv(run_dir / "cost.csv")
+    objects = sum(p.stat().st_size for p in (run_dir / "store" / "objects").rglob("*.rec"))
+    n_cases = len(read_manifest(manifest).cases())
+    return {"n_cases": n_cases, "wall_s": wall, "models_s": float(timings["models_s"]),
+            "scoring_s": float(timings["scoring_s"]), "cohort_s": float(timings["cohort_s"]),
+            "job_s": float(cost.wall_s.sum()), "worker_peak_mb": float(cost.peak_rss_mb.max()),
+            "store_mb_per_case": objects / 1e6 / n_cases}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--small", type=int, default=20)
+    parser.add_argument("--sample", type=int, default=3, help="cases timed without the harness")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--root", type=Path, default=Path("/tmp/imagination-scale"))
+    args = parser.parse_args()
+    args.root.mkdir(parents=True, exist_ok=True)
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    results = []
+    for n in (args.small, args.cases):
+        manifest = cohort(args.root, n, args.workers)
+        result = run(manifest, args.root, args.workers)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    big = results[-1]
+    per_case = adapter_seconds_per_case(cohort(args.root, args.small, args.workers), args.sample)
+    adapter_total = per_case * big["n_cases"]
+    worker_s = big["models_s"] * args.workers
+    print(f"\n{big['n_cases']} cases, 240x240x155, 4 adapters, {args.workers} workers "
+          f"(load average now {os.getloadavg()[0]:.1f})")
+    print(f"wall {big['wall_s']:.0f} s: cohort {big['cohort_s']:.0f} s, models "
+          f"{big['models_s']:.0f} s, scoring {big['scoring_s']:.0f} s")
+    print(f"harness overhead share: 1 - adapters {adapter_total:.0f} s / worker time "
+          f"{worker_s:.0f} s = {100 * (1 - adapter_total / worker_s):.1f} % (goal <= 10 %); "
+          f"inside jobs (load, checks) {100 * (1 - adapter_total / big['job_s']):.1f} %")
+    small = results[0]
+    print(f"peak RSS per worker: {small['worker_peak_mb']:.0f} MiB ({small['n_cases']} cases) vs "
+          f"{big['worker_peak_mb']:.0f} MiB ({big['n_cases']} cases) = "
+          f"{big['worker_peak_mb'] / small['worker_peak_mb']:.2f}x; parent "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"store: {big['store_mb_per_case']:.1f} MB per case")
+    factor = 1000 / big["n_cases"]
+    print(f"extrapolated to 1,000 patients (linear from {big['n_cases']} cases): models "
+          f"{big['models_s'] * factor / 3600:.1f} h on {args.workers} workers "
+          f"({big['models_s'] * factor * args.workers / 3600:.1f} worker-hours), scoring "
+          f"{big['scoring_s'] * factor / 60:.0f} min (if linear), store "
+          f"{big['store_mb_per_case'] * 1000 / 1e3:.1f} GB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Lossless compression of the arrays a job stores (score maps, label maps).
+
+Two codecs; :func:`encode_array` tries both where they apply and keeps the smaller:
+
+* ``shuffle-zstd``: the array's bytes regrouped by byte position (all first bytes, then all
+  second bytes, ...; the exponent bytes of a smooth float field are nearly constant), then
+  zstd. Works for every dtype.
+* ``palette-zstd`` (float arrays with at most 65,535 distinct values, e.g. a distance map): the
+  sorted distinct values, plus each voxel's index into them as uint16, differenced along the
+  array's C order (mod 2**16) and zig-zag mapped, then shuffled and zstd'd.
+
+Decoding rebuilds the exact bytes (NaN payloads and signed zeros included: values are compared
+and sorted by their bit patterns, never as floats).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zstandard
+
+#: zstd level: 3 compresses a 2 mm map (3.6 MB) in about 10 ms; higher levels gain a few % at
+#: several times the cost.
+ZSTD_LEVEL = 3
+_PALETTE_MAX = 65_535
+
+
+@dataclass(frozen=True)
+class EncodedArray:
+    """One array's compressed bytes and what it takes to decode them."""
+
+    codec: str
+    dtype: str
+    shape: tuple[int, ...]
+    payload: bytes
+    extra: dict[str, Any]
+
+    def spec(self) -> dict[str, Any]:
+        return {"codec": self.codec, "dtype": self.dtype, "shape": list(self.shape),
+                "length": len(self.payload), **self.extra}
+
+
+def _shuffle(raw: bytes, itemsize: int) -> bytes:
+    if itemsize == 1:
+        return raw
+    return np.frombuffer(raw, np.uint8).reshape(-1, itemsize).T.tobytes()
+
+
+def _unshuffle(raw: bytes, itemsize: int) -> bytes:
+    if itemsize == 1:
+        return raw
+    return np.frombuffer(raw, np.uint8).reshape(itemsize, -1).T.tobytes()
+
+
+def _compress(data: bytes) -> bytes:
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data)
+
+
+def _decompress(data: bytes, size: int) -> bytes:
+    out = zstandard.ZstdDecompressor().decompress(data, max_output_size=size)
+    if len(out) != size:
+        raise ValueError(f"array payload decompressed to {len(out)} bytes, expected {size}")
+    return out
+
+
+def _bits(array: np.ndarray) -> np.ndarray:
+    """The array's bit patterns as unsigned integers of the same width."""
+    return array.view(np.dtype(f"u{array.dtype.itemsize}"))
+
+
+def _palette(array: np.ndarray) -> EncodedArray | None:
+    import pandas as pd  # hash-based factorisation: one O(n) pass, no sort of the map
+
+    bits = _bits(array).ravel()
+    codes, found = pd.factorize(bits, sort=False)
+    if found.size > _PALETTE_MAX:
+        return None
+    values = np.asarray(found, dtype=bits.dtype)
+    order = np.argsort(values, kind="stable")  # sorted palette: close values, close indices
+    rank = np.empty(order.size, dtype=np.uint16)
+    rank[order] = np.arange(order.size, dtype=np.uint16)
+    index = rank[codes]
+    delta = np.diff(index, prepend=np.uint16(0)).view(np.int16)  # wraps mod 2**16: lossless
+    zigzag = ((delta << 1) ^ (delta >> 15)).view(np.uint16)
+    body = values[order].tobytes() + _shuffle(zigzag.tobytes(), 2)
+    return EncodedArray("palette-zstd", array.dtype.str, array.shape, _compress(body),
+                        {"n_values": int(values.size)})
+
+
+def encode_array(array: np.ndarray) -> EncodedArray:
+    """The smallest lossless encoding of ``array`` (any numeric dtype, any shape)."""
+    array = np.ascontiguousarray(array)
+    if array.dtype.hasobject or array.dtype.kind not in "biufc":
+        raise ValueError(f"cannot store an array of dtype {array.dtype}")
+    plain = EncodedArray("shuffle-zstd", array.dtype.str, array.shape,
+                         _compress(_shuffle(array.tobytes(), array.dtype.itemsize)), {})
+    if array.dtype.kind == "f" and array.size > 0:
+        palette = _palette(array)
+        if palette is not None and len(palette.payload) < len(plain.payload):
+            return palette
+    return plain
+
+
+def decode_array(spec: dict[str, Any], payload: bytes) -> np.ndarray:
+    """The array ``encode_array`` encoded (``spec`` as returned by ``EncodedArray.spec``)."""
+    dtype = np.dtype(spec["dtype"])
+    shape = tuple(int(n) for n in spec["shape"])
+    count = int(np.prod(shape, dtype=np.int64))
+    if spec["codec"] == "shuffle-zstd":
+        raw = _unshuffle(_decompress(payload, count * dtype.itemsize), dtype.itemsize)
+        return np.frombuffer(raw, dtype).reshape(shape).copy()
+    if spec["codec"] == "palette-zstd":
+        n_values = int(spec["n_values"])
+        body = _decompress(payload, n_values * dtype.itemsize + 2 * count)
+        values = np.frombuffer(body[: n_values * dtype.itemsize], f"u{dtype.itemsize}")
+        zigzag = np.frombuffer(_unshuffle(body[n_values * dtype.itemsize:], 2), np.uint16)
+        delta = ((zigzag >> 1) ^ (-(zigzag & 1).astype(np.int32)).astype(np.uint16))
+        index = np.cumsum(delta, dtype=np.uint16)  # the wrap-around sum undoes the difference
+        if count and int(index.max()) >= n_values:
+            raise ValueError("palette index out of range")
+        return values[index].view(dtype).reshape(shape).copy()
+    raise ValueError(f"unknown array codec {spec['codec']!r}")

@@ -1,0 +1,116 @@
+"""The bytes of one store object: a JSON ``meta`` document plus named arrays.
+
+Format 2 (written now), self-verifying::
+
+    b"IMGNREC\\x02"  uint32 header length  uint32 CRC-32 of the header   (little-endian)
+    header: UTF-8 JSON {"meta": ..., "arrays": {name: codec spec}, "body_sha256": ...}
+    body:   the arrays' compressed payloads, in the header's order (``engine.arraycodec``)
+
+A meta-only read takes the first bytes and checks the header's CRC-32; a full read checks the
+body's SHA-256, so an object proves its own integrity without the index (shards, index rebuild).
+
+Format 1 (stores written before): a zip (``.npz``) of ``meta.npy`` (JSON as uint8) and
+``recurrence.npy``; still read, never written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagination.engine.arraycodec import decode_array, encode_array
+
+MAGIC = b"IMGNREC\x02"
+_PREFIX = struct.Struct("<8sII")
+_HEADER_MAX = 16 * 1024 * 1024
+#: File suffix of format-2 objects (format 1: ``.npz``).
+SUFFIX = ".rec"
+
+
+class DamagedObject(ValueError):
+    """The object's bytes do not decode or fail their own checksum."""
+
+
+def pack(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """Format-2 bytes of ``meta`` (JSON-able) and ``arrays`` (losslessly compressed)."""
+    encoded = {name: encode_array(array) for name, array in arrays.items()}
+    body = b"".join(e.payload for e in encoded.values())
+    header = json.dumps({"meta": meta, "arrays": {n: e.spec() for n, e in encoded.items()},
+                         "body_sha256": hashlib.sha256(body).hexdigest()},
+                        sort_keys=True, default=str).encode("utf-8")
+    return _PREFIX.pack(MAGIC, len(header), zlib.crc32(header)) + header + body
+
+
+def _header(prefix: bytes, read_more: Any) -> tuple[dict[str, Any], int]:
+    magic, length, crc = _PREFIX.unpack(prefix[:_PREFIX.size])
+    if magic != MAGIC:
+        raise DamagedObject("not a store object (bad magic)")
+    if length > _HEADER_MAX:
+        raise DamagedObject("header length out of range")
+    header_bytes = read_more(length)
+    if len(header_bytes) != length or zlib.crc32(header_bytes) != crc:
+        raise DamagedObject("header checksum differs")
+    try:
+        return json.loads(header_bytes.decode("utf-8")), _PREFIX.size + length
+    except ValueError as exc:
+        raise DamagedObject(f"header is not JSON: {exc}") from None
+
+
+def _unpack_v1(source: bytes | Path, arrays: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    try:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else source
+        with np.load(handle, allow_pickle=False) as npz:
+            meta = json.loads(npz["meta"].tobytes().decode("utf-8"))
+            found = {name: npz[name] for name in npz.files if name != "meta"} if arrays else {}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DamagedObject(f"format-1 object does not decode: {exc}") from None
+    return meta, found
+
+
+def unpack(source: bytes | Path, *, arrays: bool = True
+           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(meta, arrays)`` of an object (format 2 or 1); ``arrays=False`` reads the header only.
+
+    Raises :class:`DamagedObject` (or ``OSError`` for an unreadable file)."""
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            prefix = handle.read(_PREFIX.size)
+            if not prefix.startswith(MAGIC):
+                return _unpack_v1(source if not arrays else source.read_bytes(), arrays)
+            if len(prefix) < _PREFIX.size:
+                raise DamagedObject("truncated object")
+            header, offset = _header(prefix, handle.read)
+            body = handle.read() if arrays else b""
+    else:
+        if not source.startswith(MAGIC):
+            return _unpack_v1(source, arrays)
+        if len(source) < _PREFIX.size:
+            raise DamagedObject("truncated object")
+        view = io.BytesIO(source[_PREFIX.size:])
+        header, offset = _header(source, view.read)
+        body = source[offset:] if arrays else b""
+    try:
+        meta, specs = header["meta"], header["arrays"]
+        if not arrays:
+            return meta, {}
+        if hashlib.sha256(body).hexdigest() != header["body_sha256"]:
+            raise DamagedObject("body checksum differs")
+        found: dict[str, np.ndarray] = {}
+        position = 0
+        for name, spec in specs.items():
+            length = int(spec["length"])
+            found[name] = decode_array(spec, body[position:position + length])
+            position += length
+    except DamagedObject:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DamagedObject(f"object does not decode: {exc}") from None
+    return meta, found
