@@ -194,7 +194,9 @@ def _stored_rows(run_dir: Path) -> list[IndexRow]:
     try:
         records = _read_index(index)
     except (OSError, sqlite3.Error) as exc:
-        raise InputError(f"{index}: cannot read the store index: {exc}") from exc
+        raise InputError(f"{index}: the store index is damaged or unreadable ({exc}); run the "
+                         "same imagination bench command to rebuild it from the stored "
+                         "objects") from exc
     rows = []
     for *fields, relative, size in records:
         try:
