@@ -17,11 +17,11 @@ BASE = {"cohort": {"manifests": ["cohort.csv"]}, "adapters": [{"name": "margin-1
     ({"name": "/tmp/run"}, "name", "path separator"),
     ({"name": "run\u2044x"}, "name", "not ASCII"),      # FRACTION SLASH
     ({"name": ".."}, "name", "starts with a dot"),
-    ({"adapters": [{"name": "margin-15mm", "id": "a/../../b"}]}, "adapters.0.id",
+    ({"adapters": [{"name": "margin-15mm", "id": "a/../../b"}]}, "adapters[0].id",
      "path separator"),
-    ({"adapters": [{"name": "margin-15mm", "id": "m\u0430rgin"}]}, "adapters.0.id",
+    ({"adapters": [{"name": "margin-15mm", "id": "m\u0430rgin"}]}, "adapters[0].id",
      "not ASCII"),                                        # Cyrillic a
-    ({"adapters": [{"name": "margin-15mm"}, {"name": "x\\y"}]}, "adapters.1.name",
+    ({"adapters": [{"name": "margin-15mm"}, {"name": "x\\y"}]}, "adapters[1].name",
      "path separator"),
 ])
 def test_names_that_are_not_names_are_refused_naming_the_yaml_path(changes, path, why):

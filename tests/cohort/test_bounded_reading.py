@@ -157,7 +157,7 @@ def test_a_model_output_map_gets_the_same_checks(tmp_path):
 
 
 def test_a_huge_predictions_json_is_refused(tmp_path):
-    from imagination.adapters.command import PREDICTIONS_LIMIT, parse_predictions_json
+    from imagination.tasks.outputs import PREDICTIONS_LIMIT, parse_predictions_json
 
     path = tmp_path / "predictions.json"
     with path.open("wb") as handle:

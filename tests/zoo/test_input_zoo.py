@@ -71,7 +71,7 @@ def test_adapter_id_with_a_unicode_slash_touches_nothing(cohort):
                           adapters=[{"name": "prevalence", "id": "a\u2215..\u2215b"}])
     result = imagination("bench", str(config), "--out", "run", cwd=folder)
     assert result.returncode == 2
-    assert "adapters.0.id" in result.stderr and "not a valid name" in result.stderr
+    assert "adapters[0].id" in result.stderr and "not a valid name" in result.stderr
     assert not (folder / "run").exists()
 
 
