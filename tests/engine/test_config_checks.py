@@ -210,7 +210,9 @@ def test_require_option_is_checked_before_anything_runs(bench_cohort: Path, tmp_
 def test_the_demo_and_readme_configs_pass_the_checks() -> None:
     from imagination.config import demo_config_path, load_config
 
-    load_config(demo_config_path())
+    demo = load_config(demo_config_path())  # raises InputError on any bad cross-reference
+    assert demo.gates and demo.ablations  # the demo exercises the checked sections
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     block = readme.split("# my_bench.yaml (paths relative to this file)\n")[1].split("```")[0]
-    parse_config(yaml.safe_load(block), base_dir=Path("/study"))
+    parsed = parse_config(yaml.safe_load(block), base_dir=Path("/study"))
+    assert [g.metric for g in parsed.gates] == ["auroc"]
