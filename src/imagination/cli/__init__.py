@@ -9,6 +9,7 @@ import importlib
 import sys
 
 from imagination.cli.app import app, run_app
+from imagination.signals import InterruptWatch, leave_now
 
 #: Modules that register commands on ``app`` (imported for their side effect).
 COMMAND_MODULES: tuple[str, ...] = (
@@ -36,8 +37,17 @@ except KeyboardInterrupt:  # Ctrl-C while starting: the same message and code as
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    sys.exit(run_app(argv))
+    """Console-script entry point.
+
+    After a Ctrl-C the process leaves with ``os._exit`` once its output is flushed: every
+    ``finally`` has run by then, and CPython's own exit path may otherwise turn the handled
+    interrupt into death by SIGINT (exit -2 instead of the documented 3)."""
+    watch = InterruptWatch()
+    with watch:
+        code = run_app(argv)
+    if watch.seen:
+        leave_now(code)
+    sys.exit(code)
 
 
 __all__ = ["app", "main"]

@@ -58,6 +58,7 @@ import psutil
 from threadpoolctl import threadpool_limits
 
 from imagination.errors import InputError, RunIncomplete
+from imagination.signals import sigint_blocked
 
 _log = logging.getLogger(__name__)
 
@@ -241,7 +242,8 @@ class _Worker:
         owner = (os.getpid(), psutil.Process().create_time())
         self.process = context.Process(target=_worker_main, args=(child_end, owner),
                                        name="imagination-worker", daemon=True)
-        self.process.start()
+        with sigint_blocked():  # the worker (and a fork server started now) ignore Ctrl-C
+            self.process.start()
         child_end.close()
         self.job: _Job | None = None
         #: Affinity key of the last job this worker ran (its cached case).

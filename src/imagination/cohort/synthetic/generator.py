@@ -7,8 +7,6 @@ whatever the number of worker processes.
 from __future__ import annotations
 
 import dataclasses
-import signal
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from imagination.cohort.synthetic.writer import (
 )
 from imagination.cohort.vocabulary import TISSUES, tissue_column
 from imagination.errors import InputError
+from imagination.signals import map_in_processes
 
 
 @dataclass(frozen=True)
@@ -139,10 +138,6 @@ def _synthesize_job(job: tuple[CasePlan, SynthConfig, Path]) -> tuple[dict, dict
     return synthesize_case(*job)
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
     """Write the whole cohort into ``out_dir`` (created if needed)."""
     out = Path(out_dir)
@@ -151,13 +146,8 @@ def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
     out.mkdir(parents=True, exist_ok=True)
     plans = plan_cohort(config)
     jobs = [(plan, config, out) for plan in plans]
-    if config.workers > 1:
-        # workers ignore Ctrl-C (no traceback per worker); the parent stops the pool
-        pool = ProcessPoolExecutor(max_workers=config.workers, initializer=_ignore_sigint)
-        try:
-            results = list(pool.map(_synthesize_job, jobs))
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    if config.workers > 1:  # workers ignore Ctrl-C; the parent stops them at once
+        results = map_in_processes(_synthesize_job, jobs, config.workers)
     else:
         results = [_synthesize_job(job) for job in jobs]
     rows = [row for row, _ in results]

@@ -1,0 +1,81 @@
+"""Child processes are born deaf to Ctrl-C and the parent stops them (``imagination.signals``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from imagination.signals import map_in_processes, sigint_blocked
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError(f"case {x} is bad")
+    return x
+
+
+def test_map_in_processes_keeps_the_order_of_the_items() -> None:
+    assert map_in_processes(_square, range(7), 2) == [0, 1, 4, 9, 16, 25, 36]
+
+
+def test_a_worker_error_is_raised_in_the_parent() -> None:
+    with pytest.raises(ValueError, match="case 3 is bad"):
+        map_in_processes(_fail_on_three, range(6), 2)
+
+
+def test_a_sigint_during_the_block_arrives_after_it() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are only handled in the main thread")
+    reached: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_blocked():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # still blocked: nothing is raised here
+            reached.append("end of block")
+        reached.append("after the block")  # the interrupt fires before this line
+    assert reached == ["end of block"]
+
+
+def test_ctrl_c_to_the_group_stops_busy_workers_at_once(tmp_path) -> None:
+    """Workers that would run for minutes are gone right after the group's SIGINT, and no
+    worker prints a traceback."""
+    script = tmp_path / "pool.py"
+    script.write_text(textwrap.dedent("""
+        import sys, time
+        from imagination.signals import map_in_processes
+
+        def slow(x):
+            time.sleep(300)
+
+        try:
+            print("ready", flush=True)
+            map_in_processes(slow, range(4), 2)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(3)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)  # the workers are sleeping in their jobs
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 3, err
+    assert "interrupted" in out
+    assert "Traceback" not in err, err
