@@ -94,6 +94,20 @@ def test_the_engine_names_no_task(module: str) -> None:
     assert not named, f"engine/{module} names tasks {sorted(named)}"
 
 
+PACKAGE = ENGINE.parent
+#: modules that read and check any model's outputs: they reach tasks through the registry
+#: (output types), so a new task needs no edit there (built-in baselines declare their tasks)
+ADAPTER_SIDE = sorted(str(p.relative_to(PACKAGE)) for p in (
+    *PACKAGE.glob("adapters/*.py"), *PACKAGE.glob("containers/**/*.py"),
+    *PACKAGE.glob("models/*.py")))
+
+
+@pytest.mark.parametrize("module", ADAPTER_SIDE)
+def test_adapters_containers_and_models_name_no_task(module: str) -> None:
+    named = _string_constants(PACKAGE / module) & set(registry.TASK_NAMES)
+    assert not named, f"{module} names tasks {sorted(named)}"
+
+
 def test_tasks_list_json_shows_output_truth_metrics_and_adapters(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert run_app(["tasks", "list", "--json"]) == 0
