@@ -116,7 +116,9 @@ def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
     for task in results.tasks:
         metric = primary_metric(results, task)
         rows = select_leaderboard(results.leaderboard, task=task, metric=metric)
-        parts += ["", f"## {task}: {metric}", "",
+        regions = rows["region"].dropna().unique() if "region" in rows.columns else []
+        shown = f"{metric} ({regions[0]})" if len(regions) == 1 else metric
+        parts += ["", f"## {task}: {shown}", "",
                   leaderboard_markdown(rows, results.level, results)]
     chained = chained_headline(results)
     if chained:

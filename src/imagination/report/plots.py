@@ -29,10 +29,12 @@ MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: yellow, faint on white, is the last resort).
 _HASHED = 6
 #: Built-in adapters keep one colour in every run (fk-growth blue, fk-growth-pet vermillion:
-#: apart under deuteranopia).
+#: apart under deuteranopia; no-skill references grey). Slots are distinct within a task
+#: family and shared across families, whose figures never meet.
 FIXED_SLOTS: dict[str, int] = {
     "fk-growth": 0, "fk-growth-pet": 3, "margin-15mm": 1, "pet-btv": 2, "random": 6,
     "radiomics-lr": 0, "age-volume-lr": 1, "t2flair-mismatch": 2, "prevalence": 6,
+    "intensity-rule-seg": 0, "empty": 6,
 }
 _STYLE = {
     "svg.fonttype": "none", "svg.hashsalt": "imagination-report", "font.size": 9,
@@ -46,7 +48,7 @@ def adapter_colours(adapters: Sequence[str]) -> dict[str, str]:
     :data:`FIXED_SLOTS`, others by a hash of the name (the next free slot on a clash)."""
     taken: dict[str, int] = {}
     for adapter in adapters:
-        if adapter in FIXED_SLOTS and FIXED_SLOTS[adapter] not in taken.values():
+        if adapter in FIXED_SLOTS:
             taken[adapter] = FIXED_SLOTS[adapter]
     for adapter in sorted(a for a in adapters if a not in taken):
         start = int(hashlib.sha256(adapter.encode()).hexdigest(), 16) % _HASHED
