@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -13,6 +14,7 @@ from imagination.config import parse_config
 from imagination.engine.bench import build_adapters, cohort_vocabularies, load_cohort
 from imagination.engine.chaining import with_reference_twins
 from imagination.engine.plan import build_plan
+from tests.containers import expected
 
 #: one worker runs every container test (one podman store, images loaded once)
 pytestmark = pytest.mark.xdist_group("containers")
@@ -62,6 +64,68 @@ def test_chained_run_scores_recurrence_next_to_reference(podman, archives, gliom
     assert row.chained_value == pytest.approx(mean(growth))
     assert row.reference_value == pytest.approx(mean(reference))
     assert row.estimate == pytest.approx(mean(growth) - mean(reference))
+
+
+def test_segmenter_feeds_growth_model_and_both_tasks_are_scored(podman, archives,  # type: ignore[no-untyped-def]
+                                                               glioma_cohort, tmp_path: Path,
+                                                               ) -> None:
+    """A BraTS-layout segmenter doing ``segmentation`` feeds a PREDICT-GBM growth image (which
+    returns its tumorseg input as the density map): the growth model's recurrence AUROC is that
+    of the segmenter's label map (BraTS 2024 codes), its twin's that of the reference mask."""
+    seg_archive, seg_id = archives["brats"]
+    growth_archive, growth_id = archives["predict-gbm"]
+    doc = {"name": "chained-seg", "cohort": {"manifests": [str(glioma_cohort)]},
+           "tasks": ["segmentation", "recurrence"],
+           "metrics": {"segmentation": ["dice"], "recurrence": ["voxel_auroc"]},
+           "statistics": {"n_resamples": 200}, "executor": {"workers": 1},
+           "adapters": [
+               {"name": "container", "id": "seg",
+                "params": {"image_archive": str(seg_archive), "digest": seg_id,
+                           "layout": "brats", "tasks": ["segmentation"], "runtime": "podman",
+                           "timeout_s": 120}},
+               {"name": "container", "id": "growth", "inputs": {"mask_tumor": {"from": "seg"}},
+                "params": {"image_archive": str(growth_archive), "digest": growth_id,
+                           "layout": "predict-gbm", "tasks": ["recurrence"],
+                           "runtime": "podman", "timeout_s": 120}}]}
+    config = tmp_path / "bench.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    run = tmp_path / "run"
+    assert run_app(["bench", str(config), "--out", str(run)]) == 0
+    assert pd.read_csv(run / "failures.csv").empty
+
+    chained, reference, dice = {}, {}, {}
+    for case_id, case in expected.cases(glioma_cohort).items():
+        labels = expected.rule_labels(case)  # ET 3, SNFH 2: the same codes in BraTS 2024
+        truth = expected.truth_codes(case)
+        chained[case_id] = expected.voxel_auroc(case, labels.astype(np.float64))
+        reference[case_id] = expected.voxel_auroc(case, truth.astype(np.float64))
+        dice[case_id] = expected.region_scores(labels > 0, np.isin(truth, (1, 2, 3)),
+                                               expected.spacing(case.masks["tumor"]))["dice"]
+    assert len(chained) == 4 and chained != reference
+
+    per_case = pd.read_csv(run / "per_case.csv")
+    clean = per_case[per_case.perturbation == "clean"]
+    def values(adapter: str, metric: str, **where: str) -> dict[str, float]:
+        rows = clean[(clean.adapter == adapter) & (clean.metric == metric)]
+        for column, value in where.items():
+            rows = rows[rows[column] == value]
+        return dict(zip(rows.case_id, rows.value, strict=True))
+
+    assert values("seg", "dice", region="WT") == pytest.approx(dice, rel=1e-9)
+    assert values("growth", "voxel_auroc") == pytest.approx(chained, rel=1e-9)
+    assert values("growth@reference", "voxel_auroc") == pytest.approx(reference, rel=1e-9)
+    assert set(clean[clean.adapter.str.startswith("growth")].task) == {"recurrence"}
+
+    table = pd.read_csv(run / "chained.csv")
+    assert set(table.adapter) == {"growth"} and table.region.isna().all()
+    row = table[table.metric == "voxel_auroc"].iloc[0]
+    assert (row.reference_adapter, row.upstream, row.task) == (
+        "growth@reference", "seg", "recurrence")
+    assert row.n == 4
+    assert row.chained_value == pytest.approx(np.mean(list(chained.values())))
+    assert row.reference_value == pytest.approx(np.mean(list(reference.values())))
+    assert row.estimate == pytest.approx(row.chained_value - row.reference_value)
+    assert row.ci_low <= row.estimate <= row.ci_high
 
 
 def test_chained_job_key_includes_the_upstream_key(glioma_cohort, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

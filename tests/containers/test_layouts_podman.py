@@ -23,13 +23,13 @@ def adapter(archives, name: str, layout: str, tasks, **params):  # type: ignore[
     return built
 
 
-def expected_segmentation(case) -> np.ndarray:  # type: ignore[no-untyped-def]
+def expected_segmentation(case, snfh: int = 2) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The test images' rule, computed here with NumPy: ET where t1c > 0.75 max, SNFH where
-    flair > 0.75 max elsewhere (BraTS 2023 codes 3 and 2)."""
+    flair > 0.75 max elsewhere (BraTS 2023 codes 3 and 2; the nnU-Net image writes SNFH 1)."""
     t1c, flair = case.images["t1c"], case.images["flair"]
     et = t1c > 0.75 * t1c.max()
     out = np.zeros(t1c.shape, dtype=np.int16)
-    out[~et & (flair > 0.75 * flair.max())] = 2
+    out[~et & (flair > 0.75 * flair.max())] = snfh
     out[et] = 3
     return out
 
@@ -79,7 +79,8 @@ def test_nnunet_layout_channel_order(podman, archives, case) -> None:  # type: i
     model = adapter(archives, "nnunet", "nnunet", ["recurrence"],
                     layout_options={"channels": ["t1", "t1c", "t2", "flair"]})
     request = dataclasses.replace(model.request(case), tasks=("segmentation",))
-    np.testing.assert_array_equal(run_layout(model, request), expected_segmentation(case))
+    np.testing.assert_array_equal(run_layout(model, request),
+                                  expected_segmentation(case, snfh=1))
 
 
 def test_mhub_layout(podman, archives, case) -> None:  # type: ignore[no-untyped-def]

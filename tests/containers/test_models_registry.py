@@ -64,3 +64,26 @@ def test_bench_config_uses_a_registry_entry_by_id(podman, archives, tmp_path: Pa
     assert adapter.image_id == archives["predict-gbm"][1]
     with pytest.raises(InputError, match="no model 'nope'"):
         create("container", model="nope", registry=str(path))
+
+
+def test_check_judges_a_segmenters_label_maps(podman, archives, glioma_cohort,  # type: ignore[no-untyped-def]
+                                              tmp_path: Path, capsys) -> None:
+    """A BraTS-layout segmenter passes; the nnU-Net image (SNFH written as code 1) with a label
+    map that leaves code 1 out fails on its outputs, naming the code."""
+    entries = []
+    for model_id, image, extra in (
+            ("seg-good", "brats", {"layout": "brats"}),
+            ("seg-bad-codes", "nnunet", {"layout": "nnunet",
+                                         "label_map": {"2": "SNFH", "3": "ET"}})):
+        archive, digest = archives[image]
+        entries.append({"id": model_id, "image_archive": str(archive), "digest": digest,
+                        "tasks": ["segmentation"], "timeout_s": 60, **extra})
+    path = tmp_path / "models.yaml"
+    path.write_text(yaml.safe_dump(entries))
+    common = ["--registry", str(path), "--manifest", str(glioma_cohort)]
+    assert run_app(["models", "check", "seg-good", *common]) == 0
+    good = capsys.readouterr().out
+    assert all(f"{aspect:8s} ok" in good for aspect in ("image", "inputs", "outputs", "grid"))
+    assert run_app(["models", "check", "seg-bad-codes", *common]) == 1
+    bad = capsys.readouterr().out
+    assert "outputs  FAIL" in bad and "codes [1]" in bad

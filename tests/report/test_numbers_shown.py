@@ -94,6 +94,15 @@ def test_adapter_colours_are_okabe_ito_stable_and_apart_under_deuteranopia() -> 
     a, b = (np.array(_deuteranope(colours[x])) for x in ("fk-growth", "fk-growth-pet"))
     assert np.linalg.norm(a - b) > 0.2  # the old red/green pair was 0.04 apart
     assert len({plots.marker(c) for c in recurrence}) == len(recurrence)
+    # the whole demo (11 adapters, 8 colours): built-ins keep their slots, distinct within each
+    # task family, no-skill references grey, none in the faint yellow
+    everything = plots.adapter_colours([*demo, "intensity-rule-seg", "empty"])
+    for family in (("margin-15mm", "fk-growth", "fk-growth-pet", "random", "pet-btv"),
+                   ("t2flair-mismatch", "age-volume-lr", "radiomics-lr", "prevalence"),
+                   ("intensity-rule-seg", "empty")):
+        assert len({everything[a] for a in family}) == len(family)
+    assert {everything[a] for a in ("random", "prevalence", "empty")} == {"#7F7F7F"}
+    assert "#F0E442" not in everything.values()
 
 
 def test_questions_first_and_largest_drop_over_all_metrics(run_dir) -> None:

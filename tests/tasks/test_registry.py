@@ -94,6 +94,20 @@ def test_the_engine_names_no_task(module: str) -> None:
     assert not named, f"engine/{module} names tasks {sorted(named)}"
 
 
+PACKAGE = ENGINE.parent
+#: modules that read and check any model's outputs: they reach tasks through the registry
+#: (output types), so a new task needs no edit there (built-in baselines declare their tasks)
+ADAPTER_SIDE = sorted(str(p.relative_to(PACKAGE)) for p in (
+    *PACKAGE.glob("adapters/*.py"), *PACKAGE.glob("containers/**/*.py"),
+    *PACKAGE.glob("models/*.py")))
+
+
+@pytest.mark.parametrize("module", ADAPTER_SIDE)
+def test_adapters_containers_and_models_name_no_task(module: str) -> None:
+    named = _string_constants(PACKAGE / module) & set(registry.TASK_NAMES)
+    assert not named, f"{module} names tasks {sorted(named)}"
+
+
 def test_tasks_list_json_shows_output_truth_metrics_and_adapters(
         capsys: pytest.CaptureFixture[str]) -> None:
     assert run_app(["tasks", "list", "--json"]) == 0
@@ -138,3 +152,48 @@ def test_a_store_object_written_before_the_registry_is_still_read(tmp_path: Path
     assert again is not None and again.outputs["idh"] == record.outputs["idh"]
     np.testing.assert_array_equal(again.outputs["recurrence"], score)
     assert set(store.get(record.key, maps=False).outputs) == {"idh"}
+
+
+def test_a_family_may_bring_its_own_output_type(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An output type declared outside ``tasks/outputs.py`` (here, in this file): ``command``
+    programs deliver it through the protocol; ``precomputed`` and container layouts, which
+    need a reader per file format, refuse the task with an input error (exit 2)."""
+    from dataclasses import dataclass
+
+    from imagination.adapters.command import read_program_outputs
+    from imagination.adapters.precomputed import PrecomputedAdapter
+    from imagination.containers.layouts.templated import output_kind
+
+    @dataclass(frozen=True)
+    class Points:
+        name: str = "points"
+        storage: str = "json"
+        description: str = "[[x, y, z], ...] in mm"
+
+        def check(self, task, value, case, classes) -> None:  # type: ignore[no-untyped-def]
+            assert isinstance(value, list)
+
+        def normalise(self, value):  # type: ignore[no-untyped-def]
+            return [[float(c) for c in p] for p in value]
+
+        def flatten(self, value):  # type: ignore[no-untyped-def]
+            return np.asarray(value, dtype=float).ravel()
+
+        def read_program_output(self, output_dir, tasks, case):  # type: ignore[no-untyped-def]
+            return {t: json.loads((output_dir / f"{t}.json").read_text()) for t in tasks}
+
+    class Nodules(RecurrenceKind):
+        family = "nodules"
+        tasks = ("nodules",)
+        output = Points()
+
+    monkeypatch.setattr(registry, "_BY_TASK", {**registry._BY_TASK, "nodules": Nodules()})
+    monkeypatch.setattr(registry, "TASK_NAMES", (*registry.TASK_NAMES, "nodules"))
+    (tmp_path / "nodules.json").write_text("[[1, 2, 3]]")
+    assert read_program_outputs(tmp_path, ["nodules"], None) == {  # type: ignore[arg-type]
+        "nodules": [[1, 2, 3]]}
+    with pytest.raises(InputError, match="precomputed cannot read its output type 'points'"):
+        PrecomputedAdapter("p", maps_dir=tmp_path, tasks=["nodules"], base_dir=tmp_path)
+    with pytest.raises(InputError, match="layouts cannot read its output type 'points'"):
+        output_kind("nodules")

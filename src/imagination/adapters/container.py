@@ -40,6 +40,7 @@ from imagination.containers.images import (
 )
 from imagination.containers.layouts import make_layout
 from imagination.containers.layouts.base import LayoutRequest, timepoint_of
+from imagination.containers.layouts.templated import output_kind
 from imagination.containers.runtime import (
     DEFAULT_USER,
     Limits,
@@ -102,6 +103,8 @@ class ContainerAdapter:
         self.tasks = check_tasks(name, tasks)
         self.layout_name = layout
         self.layout = make_layout(layout, layout_options)
+        for task in self.tasks:  # an output type no layout reads is a config error
+            output_kind(task)
         self.runtime = find_runtime(runtime)
         self.digest = normalise_digest(digest) if digest is not None else None
         self.image = image

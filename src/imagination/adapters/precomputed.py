@@ -29,7 +29,7 @@ from imagination.adapters.protocol import ModelCard, Predictions, Segmentation
 from imagination.adapters.validation import AdapterOutputError
 from imagination.cohort.case import LoadedCase
 from imagination.errors import InputError
-from imagination.tasks.outputs import LABEL_MAP, SCORE_MAP
+from imagination.tasks.outputs import CLASS_PROBABILITIES, LABEL_MAP, SCORE_MAP
 from imagination.tasks.registry import TASK_NAMES, is_task, kind_of
 
 ID_COLUMNS = ("case_id", "task")
@@ -169,6 +169,9 @@ class PrecomputedAdapter:
                      *(labelled if self.segmentation is not None else [])]
         self.tasks = check_tasks(name, tasks)
         for task in self.tasks:
+            if kind_of(task).output not in (CLASS_PROBABILITIES, SCORE_MAP, LABEL_MAP):
+                raise InputError(f"adapter {name}: task {task}: precomputed cannot read its "
+                                 f"output type {kind_of(task).output.name!r}")
             if kind_of(task).output is SCORE_MAP and self.maps_dir is None:
                 raise InputError(f"adapter {name}: task {task} needs maps_dir")
             if kind_of(task).output is LABEL_MAP and self.segmentation is None:

@@ -115,35 +115,37 @@ def check_probabilities(task: str, probabilities: Mapping[str, float],
 
 
 def check_label_map(labels: object, label_map: LabelMap, case: LoadedCase,
-                    task: str = "segmentation") -> np.ndarray:
+                    task: str | None = None) -> np.ndarray:
     """The adapter's integer label map as an array, or :class:`AdapterOutputError` naming the
     problem: not an array, not on the case grid, not integer-valued (NaN, inf, fractions), or
-    a code its declared ``label_map`` does not list (0 is background)."""
+    a code its declared ``label_map`` does not list (0 is background). ``task`` names the
+    task in messages."""
+    where = f"{task}: label map" if task else "label map"
     if not isinstance(labels, np.ndarray):
-        raise AdapterOutputError(f"{task}: expected a label array, got {type(labels).__name__}")
+        raise AdapterOutputError(f"{where}: expected a label array, got {type(labels).__name__}")
     shape = tuple(case.grid.shape)
     if labels.shape != shape:
-        raise AdapterOutputError(f"{task}: label map shape {labels.shape} is not the case grid "
+        raise AdapterOutputError(f"{where} shape {labels.shape} is not the case grid "
                                  f"{shape}")
     if labels.dtype == np.bool_:
         labels = labels.astype(np.uint8)
     if np.issubdtype(labels.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(labels)))
         if bad:
-            raise AdapterOutputError(f"{task}: label map has {bad} non-finite voxels (NaN or "
+            raise AdapterOutputError(f"{where} has {bad} non-finite voxels (NaN or "
                                      "inf)")
         fractional = int(np.count_nonzero(labels != np.round(labels)))
         if fractional:
-            raise AdapterOutputError(f"{task}: label map has {fractional} non-integer voxels")
+            raise AdapterOutputError(f"{where} has {fractional} non-integer voxels")
         if labels.size and (labels.min() < 0 or labels.max() > np.iinfo(np.int32).max):
-            raise AdapterOutputError(f"{task}: label map values outside 0..2^31")
+            raise AdapterOutputError(f"{where} values outside 0..2^31")
         labels = labels.astype(np.int32)
     elif not np.issubdtype(labels.dtype, np.integer):
-        raise AdapterOutputError(f"{task}: label map dtype {labels.dtype} is not integer")
+        raise AdapterOutputError(f"{where} dtype {labels.dtype} is not integer")
     unknown = label_map.unknown_codes(labels)
     if unknown:
         declared = label_map.name or dict(sorted(label_map.codes.items()))
-        raise AdapterOutputError(f"{task}: label map has codes {unknown} outside its declared "
+        raise AdapterOutputError(f"{where} has codes {unknown} outside its declared "
                                  f"label map {declared}")
     return labels
 

@@ -92,24 +92,30 @@ def feed_upstream(case: LoadedCase, upstream: Any, upstream_label: str) -> Loade
 
 
 CHAINED_COLUMNS: Final[list[str]] = [
-    "adapter", "reference_adapter", "upstream", "task", "metric", "chained_value",
+    "adapter", "reference_adapter", "upstream", "task", "region", "metric", "chained_value",
     "reference_value", "estimate", "ci_low", "ci_high", "p_value", "test", "p_wilcoxon", "n",
     "n_subjects"]
 
 
 def chained_rows(config: BenchConfig, per_case: Any) -> list[dict[str, Any]]:
-    """Per (chained adapter, task, metric) on clean data: the paired per-case difference
-    chained − reference (mean, subject-bootstrap interval, sign-flip and Wilcoxon p-values)."""
+    """Per (chained adapter, task, region, metric) on clean data: the paired per-case difference
+    chained − reference (mean, subject-bootstrap interval, sign-flip and Wilcoxon p-values).
+    ``region`` is that of region-scored tasks (segmentation), empty for the others."""
+    import pandas as pd
+
     from imagination.errors import InputError
     from imagination.stats.robustness import ablation_test
 
     stats = config.statistics
     rows: list[dict[str, Any]] = []
     clean = per_case[per_case["perturbation"] == "clean"]
+    region = clean["region"] if "region" in clean.columns else pd.Series("", index=clean.index)
+    clean = clean.assign(region=region.astype(object).fillna("").astype(str))
     upstreams = {a.label: a.inputs["mask_tumor"].from_ for a in config.adapters if a.inputs}
     for chained, reference in chained_pairs(config).items():
         both = clean[clean["adapter"].isin([chained, reference])]
-        for (task, metric), group in both.groupby(["task", "metric"], sort=True):
+        for (task, area, metric), group in both.groupby(["task", "region", "metric"],
+                                                        sort=True):
             wide = group.pivot_table(index=["case_id", "subject_id"], columns="adapter",
                                      values="value", aggfunc="first")
             if chained not in wide or reference not in wide:
@@ -117,7 +123,7 @@ def chained_rows(config: BenchConfig, per_case: Any) -> list[dict[str, Any]]:
             wide = wide.dropna(subset=[chained, reference])
             row: dict[str, Any] = {
                 "adapter": chained, "reference_adapter": reference,
-                "upstream": upstreams[chained], "task": task, "metric": metric,
+                "upstream": upstreams[chained], "task": task, "region": area, "metric": metric,
                 "chained_value": float(wide[chained].mean()) if len(wide) else np.nan,
                 "reference_value": float(wide[reference].mean()) if len(wide) else np.nan}
             try:

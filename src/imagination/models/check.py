@@ -69,9 +69,11 @@ def check_model(entry: ModelEntry, registry_dir: Path, *, n_cases: int = 2,
         report.fail("image", str(exc))
         return report
     report.aspects["image"] = True
+    from imagination.tasks.registry import kind_of
+
     cohort = read_manifest(manifest or demo_manifest())
-    cases = [c for c in cohort.cases() if "recurrence" not in entry.tasks
-             or "recurrence" in c.masks][:n_cases]
+    truths = {m for t in entry.tasks for m in kind_of(t).blinding.masks}
+    cases = [c for c in cohort.cases() if truths <= set(c.masks)][:n_cases]
     for case in cases:
         loaded = load_case(blinded(case))
         started = time.perf_counter()
@@ -79,8 +81,7 @@ def check_model(entry: ModelEntry, registry_dir: Path, *, n_cases: int = 2,
             check_inputs(adapter, loaded)
             predictions = adapter.predict(loaded)
             report.seconds.append(time.perf_counter() - started)
-            tasks = [t for t in adapter.tasks if t != "segmentation"]
-            check_predictions(predictions, adapter, loaded, tasks)
+            check_predictions(predictions, adapter, loaded, adapter.tasks)
         except MissingModalityError as exc:
             report.fail("inputs", f"case {case.case_id}: {exc.reason}")
             continue

@@ -2,9 +2,10 @@
 
 A registry is a YAML list of packages; each entry names its image (``image`` or
 ``image_archive``, relative to the registry file), pinned ``digest``, ``layout``, ``tasks``,
-the inputs it needs, its reference space, CPU or GPU, expected time per case, code and weights
-licences and paper. A bench config uses an entry with ``{name: container, params: {model: ID,
-registry: FILE}}``; parameters given there override the entry's.
+the inputs it needs, its label codes (``label_map``, default the layout's), its reference
+space, CPU or GPU, expected time per case, code and weights licences and paper. A bench config
+uses an entry with ``{name: container, params: {model: ID, registry: FILE}}``; parameters
+given there override the entry's.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class ModelEntry(BaseModel):
     tasks: list[str] = Field(min_length=1)
     modalities: list[str] | None = Field(
         default=None, description="inputs: modalities, mask_<name>, tissue_<name>")
+    label_map: str | dict[int, str] | None = Field(
+        default=None, description="the package's label codes (preset or {code: region}); "
+        "default: the layout's convention")
     reference_space: Literal["SRI24", "MNI152", "native"] = "native"
     device: Literal["cpu", "gpu"] = "cpu"
     expected_s_per_case: float | None = Field(default=None, gt=0)
@@ -65,6 +69,9 @@ class ModelEntry(BaseModel):
             params["layout_options"] = dict(self.layout_options)
         if self.modalities is not None:
             params["modalities"] = list(self.modalities)
+        if self.label_map is not None:
+            params["label_map"] = (self.label_map if isinstance(self.label_map, str)
+                                   else dict(self.label_map))
         if self.digest is not None:
             params["digest"] = self.digest
         if self.image is not None:

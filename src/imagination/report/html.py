@@ -11,6 +11,7 @@ import jinja2
 import yaml
 
 from imagination.report import plots, sections, task_section
+from imagination.report.chained_section import chained_section
 from imagination.report.gates import GateResult
 from imagination.report.markdown import fmt
 from imagination.report.questions import ablation_answers
@@ -71,6 +72,7 @@ def report_context(results: RunResults, gates: Sequence[GateResult]) -> dict[str
         "glance": [row for task in results.tasks
                    if (row := task_section.at_a_glance(results, task)) is not None],
         "adapters": [sections.adapter_section(results, a) for a in results.adapters],
+        "chained": chained_section(results),
         "colours": colours,
         "gates": sections.gate_rows(gates),
         "n_failed_gates": sum(not g.passed for g in gates),

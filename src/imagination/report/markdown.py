@@ -104,6 +104,7 @@ def gates_markdown(gates: Sequence[GateResult]) -> str:
 
 def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
     """The CI step summary: gates first, then each task's headline leaderboard."""
+    from imagination.report.chained_section import chained_headline
     from imagination.report.questions import ablation_answers
 
     name = results.run.get("config", {}).get("name", results.run_dir.name)
@@ -115,8 +116,16 @@ def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
     for task in results.tasks:
         metric = primary_metric(results, task)
         rows = select_leaderboard(results.leaderboard, task=task, metric=metric)
-        parts += ["", f"## {task}: {metric}", "",
+        regions = rows["region"].dropna().unique() if "region" in rows.columns else []
+        shown = f"{metric} ({regions[0]})" if len(regions) == 1 else metric
+        parts += ["", f"## {task}: {shown}", "",
                   leaderboard_markdown(rows, results.level, results)]
+    chained = chained_headline(results)
+    if chained:
+        parts += ["", "## Chained models (fed another adapter's segmentation)", "",
+                  markdown_table(["model", "fed", "task", "metric", "chained", "reference",
+                                  f"chained − reference [{results.level} CI]", "p", "n"],
+                                 chained)]
     if results.failures is not None and not results.failures.empty:
         counts = results.failures.groupby("adapter").size()
         listed = ", ".join(f"{adapter} {count}" for adapter, count in counts.items())

@@ -8,7 +8,7 @@ import hashlib
 import io
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import matplotlib as mpl
@@ -29,10 +29,12 @@ MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
 #: yellow, faint on white, is the last resort).
 _HASHED = 6
 #: Built-in adapters keep one colour in every run (fk-growth blue, fk-growth-pet vermillion:
-#: apart under deuteranopia).
+#: apart under deuteranopia; no-skill references grey). Slots are distinct within a task
+#: family and shared across families, whose figures never meet.
 FIXED_SLOTS: dict[str, int] = {
     "fk-growth": 0, "fk-growth-pet": 3, "margin-15mm": 1, "pet-btv": 2, "random": 6,
     "radiomics-lr": 0, "age-volume-lr": 1, "t2flair-mismatch": 2, "prevalence": 6,
+    "intensity-rule-seg": 0, "empty": 6,
 }
 _STYLE = {
     "svg.fonttype": "none", "svg.hashsalt": "imagination-report", "font.size": 9,
@@ -46,7 +48,7 @@ def adapter_colours(adapters: Sequence[str]) -> dict[str, str]:
     :data:`FIXED_SLOTS`, others by a hash of the name (the next free slot on a clash)."""
     taken: dict[str, int] = {}
     for adapter in adapters:
-        if adapter in FIXED_SLOTS and FIXED_SLOTS[adapter] not in taken.values():
+        if adapter in FIXED_SLOTS:
             taken[adapter] = FIXED_SLOTS[adapter]
     for adapter in sorted(a for a in adapters if a not in taken):
         start = int(hashlib.sha256(adapter.encode()).hexdigest(), 16) % _HASHED
@@ -212,6 +214,33 @@ def coverage_pairs_plot(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], *,
             ax.set_xticks([0, 1], ["standard\n15 mm", "model"])
             ax.set(xlim=(-0.2, 1.2), ylim=(-0.03, 1.03), ylabel=metric,
                    title=f"{adapter}\n↑{better} ↓{worse} ={len(model) - better - worse}")
+        return _svg(fig)
+
+
+def paired_plot(pairs: Mapping[str, tuple[np.ndarray, np.ndarray]], *, metric: str,
+                labels: tuple[str, str], better: Callable[[float, float], bool],
+                limits: tuple[float, float] | None = None) -> str:
+    """Per panel and case, a line from the left value to the right one (blue: the right one is
+    better by ``better(right, left)``, vermillion dashed: worse, grey: equal); the black line
+    joins the means. ``limits``: the metric's range (bounded metrics)."""
+    fig, axes = _grid(len(pairs), cols=4, panel=(2.7, 3.2))
+    with mpl.rc_context(_STYLE):
+        for ax, (name, (left, right)) in zip(axes, pairs.items(), strict=True):
+            up = down = 0
+            for a, b in zip(left, right, strict=True):
+                gain, loss = better(b, a), better(a, b)
+                up, down = up + gain, down + loss
+                ax.plot([0, 1], [a, b], color="#0072B2" if gain else "#D55E00" if loss
+                        else "#aaa", lw=0.8, alpha=0.7, ms=2.5,
+                        marker="^" if gain else "v" if loss else "o", ls="--" if loss else "-")
+            ax.plot([0, 1], [np.mean(left), np.mean(right)], color="#111", lw=2.6,
+                    marker="D", ms=5, label="mean")
+            ax.set_xticks([0, 1], list(labels))
+            ax.set(xlim=(-0.2, 1.2), ylabel=metric,
+                   title=f"{name}\nbetter {up} · worse {down} · equal {len(left) - up - down}")
+            if limits is not None:
+                span = limits[1] - limits[0]
+                ax.set_ylim(limits[0] - 0.03 * span, limits[1] + 0.03 * span)
         return _svg(fig)
 
 

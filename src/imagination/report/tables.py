@@ -42,13 +42,17 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "site_shift.csv": ("task", "metric", "adapter", "worst_site", "worst_value", "best_site",
                        "best_value", "spread", "n_sites"),
     "reproducibility.csv": (),
+    "chained.csv": ("adapter", "reference_adapter", "upstream", "task", "metric",
+                    "chained_value", "reference_value", "estimate", "ci_low", "ci_high",
+                    "p_value", "n"),
 }
 #: Columns read as text even when every value looks like a number (grade "4", case "001").
 TEXT_COLUMNS: tuple[str, ...] = (
     "task", "metric", "adapter", "adapter_a", "adapter_b", "perturbation", "case_id",
     "subject_id", "site", "truth", "class", "kind", "reason", "test", "timepoint", "modalities",
     "tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "sex", "scanner", "analysis",
-    "ablation", "modality", "worst_site", "best_site", "detail", "region",
+    "ablation", "modality", "worst_site", "best_site", "detail", "region", "reference_adapter",
+    "upstream",
 )
 HETEROGENEITY_SITE = "(heterogeneity)"
 SITE_SHIFT_KIND = "site_shift"
@@ -74,6 +78,8 @@ class RunResults:
     ablation: pd.DataFrame | None = None
     site_shift: pd.DataFrame | None = None
     reproducibility: pd.DataFrame | None = None
+    #: chained adapters against their reference twins (only runs with chained adapters)
+    chained: pd.DataFrame | None = None
     #: tables with a ``region`` column as written (every region); the fields above keep one
     #: region per task (``primary_region``), so task-generic sections, gates and summaries see
     #: one row per (task, metric, adapter)

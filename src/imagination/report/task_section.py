@@ -230,7 +230,9 @@ def at_a_glance(results: RunResults, task: str) -> dict[str, str] | None:
     if board.empty:
         return None
     best = board.iloc[0]
-    row = {"task": task, "anchor": f"task-{task}", "metric": label(primary),
+    regions = board["region"].dropna().unique() if "region" in board.columns else []
+    shown = f"{label(primary)} ({regions[0]})" if len(regions) == 1 else label(primary)
+    row = {"task": task, "anchor": f"task-{task}", "metric": shown,
            "best": str(best["adapter"]), "value": fmt(best["value"]),
            "ci": interval(best["ci_low"], best["ci_high"]), "n": count(best["n"]),
            "runner_up": "–", "verdict": "only adapter",

@@ -1,5 +1,6 @@
 #!/bin/sh
-# nnUNetv2_predict-like: -i IN -o OUT; channels CASE_0000..0003 = t1, t1c, t2, flair.
+# nnUNetv2_predict-like: -i IN -o OUT; channels CASE_0000..0003 = t1, t1c, t2, flair. Writes the
+# codes of nnU-Net's BraTS datasets (Dataset137_BraTS2021): 1 edema, 2 necrosis, 3 enhancing.
 set -e
 . /bin/lib.sh
 while [ $# -gt 0 ]; do
@@ -7,5 +8,5 @@ while [ $# -gt 0 ]; do
 done
 for first in "$in"/*_0000.nii.gz; do
   case_name=$(basename "$first" _0000.nii.gz)
-  segment "$in/${case_name}_0001.nii.gz" "$in/${case_name}_0003.nii.gz" "$out/$case_name.nii.gz"
+  segment "$in/${case_name}_0001.nii.gz" "$in/${case_name}_0003.nii.gz" "$out/$case_name.nii.gz" 3 1
 done

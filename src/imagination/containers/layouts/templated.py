@@ -31,15 +31,25 @@ from imagination.containers.outputs import (
 from imagination.containers.runtime import Mount
 from imagination.errors import InputError
 
-#: Output kinds a layout can read, and the tasks each one serves.
+#: Output kinds a layout can read.
 OUTPUT_KINDS: Final[tuple[str, ...]] = ("label_map", "probabilities", "score_map",
                                         "classification")
-#: Which output kind feeds each task family.
-TASK_OUTPUT: Final[dict[str, str]] = {"recurrence": "score_map", "segmentation": "label_map"}
+#: The layout output kind that carries each task output type (``tasks.outputs``); a task is
+#: served by the kind of its task kind's output type, so layouts name no task.
+TYPE_OUTPUT: Final[dict[str, str]] = {"score_map": "score_map", "label_map": "label_map",
+                                      "class_probabilities": "classification"}
 
 
 def output_kind(task: str) -> str:
-    return TASK_OUTPUT.get(task, "classification")
+    """The layout output kind feeding ``task``; an input error for an output type no layout
+    reads."""
+    from imagination.tasks.registry import kind_of
+
+    output = kind_of(task).output.name
+    if output not in TYPE_OUTPUT:
+        raise InputError(f"task {task}: container layouts cannot read its output type "
+                         f"{output!r} (they read {', '.join(TYPE_OUTPUT)})")
+    return TYPE_OUTPUT[output]
 
 
 @dataclass(frozen=True)
