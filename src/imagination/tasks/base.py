@@ -32,6 +32,9 @@ class Blinding:
     labels: tuple[str, ...] = ()
     masks: tuple[str, ...] = ()
     scope: Literal["everyone", "performers"] = "everyone"
+    #: masks of the job's other exams (:meth:`TaskKind.job_cases`, e.g. the baseline) that
+    #: performers may read although ``masks`` hides them on the job's own case
+    companion_masks: tuple[str, ...] = ()
 
 
 @dataclass
@@ -100,6 +103,15 @@ class TaskKind(ABC):
     @abstractmethod
     def default_metrics(self, task: str, n_classes: int) -> tuple[str, ...]:
         """Metric names scored when the config's ``metrics`` does not list the task."""
+
+    def job_cases(self, case: Any, cases: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The other exams a job on ``case`` reads, by role (``{}``: the case alone), or
+        ``None`` when ``case`` is no job of this kind (``cases``: the cohort by case id).
+
+        A pair task returns e.g. ``{"baseline": <earlier Case>}``; the engine blinds each
+        exam as :attr:`blinding` says and hands them to the adapter as
+        ``LoadedCase.companions``."""
+        return {}
 
     def classes(self, task: str, vocabularies: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
         """The task's class vocabulary (empty for tasks without classes)."""
