@@ -34,6 +34,7 @@ metas = st.builds(
     extra_modalities=st.sampled_from([[], ["swi"], ["swi", "asl"]]),
     resample=st.sampled_from([[], ["pet"]]),
     reference=st.sampled_from(["t1c", "t1"]),
+    longitudinal_registration=st.sampled_from([None, "same_grid", "registered"]),
 )
 
 
@@ -55,6 +56,12 @@ def manifests(draw: st.DrawFn) -> tuple[ManifestMeta, list[dict[str, Any]]]:
             "age": st.none() | st.floats(0, 120, allow_nan=False).map(lambda x: round(x, 2)),
             "sex": st.none() | st.sampled_from(["F", "M"]),
             "subject_aliases": st.none() | st.just("brats2021:BraTS2021_00001;egd:EGD-0001"),
+            "baseline_case_id": st.none() | name_text,
+            "days_from_baseline": st.none() | st.integers(-400, 4000),
+            "days_since_radiotherapy_end": st.none() | st.integers(-400, 4000),
+            "response": st.none() | st.sampled_from(("CR", "PR", "SD", "PD")),
+            "progression_type": st.none() | st.sampled_from(
+                ("true_progression", "pseudoprogression")),
         }
         for modality in meta.extra_modalities:
             optional[modality] = st.none() | path_text
@@ -92,6 +99,11 @@ def test_write_then_read_gives_back_metadata_and_rows(form, manifest):
                 assert case.images["t1c"] == (Path(folder) / row["t1c"]).resolve()
             if row["age"] is not None:
                 assert case.covariates["age"] == pytest.approx(row["age"])
+            assert case.baseline_case_id == row["baseline_case_id"]
+            assert case.days_from_baseline == row["days_from_baseline"]
+            assert case.days_since_radiotherapy_end == row["days_since_radiotherapy_end"]
+            assert case.labels["response"] == row["response"]
+            assert case.labels["progression_type"] == row["progression_type"]
 
 
 @pytest.mark.parametrize("form", FORMS)

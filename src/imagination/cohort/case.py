@@ -31,6 +31,11 @@ class Case:
     #: modality whose grid every other image and mask must share
     reference: str | None = None
     manifest: Path | None = None
+    #: longitudinal: the exam this one is compared with (RANO reference), days from the
+    #: subject's first exam, days since the end of radiotherapy (negative before it)
+    baseline_case_id: str | None = None
+    days_from_baseline: int | None = None
+    days_since_radiotherapy_end: int | None = None
 
     @property
     def modalities(self) -> tuple[str, ...]:

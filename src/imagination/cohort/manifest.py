@@ -29,9 +29,11 @@ from imagination.cohort.vocabulary import (
     ALIAS_COLUMN,
     BASE_REGIONS,
     COVARIATES,
+    DAY_COLUMNS,
     DEFAULT_VOCABULARIES,
     ID_COLUMNS,
     LABEL_COLUMNS,
+    LONGITUDINAL_COLUMNS,
     MASKS,
     MODALITIES,
     TISSUES,
@@ -78,6 +80,14 @@ class ManifestMeta(BaseModel):
     reference: str = Field(
         default="t1c", description="Modality whose grid all other images and masks share."
     )
+    longitudinal_registration: Literal["same_grid", "registered"] | None = Field(
+        default=None,
+        description=(
+            "How a follow-up and its baseline_case_id relate in space: same_grid (default when "
+            "absent; checked) or registered (co-registered in world coordinates on different "
+            "grids; pairs are resampled by whoever compares them)."
+        ),
+    )
 
     @field_validator("extra_modalities")
     @classmethod
@@ -113,7 +123,19 @@ def tissue_columns() -> tuple[str, ...]:
 
 def known_columns(meta: ManifestMeta) -> tuple[str, ...]:
     return (ID_COLUMNS + (ALIAS_COLUMN,) + image_columns(meta) + mask_columns()
-            + tissue_columns() + LABEL_COLUMNS + tuple(COVARIATES))
+            + tissue_columns() + LONGITUDINAL_COLUMNS + LABEL_COLUMNS + tuple(COVARIATES))
+
+
+def parse_days(raw: str | None) -> int | None:
+    """An integer number of days (``"12"``, ``"12.0"``, ``"-3"``); ``None`` when empty.
+
+    Raises ``ValueError`` for anything else (text, fractions, NaN)."""
+    if raw is None or raw == "":
+        return None
+    value = float(raw)
+    if not math.isfinite(value) or not value.is_integer():
+        raise ValueError(f"{raw!r} is not a whole number of days")
+    return int(value)
 
 
 class Manifest:
@@ -173,6 +195,13 @@ class Manifest:
                     ) from exc
             else:
                 covariates[name] = raw
+        days: dict[str, int | None] = {}
+        for name in DAY_COLUMNS:
+            try:
+                days[name] = parse_days(row.get(name))
+            except ValueError:
+                raise InputError(f"case {row['case_id']}, column {name}, manifest {self.path}: "
+                                 f"{row.get(name)!r} is not a whole number of days") from None
         return Case(
             case_id=str(row["case_id"]),
             subject_id=str(row["subject_id"]),
@@ -187,6 +216,9 @@ class Manifest:
             resample=frozenset(self.meta.resample),
             reference=self.meta.reference,
             manifest=self.path,
+            baseline_case_id=row.get("baseline_case_id") or None,
+            days_from_baseline=days["days_from_baseline"],
+            days_since_radiotherapy_end=days["days_since_radiotherapy_end"],
         )
 
     def cases(self) -> list[Case]:
@@ -304,6 +336,8 @@ def write_manifest(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any
     rows = [{k: _clean(v) for k, v in row.items()} for row in rows]
     columns = _ordered_columns(rows, meta)
     meta_doc = meta.model_dump(mode="json", exclude_defaults=False)
+    if meta_doc.get("longitudinal_registration") is None:  # manifests without it stay as before
+        meta_doc.pop("longitudinal_registration", None)
     if isinstance(meta.label_map, dict):
         meta_doc["label_map"] = {int(k): v for k, v in meta.label_map.items()}
     suffix = path.suffix.lower()
@@ -331,6 +365,12 @@ def manifest_json_schema() -> dict[str, Any]:
         "subject_id": {"type": "string", "description": "Groups cases of one patient"},
         "site": {"type": "string"},
         "timepoint": {"type": "string"},
+        "baseline_case_id": {"type": "string",
+                             "description": "case_id of the exam this follow-up is compared with"},
+        "days_from_baseline": {"type": "integer",
+                               "description": "days from the subject's first exam (day 0)"},
+        "days_since_radiotherapy_end": {"type": "integer",
+                                        "description": "days since radiotherapy ended"},
     }
     for modality in MODALITIES:
         row_props[modality] = {**path_cell, "description": f"{modality} image (NIfTI)"}

@@ -38,7 +38,7 @@ REGION_NAMES: Final[dict[str, str]] = {
 SCORED_REGIONS: Final[tuple[str, ...]] = ("WT", "TC", "ET", "NETC", "SNFH", "RC")
 
 #: Classification tasks and their default label vocabularies (order = class order).
-DEFAULT_VOCABULARIES: Final[dict[str, tuple[str, ...]]] = {
+CLASSIFICATION_VOCABULARIES: Final[dict[str, tuple[str, ...]]] = {
     "tumor_type": (
         "glioblastoma",
         "astrocytoma",
@@ -51,6 +51,16 @@ DEFAULT_VOCABULARIES: Final[dict[str, tuple[str, ...]]] = {
     "mgmt": ("unmethylated", "methylated"),
     "grade": ("1", "2", "3", "4"),
 }
+#: Longitudinal label columns of a follow-up exam (compared with its ``baseline_case_id``):
+#: the RANO 2.0 response class and, for an enlargement, what a later exam showed it to be.
+#: They are labels, not classification tasks (the ``response`` family owns them).
+LONGITUDINAL_VOCABULARIES: Final[dict[str, tuple[str, ...]]] = {
+    "response": ("CR", "PR", "SD", "PD"),
+    "progression_type": ("true_progression", "pseudoprogression"),
+}
+#: Every label column and its default vocabulary.
+DEFAULT_VOCABULARIES: Final[dict[str, tuple[str, ...]]] = {
+    **CLASSIFICATION_VOCABULARIES, **LONGITUDINAL_VOCABULARIES}
 LABEL_COLUMNS: Final[tuple[str, ...]] = tuple(DEFAULT_VOCABULARIES)
 
 #: Binary tasks: the class treated as "positive" for AUROC, sensitivity, etc.
@@ -61,7 +71,7 @@ POSITIVE_CLASS: Final[dict[str, str]] = {
 }
 
 #: Label columns that are classification tasks (every task: ``imagination.tasks.registry``).
-CLASSIFICATION_TASKS: Final[tuple[str, ...]] = LABEL_COLUMNS
+CLASSIFICATION_TASKS: Final[tuple[str, ...]] = tuple(CLASSIFICATION_VOCABULARIES)
 
 #: Covariate columns with their types.
 COVARIATES: Final[dict[str, type]] = {
@@ -77,6 +87,16 @@ REQUIRED_COLUMNS: Final[tuple[str, ...]] = ("case_id", "subject_id", "site")
 #: Optional column: ";"-separated identifiers of the same subject in other datasets, written as
 #: ``dataset:id`` (e.g. ``brats2021:BraTS2021_00123``); used by leakage checks and merges.
 ALIAS_COLUMN: Final[str] = "subject_aliases"
+#: Optional longitudinal columns (integers are days; see ``cohort.validation.longitudinal``):
+#: the exam a follow-up is compared with, days from the subject's first exam (day 0) and days
+#: since the end of radiotherapy (negative before it).
+BASELINE_COLUMN: Final[str] = "baseline_case_id"
+DAY_COLUMNS: Final[tuple[str, ...]] = ("days_from_baseline", "days_since_radiotherapy_end")
+LONGITUDINAL_COLUMNS: Final[tuple[str, ...]] = (BASELINE_COLUMN, *DAY_COLUMNS)
+#: Manifest metadata ``longitudinal_registration``: ``same_grid`` (default, checked: a
+#: follow-up and its baseline share the reference grid) or ``registered`` (declared
+#: co-registered in world coordinates; grids may differ and are resampled by the consumer).
+REGISTRATIONS: Final[tuple[str, ...]] = ("same_grid", "registered")
 
 
 def mask_column(mask: str) -> str:

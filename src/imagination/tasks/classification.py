@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from imagination.cohort.vocabulary import DEFAULT_VOCABULARIES, LABEL_COLUMNS
+from imagination.cohort.vocabulary import (
+    CLASSIFICATION_TASKS,
+    DEFAULT_VOCABULARIES,
+    LABEL_COLUMNS,
+)
 from imagination.tasks.base import Blinding, ScoringContext, TaskKind, TaskTables
 from imagination.tasks.outputs import CLASS_PROBABILITIES
 
@@ -18,7 +22,7 @@ MULTICLASS_METRICS = ("auroc", "balanced_accuracy", "accuracy", "f1", "mcc", "co
 
 class ClassificationKind(TaskKind):
     family = "classification"
-    tasks = LABEL_COLUMNS
+    tasks = CLASSIFICATION_TASKS
     output = CLASS_PROBABILITIES
     truth = "the manifest's label column of the task (empty = unknown, not scored)"
     blinding = Blinding(labels=LABEL_COLUMNS)

@@ -17,6 +17,8 @@ rows
     ``invalid_covariate`` [error]    a covariate that is not a number or is implausible
     ``invalid_alias`` [error]        a ``subject_aliases`` entry not written ``dataset:id``
     ``path_outside_root`` [error]    a path leaving the manifest's folder (``--allow-outside-root``)
+    ``invalid_days`` [error]         days_from_baseline or days_since_radiotherapy_end not a whole
+                                     number
     ``identifying_name`` [warning]   an id or file name holding what looks like a date, a person
                                      name (``Family^Given``), a record number or an e-mail address
 identity and leakage
@@ -24,6 +26,16 @@ identity and leakage
     ``subject_multiple_sites`` [error]   one subject filed under two sites
     ``subject_in_several_manifests`` [error]  one subject (by id or alias) in two manifests
     ``duplicate_file`` [error]       one file in two columns or two cases (truth as input included)
+longitudinal links (``validation/longitudinal.py``)
+    ``baseline_not_found`` [error]   baseline_case_id names no case of the cohort
+    ``baseline_other_subject`` [error]  the baseline belongs to another subject
+    ``baseline_not_earlier`` [error] the baseline's days_from_baseline is not smaller
+    ``missing_days`` [error]         a linked follow-up or its baseline lacks days_from_baseline
+    ``baseline_cycle`` [error]       baseline links loop (a case is its own ancestor)
+    ``label_without_baseline`` [error]  a response or progression_type without baseline_case_id
+    ``longitudinal_grid_mismatch`` [error]  a follow-up's reference grid differs from its
+                                     baseline's and the manifest does not declare
+                                     ``longitudinal_registration: registered``
 files
     ``missing_file`` / ``unreadable_file`` [error]  absent, unreadable or unsupported file
     ``not_nifti`` / ``truncated_gzip`` / ``truncated_file`` [error]  not NIfTI, or cut short
@@ -60,8 +72,12 @@ CODES: Final[tuple[str, ...]] = (
     "unreadable_manifest", "bad_metadata", "missing_column", "no_cases", "unknown_column",
     "duplicate_column",
     "missing_value", "invalid_id", "label_not_in_vocabulary", "invalid_covariate", "invalid_alias",
-    "path_outside_root", "identifying_name", "duplicate_case_id", "subject_multiple_sites",
-    "subject_in_several_manifests", "duplicate_file", "missing_file", "unreadable_file",
+    "invalid_days", "path_outside_root", "identifying_name", "duplicate_case_id",
+    "subject_multiple_sites",
+    "subject_in_several_manifests", "duplicate_file",
+    "baseline_not_found", "baseline_other_subject", "baseline_not_earlier", "missing_days",
+    "baseline_cycle", "label_without_baseline", "longitudinal_grid_mismatch",
+    "missing_file", "unreadable_file",
     "not_nifti", "truncated_gzip", "truncated_file", "implausible_header", "not_3d",
     "bad_affine", "grid_mismatch",
     "no_overlap", "partial_overlap",

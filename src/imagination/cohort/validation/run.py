@@ -23,6 +23,7 @@ from imagination.cohort.validation.identity import (
     leakage_problems,
     shared_file_problems,
 )
+from imagination.cohort.validation.longitudinal import grid_problems, link_problems
 from imagination.cohort.validation.problems import Problem
 from imagination.cohort.validation.table import (
     column_problems,
@@ -132,7 +133,9 @@ def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
     report.problems += duplicate_case_problems(entries)
     report.problems += leakage_problems(entries)
     report.problems += shared_file_problems(entries)
+    report.problems += link_problems(entries)
     if check_files:
+        report.problems += grid_problems(entries)
         for done, entry in enumerate(entries, start=1):
             case = _files_case(entry.manifest, entry, allow_outside_root=allow_outside_root)
             report.problems += file_problems(case, check_codes=case.label_map is not None

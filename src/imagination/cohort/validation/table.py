@@ -6,12 +6,20 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 
-from imagination.cohort.manifest import Manifest, image_columns, known_columns, tissue_columns
+from imagination.cohort.manifest import (
+    Manifest,
+    image_columns,
+    known_columns,
+    parse_days,
+    tissue_columns,
+)
 from imagination.cohort.validation.privacy import identifying_name_reasons
 from imagination.cohort.validation.problems import Problem
 from imagination.cohort.vocabulary import (
     ALIAS_COLUMN,
+    BASELINE_COLUMN,
     COVARIATES,
+    DAY_COLUMNS,
     LABEL_COLUMNS,
     MASKS,
     REQUIRED_COLUMNS,
@@ -26,7 +34,7 @@ COVARIATE_RANGES: dict[str, tuple[float, float]] = {
     "field_strength": (0.05, 20.0),
 }
 #: Columns whose values are names (they name files and folders the harness writes).
-NAME_COLUMNS: tuple[str, ...] = ("case_id", "subject_id")
+NAME_COLUMNS: tuple[str, ...] = ("case_id", "subject_id", BASELINE_COLUMN)
 _ALIAS = re.compile(r"^[^:\s;]+:[^\s;]+$")
 
 Row = Mapping[str, str | None]
@@ -130,6 +138,13 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
         raw = row.get(name)
         if raw is not None and (why := _covariate_problem(name, raw)):
             yield Problem(case_id, name, file, "invalid_covariate", "error", f"{who}: {why}")
+    for name in DAY_COLUMNS:
+        raw = row.get(name)
+        try:
+            parse_days(raw)
+        except ValueError:
+            yield Problem(case_id, name, file, "invalid_days", "error",
+                          f"{who}: {name} {raw!r} is not a whole number of days")
     for alias in (row.get(ALIAS_COLUMN) or "").split(";"):
         alias = alias.strip()
         if alias and not _ALIAS.match(alias):
@@ -149,7 +164,7 @@ def _identifying_name_problems(manifest: Manifest, row: Row, case_id: str | None
                                who: str) -> Iterator[Problem]:
     """Ids and file names that look like a date, a person name or a record number: they end
     up in every table and report of a run (the text itself is not echoed)."""
-    cells = {c: row.get(c) for c in NAME_COLUMNS}
+    cells = {c: row.get(c) for c in ("case_id", "subject_id")}
     cells.update(path_cells(manifest, row))
     for column, value in cells.items():
         if value and (reasons := identifying_name_reasons(value)):
