@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from imagination.cohort.vocabulary import LONGITUDINAL_VOCABULARIES
 from imagination.tasks.base import Blinding, ScoringContext, TaskKind, TaskTables
 from imagination.tasks.outputs import CLASS_PROBABILITIES
 
-#: Class vocabularies, in ordinal order (weighted kappa uses it).
-RESPONSE_CLASSES: Final = ("CR", "PR", "SD", "PD")
-PROGRESSION_CLASSES: Final = ("true_progression", "pseudoprogression")
-VOCABULARIES: Final[dict[str, tuple[str, ...]]] = {
-    "response": RESPONSE_CLASSES, "progression_type": PROGRESSION_CLASSES}
+#: Class vocabularies of the manifest's longitudinal labels, in ordinal order (CR < PR < SD <
+#: PD: weighted kappa uses it); each task is scored against the label of its name.
+VOCABULARIES: Final = LONGITUDINAL_VOCABULARIES
 #: The job's other exam: the subject's earlier exam named by ``baseline_case_id``.
 BASELINE: Final = "baseline"
 

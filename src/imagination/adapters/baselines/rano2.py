@@ -15,9 +15,9 @@ progression inside the window, where RANO 2.0 asks for a confirming scan, else 0
 called treatment effect (pseudoprogression) when its mean relative CBV against normal-appearing
 brain is low (ratio below ``rcbv_threshold``, 1.75), or, without rCBV, its amino-acid PET
 tumour-to-brain ratio is low (below ``tbr_threshold``, 1.9); the probability of
-pseudoprogression is ``1 / (1 + (ratio / threshold)^4)``, 0.5 at the threshold. A progression
-call then splits its probability between PD (true progression) and SD (treatment effect).
-Without the signals it asks for (``signals``), it is ``rano2``.
+pseudoprogression is ``1 / (1 + (ratio / threshold)^4)``, 0.5 at the threshold. Its response
+call is RANO's (an enlargement is rated PD at the time, as the reference ratings do); without
+the signals it asks for (``signals``), it is ``rano2``.
 """
 
 from __future__ import annotations
@@ -106,8 +106,6 @@ class Rano2Adapter:
         call = self.assessment(case)
         p_pseudo = float(self.pseudoprogression(case, call))
         response = {c: float(c == call.response) for c in RESPONSES}
-        if call.response == "PD":  # a progression call that may be treatment effect
-            response["PD"], response["SD"] = 1.0 - p_pseudo, p_pseudo
         return Predictions(case_id=case.case_id, outputs={
             "response": response,
             "progression_type": {"true_progression": 1.0 - p_pseudo,
