@@ -66,6 +66,8 @@ def score_response(kind: TaskKind, ctx: ScoringContext, tasks: Sequence[str]) ->
         confusion.extend(confusion_rows(mine, ctx.cohort, paths))
         if len(vocab[task]) > 2:
             class_rows.extend(per_class_rows(mine, ctx, paths))
+    if not preds:
+        return out  # no adapter did a response task: no response tables
     write_table(inside(ctx.run_dir, "response_classes.csv"), class_rows, CLASS_COLUMNS,
                 ["task", "class", "metric", "adapter"])
     write_table(inside(ctx.run_dir, "confusion.csv"), confusion, CONFUSION_COLUMNS,
