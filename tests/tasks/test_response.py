@@ -4,7 +4,7 @@ response metrics, checked against scikit-learn and hand-computed cases."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -94,7 +94,7 @@ class _Spy:
     required_modalities: tuple[str, ...] = ()
     optional_modalities: tuple[str, ...] = ()
     card = ModelCard(intended_use="test spy")
-    seen: dict[str, Any] = {}
+    seen: ClassVar[dict[str, Any]] = {}
 
     def params(self) -> dict[str, Any]:
         return {}

@@ -42,11 +42,15 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "site_shift.csv": ("task", "metric", "adapter", "worst_site", "worst_value", "best_site",
                        "best_value", "spread", "n_sites"),
     "reproducibility.csv": (),
+    "response_classes.csv": ("task", "class", "metric", "adapter", "pathway", "value",
+                             "ci_low", "ci_high", "n", "n_positive"),
+    "confusion.csv": ("task", "adapter", "pathway", "truth", "predicted", "count"),
 }
 #: Columns read as text even when every value looks like a number (grade "4", case "001").
 TEXT_COLUMNS: tuple[str, ...] = (
     "task", "metric", "adapter", "adapter_a", "adapter_b", "perturbation", "case_id",
-    "subject_id", "site", "truth", "class", "kind", "reason", "test", "timepoint", "modalities",
+    "subject_id", "site", "truth", "class", "predicted", "pathway", "kind", "reason", "test",
+    "timepoint", "modalities",
     "tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "sex", "scanner", "analysis",
     "ablation", "modality", "worst_site", "best_site", "detail", "region",
 )
