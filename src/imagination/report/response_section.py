@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from imagination.report.markdown import count, fmt, interval
-from imagination.report.tables import RunResults, read_table
+from imagination.report.tables import RunResults
 from imagination.report.task_section import classification_figures
 
 #: one-vs-rest metrics shown per class, in order
@@ -19,8 +19,7 @@ def response_figures(results: RunResults, task: str, colours: dict[str, str]) ->
     out = classification_figures(results, task, colours)
     out["roc_title"] = ("Pseudoprogression ROC (positive: pseudoprogression)"
                         if task == "progression_type" else "ROC, macro one-vs-rest")
-    confusion = read_table(results.run_dir, "confusion.csv")
-    classes_table = read_table(results.run_dir, "response_classes.csv")
+    confusion, classes_table = results.confusion, results.response_classes
     out["pathways"], out["matrices"] = [], []
     if confusion is not None:
         mine = confusion[confusion["task"] == task]

@@ -78,6 +78,9 @@ class RunResults:
     ablation: pd.DataFrame | None = None
     site_shift: pd.DataFrame | None = None
     reproducibility: pd.DataFrame | None = None
+    #: response tasks: one-vs-rest metrics per class and confusion matrices
+    response_classes: pd.DataFrame | None = None
+    confusion: pd.DataFrame | None = None
     #: tables with a ``region`` column as written (every region); the fields above keep one
     #: region per task (``primary_region``), so task-generic sections, gates and summaries see
     #: one row per (task, metric, adapter)
