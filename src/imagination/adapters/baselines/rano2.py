@@ -37,7 +37,8 @@ from imagination.rano.criteria import RESPONSES, THRESHOLDS, Assessment, assess
 REFERENCE: Final = "reference"
 BASELINE: Final = "baseline"
 _CITATION = ("Wen et al., RANO 2.0, J Clin Oncol 2023;41:5187 (thresholds, measurable "
-             "disease, 12-week window); Ellingson et al., Neuro Oncol 2017 (volumetric)")
+             "disease, 12-week window); Ellingson et al., Neurotherapeutics 2017;14:307 "
+             "(volumetric)")
 #: Steepness of the weight-free ratio-to-probability map (0.5 at the threshold).
 _STEEPNESS: Final = 4.0
 SIGNALS: Final = ("rcbv", "pet")
@@ -84,10 +85,11 @@ class Rano2Adapter:
             if "tumor" not in exam.masks:
                 raise CaseError(self._missing_mask(), case_id=exam.case_id,
                                 column="mask_tumor")
-        if baseline.grid.shape != case.grid.shape:
-            raise CaseError(f"baseline {baseline.case_id} grid {baseline.grid.shape} differs "
-                            f"from the follow-up's {case.grid.shape}: register the exams of "
-                            "a subject to one grid", case_id=case.case_id)
+        if (baseline.grid.shape != case.grid.shape
+                or not np.allclose(baseline.grid.affine, case.grid.affine, atol=1e-3)):
+            raise CaseError(f"baseline {baseline.case_id} is on another grid than the "
+                            "follow-up: RANO here compares the exams voxel by voxel, so "
+                            "resample a subject's exams to one grid", case_id=case.case_id)
         days = getattr(case.case, "days_since_radiotherapy_end", None)
         return assess(baseline.region("ET"), case.region("ET"), case.grid.spacing,
                       self.method, days)  # type: ignore[arg-type]
