@@ -239,3 +239,16 @@ def test_subject_grouped_bootstrap_of_pairs_matches_the_cluster_variance():
     sums = np.array([values[subjects == s].sum() for s in np.unique(subjects)])
     expected = sums.size * sums.var()
     assert totals.var() == pytest.approx(expected, rel=0.03)
+
+
+def test_the_readme_response_config_is_valid():
+    import yaml
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = "tasks: [response, progression_type]\n" + readme.split(
+        "tasks: [response, progression_type]\n")[1].split("```")[0]
+    doc = {"cohort": {"manifests": ["c.csv"]}, **yaml.safe_load(block)}
+    config = parse_config(doc, base_dir=Path("/study"))
+    labels = {a.label for a in config.adapters}
+    assert {"rano-truth", "ai-rano", "rano-perf"} <= labels
+    assert config.ablations[0].task == "progression_type"
