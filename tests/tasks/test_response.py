@@ -252,3 +252,23 @@ def test_the_readme_response_config_is_valid():
     labels = {a.label for a in config.adapters}
     assert {"rano-truth", "ai-rano", "rano-perf"} <= labels
     assert config.ablations[0].task == "progression_type"
+
+
+def test_rcbv_is_normalised_to_normal_appearing_white_matter():
+    from imagination.adapters.baselines.rano2 import rcbv_reference, uptake_ratio
+    from imagination.cohort.case import Case, Grid, LoadedCase
+
+    shape = (4, 4, 2)
+    wm = np.zeros(shape, dtype=np.float32)
+    wm[:2] = 1.0  # white matter: rCBV 1; grey matter: rCBV 2.5; lesion: rCBV 3
+    rcbv = np.where(wm > 0, 1.0, 2.5).astype(np.float32)
+    lesion = np.zeros(shape, dtype=bool)
+    lesion[3, 3, :] = True
+    rcbv[lesion] = 3.0
+    case = LoadedCase(Case("c", "s", "a"), Grid(shape, np.eye(4)), tissues={"wm": wm})
+    normal = ~lesion
+    assert uptake_ratio(rcbv, lesion, rcbv_reference(case, normal)) == pytest.approx(3.0)
+    no_map = LoadedCase(Case("c", "s", "a"), Grid(shape, np.eye(4)))
+    # without a white-matter map: the mean of all normal brain, (16 * 1 + 14 * 2.5) / 30
+    assert uptake_ratio(rcbv, lesion, rcbv_reference(no_map, normal)) == pytest.approx(
+        3.0 / ((16 * 1.0 + 14 * 2.5) / 30))

@@ -12,9 +12,11 @@ Its true-vs-pseudoprogression probability uses size and timing only: 0.5 (undeci
 progression inside the window, where RANO 2.0 asks for a confirming scan, else 0.
 
 ``rano2-perfusion`` adds a weight-free physiological rule: the follow-up's enhancing tumour is
-called treatment effect (pseudoprogression) when its mean relative CBV against normal-appearing
-brain is low (ratio below ``rcbv_threshold``, 1.75), or, without rCBV, its amino-acid PET
-tumour-to-brain ratio is low (below ``tbr_threshold``, 1.9); the probability of
+called treatment effect (pseudoprogression) when its mean rCBV relative to normal-appearing
+white matter (the case's ``wm`` tissue map >= 0.9 outside the tumour mask; without one, all
+normal-appearing brain) is low (ratio below ``rcbv_threshold``, 1.75), or, without rCBV, its
+amino-acid PET tumour-to-brain ratio (against normal-appearing brain) is low (below
+``tbr_threshold``, 1.9); the probability of
 pseudoprogression is ``1 / (1 + (ratio / threshold)^4)``, 0.5 at the threshold. Its response
 call is RANO's (an enlargement is rated PD at the time, as the reference ratings do); without
 the signals it asks for (``signals``), it is ``rano2``.
@@ -150,14 +152,31 @@ class Rano2PerfusionAdapter(Rano2Adapter):
         signal = next((s for s in self.signals if s in case.images), None)
         if signal is None or not enhancing.any():
             return super().pseudoprogression(case, call)
-        ratio = uptake_ratio(case.images[signal], enhancing,
-                             brain_mask(case) & (case.masks["tumor"] == 0))
-        threshold = self.rcbv_threshold if signal == "rcbv" else self.tbr_threshold
-        return ratio_probability(ratio, threshold)
+        normal = brain_mask(case) & (case.masks["tumor"] == 0)
+        if signal == "rcbv":
+            ratio = uptake_ratio(case.images["rcbv"], enhancing, rcbv_reference(case, normal))
+            return ratio_probability(ratio, self.rcbv_threshold)
+        ratio = uptake_ratio(case.images["pet"], enhancing, normal)
+        return ratio_probability(ratio, self.tbr_threshold)
+
+
+#: A voxel of the white-matter probability map at least this high is white matter.
+WHITE_MATTER = 0.9
+
+
+def rcbv_reference(case: LoadedCase, normal: np.ndarray) -> np.ndarray:
+    """Where rCBV is normalised: normal-appearing white matter (the clinical convention) when
+    the case has a white-matter map with such voxels, else all normal-appearing brain."""
+    wm = case.tissues.get("wm")
+    if wm is not None:
+        white = normal & (wm >= WHITE_MATTER)
+        if white.any():
+            return white
+    return normal
 
 
 def uptake_ratio(image: np.ndarray, lesion: np.ndarray, normal: np.ndarray) -> float:
-    """Mean of ``image`` in the lesion over its mean in normal-appearing brain."""
+    """Mean of ``image`` in the lesion over its mean in the ``normal`` reference region."""
     if not normal.any():
         raise InputError("no normal-appearing brain to normalise the perfusion/PET signal")
     reference = float(np.mean(image[normal]))
