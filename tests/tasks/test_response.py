@@ -272,3 +272,19 @@ def test_rcbv_is_normalised_to_normal_appearing_white_matter():
     # without a white-matter map: the mean of all normal brain, (16 * 1 + 14 * 2.5) / 30
     assert uptake_ratio(rcbv, lesion, rcbv_reference(no_map, normal)) == pytest.approx(
         3.0 / ((16 * 1.0 + 14 * 2.5) / 30))
+
+
+def test_single_exam_kinds_run_on_follow_ups_only_when_they_score_them(tmp_path):
+    from imagination.engine.bench import build_adapters
+
+    manifest = _pair_cohort(tmp_path)
+    config = parse_config({"cohort": {"manifests": [str(manifest)]},
+                           "tasks": ["idh", "recurrence", "segmentation", "response"],
+                           "adapters": [{"name": "margin-15mm"}, {"name": "t2flair-mismatch"},
+                                        {"name": "empty"}, {"name": "rano2"}]},
+                           base_dir=Path("/"))
+    plan = build_plan(config, read_manifest(manifest).cases(), build_adapters(config), {})
+    cases = {label: sorted(j.case.case_id for j in plan if j.adapter_label == label)
+             for label in ("margin-15mm", "t2flair-mismatch", "empty", "rano2")}
+    assert cases == {"margin-15mm": ["s1-base"], "t2flair-mismatch": ["s1-base"],
+                     "empty": ["s1-base", "s1-fu"], "rano2": ["s1-fu"]}

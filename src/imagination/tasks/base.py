@@ -99,6 +99,10 @@ class TaskKind(ABC):
     stability_metrics: tuple[str, ...] = ()
     #: ``module:function`` building the task's report figures from the run's tables
     report_section: str
+    #: whether its adapters run on follow-up exams (cases with a ``baseline_case_id``); kinds
+    #: whose truth belongs to the exam at diagnosis (labels, the pre-treatment exam's future
+    #: recurrence) say no, so a longitudinal series costs them nothing
+    follow_ups: bool = True
 
     @abstractmethod
     def default_metrics(self, task: str, n_classes: int) -> tuple[str, ...]:
@@ -110,7 +114,10 @@ class TaskKind(ABC):
 
         A pair task returns e.g. ``{"baseline": <earlier Case>}``; the engine blinds each
         exam as :attr:`blinding` says and hands them to the adapter as
-        ``LoadedCase.companions``."""
+        ``LoadedCase.companions``. Default: the case alone, follow-ups only if
+        :attr:`follow_ups`."""
+        if not self.follow_ups and getattr(case, "baseline_case_id", None):
+            return None
         return {}
 
     def classes(self, task: str, vocabularies: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
