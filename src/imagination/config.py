@@ -44,6 +44,13 @@ class SyntheticCohort(_Strict):
     sites: int = Field(default=3, ge=1, le=20)
     seed: int = Field(default=1, ge=0, le=MAX_SEED)
     resolution: float = Field(default=2.0, gt=0.5, le=8.0, description="voxel size in mm")
+    followups: int = Field(
+        default=0, ge=0, le=12,
+        description="longitudinal series: follow-ups after each glioblastoma subject's "
+                    "post-radiotherapy exam (0: one pre-operative exam per subject)")
+    series: int | None = Field(
+        default=None, ge=0, description="with followups: at most this many glioblastoma "
+                                        "subjects get a series (default: all)")
 
 
 class CohortConfig(_Strict):

@@ -32,3 +32,15 @@ def mixed_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
         prevalence={"glioblastoma": 1, "astrocytoma": 1, "oligodendroglioma": 1,
                     "meningioma": 1.5, "metastasis": 1.5}))
     return out
+
+
+#: A small longitudinal cohort: 8 glioblastoma subjects × (pre-op, post-RT, 2 follow-ups).
+LONGITUDINAL_CONFIG = SynthConfig(n_cases=8, n_sites=2, seed=1, resolution_mm=4.0,
+                                  prevalence={"glioblastoma": 1.0}, followups=2)
+
+
+@pytest.fixture(scope="session")
+def longitudinal_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth-longitudinal")
+    generate_cohort(out, LONGITUDINAL_CONFIG)
+    return out

@@ -26,6 +26,14 @@ def synth(
         None, "--prevalence",
         help="Tumour-type weights, e.g. glioblastoma=0.5,astrocytoma=0.3,oligodendroglioma=0.2",
     ),
+    followups: int = typer.Option(
+        0, "--followups",
+        help="Longitudinal series: each glioblastoma subject gets a post-radiotherapy exam and "
+             "N follow-ups (0 = one pre-operative exam per subject).",
+    ),
+    series: int | None = typer.Option(
+        None, "--series", help="With --followups: at most this many glioblastoma subjects "
+                               "get a series (default: all)."),
     workers: int = typer.Option(
         0, "--workers", help="Worker processes, 0 = one per CPU up to 4 (output is identical)."
     ),
@@ -46,6 +54,7 @@ def synth(
     config = SynthConfig(
         n_cases=cases, n_sites=sites, seed=seed, resolution_mm=resolution,
         pet_resolution_mm=pet_resolution, workers=workers or min(4, os.cpu_count() or 1),
+        followups=followups, series=series,
         **({"prevalence": parse_prevalence(prevalence)} if prevalence else {}),
     )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -61,5 +70,8 @@ def synth(
         raise
     mix = ", ".join(f"{name} {count}" for name, count in summary.type_counts.items())
     out_console.print(f"wrote {summary.n_cases} cases ({mix})")
+    if followups:
+        out_console.print(f"longitudinal: {summary.n_cases - cases} later exams "
+                          "(baseline_case_id, response, progression_type)")
     out_console.print(f"manifest: {out_dir / summary.manifest.relative_to(staging)}")
     out_console.print(f"truth:    {out_dir / summary.truth.relative_to(staging)}")

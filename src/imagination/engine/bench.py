@@ -125,6 +125,8 @@ def ensure_synthetic_cohort(spec: SyntheticCohort, *, workers: int = 1) -> Path:
 
     name = (f"synth-v{GENERATOR_VERSION}-c{spec.cases}-s{spec.sites}-seed{spec.seed}"
             f"-r{spec.resolution:g}")
+    if spec.followups:
+        name += f"-f{spec.followups}" + ("" if spec.series is None else f"-n{spec.series}")
     target = cache_dir() / "cohorts" / name
     manifest = target / "manifest.csv"
     if manifest.is_file():
@@ -135,7 +137,8 @@ def ensure_synthetic_cohort(spec: SyntheticCohort, *, workers: int = 1) -> Path:
         log.info("generating the synthetic cohort %s (first use)", name)
         generate_cohort(staging, SynthConfig(n_cases=spec.cases, n_sites=spec.sites,
                                              seed=spec.seed, resolution_mm=spec.resolution,
-                                             workers=workers))
+                                             workers=workers, followups=spec.followups,
+                                             series=spec.series))
         try:
             staging.rename(target)
         except OSError:  # another process won the race: use its cohort

@@ -35,6 +35,11 @@ class SynthConfig:
     prevalence: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PREVALENCE))
     #: worker processes (the output does not depend on it)
     workers: int = 1
+    #: follow-up exams per glioblastoma subject after its post-radiotherapy exam (0: one
+    #: pre-operative exam per subject, as before)
+    followups: int = 0
+    #: at most this many glioblastoma subjects get a series (``None``: all of them)
+    series: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_cases < 1:
@@ -49,6 +54,10 @@ class SynthConfig:
             raise InputError(f"--resolution must be between 1 and 8 mm, got {self.resolution_mm}")
         if self.pet_resolution_mm is not None and self.pet_resolution_mm <= self.resolution_mm:
             raise InputError("the PET grid must be coarser than the MRI grid")
+        if not 0 <= self.followups <= 12:
+            raise InputError(f"--followups must be between 0 and 12, got {self.followups}")
+        if self.series is not None and self.series < 0:
+            raise InputError(f"--series must be non-negative, got {self.series}")
         if self.workers < 1:
             raise InputError(f"--workers must be at least 1, got {self.workers}")
         known = DEFAULT_VOCABULARIES["tumor_type"]

@@ -17,8 +17,10 @@ import numpy as np
 
 from imagination.cohort.synthetic.anatomy import load_anatomy
 from imagination.cohort.synthetic.config import GENERATOR_VERSION, SynthConfig
+from imagination.cohort.synthetic.course import allot_fates
 from imagination.cohort.synthetic.followup import simulate_followup
 from imagination.cohort.synthetic.images import REFERENCE_LEVEL, synthesize_images
+from imagination.cohort.synthetic.longitudinal import Subject, synthesize_series
 from imagination.cohort.synthetic.pet import pet_grid, synthesize_pet
 from imagination.cohort.synthetic.sites import (
     MR_MODALITIES,
@@ -46,6 +48,8 @@ class CasePlan:
     case_id: str
     site: SiteProfile
     tumor_type: str
+    #: treatment course of a subject with a longitudinal series (``course.FATE_WEIGHTS``)
+    fate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,13 @@ def plan_cohort(config: SynthConfig) -> list[CasePlan]:
         tumor_type = names[int(rng.choice(len(names), p=p / p.sum()))]
         plans.append(CasePlan(index=index, case_id=f"synth-{index + 1:03d}", site=site,
                               tumor_type=tumor_type))
+    if config.followups == 0:
+        return plans
+    series = [p.index for p in plans if p.tumor_type == "glioblastoma"][:config.series]
+    fates = allot_fates(len(series), np.random.default_rng(
+        np.random.SeedSequence([config.seed, 3])))
+    for index, fate in zip(series, fates, strict=True):
+        plans[index] = dataclasses.replace(plans[index], fate=fate)
     return plans
 
 
@@ -79,8 +90,9 @@ def _volumes(labels: np.ndarray, voxel_ml: float) -> dict[str, float]:
 
 
 def synthesize_case(plan: CasePlan, config: SynthConfig,
-                    out_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Generate and write one case; return its manifest row and its truth record."""
+                    out_dir: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Generate and write one subject's cases (one, or a series when ``plan.fate`` is set);
+    return each case's manifest row and truth record."""
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1, plan.index]))
     anatomy = load_anatomy(config.resolution_mm)
     grid = anatomy.atlas.grid
@@ -116,7 +128,7 @@ def synthesize_case(plan: CasePlan, config: SynthConfig,
         "density": write_image(out_dir, f"truth/{plan.case_id}_density.nii.gz",
                                tumour.density, grid, dtype=np.float32),
     }
-    if params.is_glioma:
+    if params.is_glioma and plan.fate is None:
         follow = simulate_followup(tumour, params, grid.spacing, voxel_ml)
         row["mask_recurrence"] = write_mask(out_dir, f"{prefix}_recurrence.nii.gz",
                                             follow.recurrence, grid)
@@ -132,10 +144,20 @@ def synthesize_case(plan: CasePlan, config: SynthConfig,
         "grade": params.grade, "age": params.age, "sex": params.sex,
         "scanner": plan.site.scanner, "field_strength": plan.site.field_strength,
     })
-    return row, truth
+    if plan.fate is None:
+        return [(row, truth)]
+    subject = Subject(case_id=plan.case_id, subject_id=row["subject_id"], index=plan.index,
+                      site=plan.site, anatomy=anatomy, params=params, tumour=tumour,
+                      fate=plan.fate)
+    preop, later = synthesize_series(subject, config.followups, out_dir, grid,
+                                     config.pet_spacing_mm, config.seed)
+    row.update(preop)
+    truth.update({"timepoint": "preop", "day": 0, "fate": plan.fate})
+    covariates = {k: row[k] for k in ("age", "sex", "scanner", "field_strength")}
+    return [(row, truth)] + [({**exam, **covariates}, exam_truth) for exam, exam_truth in later]
 
 
-def _synthesize_job(job: tuple[CasePlan, SynthConfig, Path]) -> tuple[dict, dict]:
+def _synthesize_job(job: tuple[CasePlan, SynthConfig, Path]) -> list[tuple[dict, dict]]:
     return synthesize_case(*job)
 
 
@@ -160,6 +182,7 @@ def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
         results = [_synthesize_job(job) for job in jobs]
+    results = [case for subject in results for case in subject]
     rows = [row for row, _ in results]
     truth = {
         "generator": {"version": GENERATOR_VERSION, "seed": config.seed,
@@ -174,9 +197,20 @@ def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
         "sites": {p.site.name: dataclasses.asdict(p.site) for p in plans},
         "cases": {row["case_id"]: case_truth for row, case_truth in results},
     }
+    if config.followups:
+        truth["generator"].update({"followups": config.followups, "series": config.series,
+                                   "response_rule": "RANO 2.0 volumetric on the tumour's "
+                                   "enhancing volume vs baseline_case_id: CR none left, "
+                                   "PR <= -65 %, PD >= +40 %, else SD"})
+        truth["pairs"] = [{"case_id": row["case_id"], "baseline_case_id": row["baseline_case_id"],
+                           "days_since_radiotherapy_end": row["days_since_radiotherapy_end"],
+                           "response": row["response"],
+                           "progression_type": row.get("progression_type")}
+                          for row in rows if row.get("baseline_case_id")]
     manifest = write_cohort_index(out, rows, truth)
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row["tumor_type"]] = counts.get(row["tumor_type"], 0) + 1
+        if row.get("tumor_type"):
+            counts[row["tumor_type"]] = counts.get(row["tumor_type"], 0) + 1
     return CohortSummary(manifest=manifest, truth=out / "truth.json", n_cases=len(rows),
                          type_counts=dict(sorted(counts.items())))
