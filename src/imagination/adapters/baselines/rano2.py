@@ -17,9 +17,9 @@ white matter (the case's ``wm`` tissue map >= 0.9 outside the tumour mask; witho
 normal-appearing brain) is low (ratio below ``rcbv_threshold``, 1.75), or, without rCBV, its
 amino-acid PET tumour-to-brain ratio (against normal-appearing brain) is low (below
 ``tbr_threshold``, 1.9); the probability of
-pseudoprogression is ``1 / (1 + (ratio / threshold)^4)``, 0.5 at the threshold. Its response
-call is RANO's (an enlargement is rated PD at the time, as the reference ratings do); without
-the signals it asks for (``signals``), it is ``rano2``.
+pseudoprogression is ``1 / (1 + (ratio / threshold)^4)``, 0.5 at the threshold. A progression
+call then splits its probability between PD (true progression) and SD (treatment effect: what
+a confirming scan shows). Without the signals it asks for (``signals``), it is ``rano2``.
 """
 
 from __future__ import annotations
@@ -106,10 +106,14 @@ class Rano2Adapter:
         """Size and timing only: undecided (0.5) inside the post-radiotherapy window."""
         return 0.5 if call.preliminary else 0.0
 
+    def response(self, call: Assessment, p_pseudo: float) -> dict[str, float]:
+        """Probabilities over CR/PR/SD/PD: all on the RANO call."""
+        return {c: float(c == call.response) for c in RESPONSES}
+
     def predict(self, case: LoadedCase) -> Predictions:
         call = self.assessment(case)
         p_pseudo = float(self.pseudoprogression(case, call))
-        response = {c: float(c == call.response) for c in RESPONSES}
+        response = self.response(call, p_pseudo)
         return Predictions(case_id=case.case_id, outputs={
             "response": response,
             "progression_type": {"true_progression": 1.0 - p_pseudo,
@@ -146,6 +150,14 @@ class Rano2PerfusionAdapter(Rano2Adapter):
     def params(self) -> Mapping[str, Any]:
         return {**super().params(), "rcbv_threshold": self.rcbv_threshold,
                 "tbr_threshold": self.tbr_threshold, "signals": list(self.signals)}
+
+    def response(self, call: Assessment, p_pseudo: float) -> dict[str, float]:
+        """A progression call split between PD (true progression, 1 - p) and SD (treatment
+        effect, p: what the confirming scan would show); other calls as RANO's."""
+        out = super().response(call, p_pseudo)
+        if call.response == "PD":
+            out["PD"], out["SD"] = 1.0 - p_pseudo, p_pseudo
+        return out
 
     def pseudoprogression(self, case: LoadedCase, call: Assessment) -> float:
         enhancing = case.region("ET")
