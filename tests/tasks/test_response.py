@@ -177,6 +177,10 @@ def test_rano_from_truth_on_hand_computed_pairs(tmp_path):
     big, base, small = (_disc_mask(r) == ET for r in (9, 6, 6.5))
     assert big.sum() / base.sum() - 1 >= 0.40 > small.sum() / base.sum() - 1 > -0.65
     out = _call(tmp_path / "pd", growth_radius=9, days_after_rt=200, rcbv=3.0)
+    # outside the 12-week window RANO keeps the progression: perfusion is not asked
+    assert out["response"] == {"CR": 0.0, "PR": 0.0, "SD": 0.0, "PD": 1.0}
+    assert out["progression_type"]["pseudoprogression"] == 0.0
+    out = _call(tmp_path / "early", growth_radius=9, days_after_rt=30, rcbv=3.0)
     p_pseudo = 1 / (1 + (3.0 / 1.75) ** 4)  # rCBV ratio 3 (normal brain 1): p = 0.1038
     assert out["response"] == pytest.approx({"CR": 0.0, "PR": 0.0, "SD": p_pseudo,
                                              "PD": 1 - p_pseudo})

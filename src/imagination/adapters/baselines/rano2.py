@@ -8,16 +8,18 @@ truth", the one declared exception to the response task's mask blinding). ``mask
 reads the masks the segmentation adapter ``ID`` made of both exams (configure
 ``inputs: {mask_tumor: {from: ID}}``): the "AI-RANO" pipeline.
 
-Its true-vs-pseudoprogression probability uses size and timing only: 0.5 (undecided) for
-progression inside the window, where RANO 2.0 asks for a confirming scan, else 0.
+Its true-vs-pseudoprogression probability uses size and timing only: 0.5 (undecided) for a
+progression call inside the window, where RANO 2.0 asks for a confirming scan (or when the
+radiotherapy date is unknown), else 0.
 
 ``rano2-perfusion`` adds a weight-free physiological rule: the follow-up's enhancing tumour is
 called treatment effect (pseudoprogression) when its mean rCBV relative to normal-appearing
 white matter (the case's ``wm`` tissue map >= 0.9 outside the tumour mask; without one, all
 normal-appearing brain) is low (ratio below ``rcbv_threshold``, 1.75), or, without rCBV, its
 amino-acid PET tumour-to-brain ratio (against normal-appearing brain) is low (below
-``tbr_threshold``, 1.9); the probability of
-pseudoprogression is ``1 / (1 + (ratio / threshold)^4)``, 0.5 at the threshold. A progression
+``tbr_threshold``, 1.9): an undecided progression call (inside the window) gets the
+probability of pseudoprogression ``1 / (1 + (ratio / threshold)^4)``, 0.5 at the threshold
+(odds × (threshold / ratio)^4); a progression RANO keeps stays true progression. A progression
 call then splits its probability between PD (true progression) and SD (treatment effect: what
 a confirming scan shows). Without the signals it asks for (``signals``), it is ``rano2``.
 """
@@ -103,8 +105,13 @@ class Rano2Adapter:
                 f"inputs: {{mask_tumor: {{from: {self.masks}}}}}")
 
     def pseudoprogression(self, case: LoadedCase, call: Assessment) -> float:
-        """Size and timing only: undecided (0.5) inside the post-radiotherapy window."""
-        return 0.5 if call.preliminary else 0.0
+        """Size and timing only: a progression call is undecided (0.5) inside the
+        post-radiotherapy window or when the radiotherapy date is unknown, else 0 (RANO 2.0
+        keeps a progression outside the window)."""
+        if call.response != "PD":
+            return 0.0
+        days = getattr(case.case, "days_since_radiotherapy_end", None)
+        return 0.5 if days is None or call.preliminary else 0.0
 
     def response(self, call: Assessment, p_pseudo: float) -> dict[str, float]:
         """Probabilities over CR/PR/SD/PD: all on the RANO call."""
@@ -160,16 +167,24 @@ class Rano2PerfusionAdapter(Rano2Adapter):
         return out
 
     def pseudoprogression(self, case: LoadedCase, call: Assessment) -> float:
+        """The size-and-timing probability updated by the signal: odds × (threshold /
+        ratio)^4, so an undecided call (0.5) becomes 1 / (1 + (ratio / threshold)^4) and a
+        kept or absent progression call stays 0."""
+        prior = super().pseudoprogression(case, call)
         enhancing = case.region("ET")
         signal = next((s for s in self.signals if s in case.images), None)
-        if signal is None or not enhancing.any():
-            return super().pseudoprogression(case, call)
+        if signal is None or not enhancing.any() or prior in (0.0, 1.0):
+            return prior
         normal = brain_mask(case) & (case.masks["tumor"] == 0)
         if signal == "rcbv":
             ratio = uptake_ratio(case.images["rcbv"], enhancing, rcbv_reference(case, normal))
-            return ratio_probability(ratio, self.rcbv_threshold)
-        ratio = uptake_ratio(case.images["pet"], enhancing, normal)
-        return ratio_probability(ratio, self.tbr_threshold)
+            threshold = self.rcbv_threshold
+        else:
+            ratio = uptake_ratio(case.images["pet"], enhancing, normal)
+            threshold = self.tbr_threshold
+        odds = prior / (1.0 - prior) / (max(ratio, 0.0) / threshold) ** _STEEPNESS \
+            if ratio > 0 else float("inf")
+        return 1.0 if odds == float("inf") else float(odds / (1.0 + odds))
 
 
 #: A voxel of the white-matter probability map at least this high is white matter.
