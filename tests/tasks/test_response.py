@@ -3,6 +3,7 @@ response metrics, checked against scikit-learn and hand-computed cases."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -294,3 +295,9 @@ def test_single_exam_kinds_run_on_follow_ups_only_when_they_score_them(tmp_path)
              for label in ("margin-15mm", "t2flair-mismatch", "empty", "rano2")}
     assert cases == {"margin-15mm": ["s1-base"], "t2flair-mismatch": ["s1-base"],
                      "empty": ["s1-base", "s1-fu"], "rano2": ["s1-fu"]}
+    from imagination.tasks.base import post_treatment
+
+    base = read_manifest(manifest).cases()[0]
+    assert not post_treatment(base)
+    assert post_treatment(replace(base, days_since_radiotherapy_end=0))  # the post-RT exam
+    assert not post_treatment(replace(base, days_since_radiotherapy_end=-80))  # pre-op

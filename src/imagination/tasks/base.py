@@ -75,6 +75,13 @@ class TaskTables:
             getattr(self, name).extend(getattr(other, name))
 
 
+def post_treatment(case: Any) -> bool:
+    """Whether an exam is from after treatment began: a follow-up (it has a
+    ``baseline_case_id``) or an exam dated on or after the end of radiotherapy."""
+    days = getattr(case, "days_since_radiotherapy_end", None)
+    return bool(getattr(case, "baseline_case_id", None)) or (days is not None and days >= 0)
+
+
 class TaskKind(ABC):
     """One task family. Subclasses set the class attributes and implement :meth:`score`."""
 
@@ -99,8 +106,8 @@ class TaskKind(ABC):
     stability_metrics: tuple[str, ...] = ()
     #: ``module:function`` building the task's report figures from the run's tables
     report_section: str
-    #: whether its adapters run on follow-up exams (cases with a ``baseline_case_id``); kinds
-    #: whose truth belongs to the exam at diagnosis (labels, the pre-treatment exam's future
+    #: whether its adapters run on post-treatment exams (:func:`post_treatment`); kinds whose
+    #: truth belongs to the exam at diagnosis (labels, the pre-treatment exam's future
     #: recurrence) say no, so a longitudinal series costs them nothing
     follow_ups: bool = True
 
@@ -116,7 +123,7 @@ class TaskKind(ABC):
         exam as :attr:`blinding` says and hands them to the adapter as
         ``LoadedCase.companions``. Default: the case alone, follow-ups only if
         :attr:`follow_ups`."""
-        if not self.follow_ups and getattr(case, "baseline_case_id", None):
+        if not self.follow_ups and post_treatment(case):
             return None
         return {}
 
