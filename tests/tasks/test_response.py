@@ -301,3 +301,15 @@ def test_single_exam_kinds_run_on_follow_ups_only_when_they_score_them(tmp_path)
     assert not post_treatment(base)
     assert post_treatment(replace(base, days_since_radiotherapy_end=0))  # the post-RT exam
     assert not post_treatment(replace(base, days_since_radiotherapy_end=-80))  # pre-op
+
+
+def test_subjects_with_pairs_of_different_outcomes_are_resampled_together():
+    """Hand case: a (PD, SD) and b (PR, SD) share the mixed stratum: their weights sum to 2 in
+    every resample but vary; c, d (PD) and e (SD) keep their strata sizes (2 and 1)."""
+    subjects = ["a", "a", "b", "b", "c", "d", "e"]
+    outcome = ["PD", "SD", "PR", "SD", "PD", "PD", "SD"]
+    weights = resample_weights(subjects, strata=outcome, n_resamples=2000, seed=3)
+    a, b, c, d, e = weights[:, [0, 2, 4, 5, 6]].T
+    assert np.all(a + b == 2) and a.var() > 0.3  # binomial(2, 1/2): variance 0.5
+    assert np.all(c + d == 2) and np.all(e == 1)
+    assert np.array_equal(weights[:, 0], weights[:, 1])
