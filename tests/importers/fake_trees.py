@@ -154,7 +154,10 @@ LUMIERE_RATING = ("Rating (according to RANO, PD: Progressive disease, SD: Stabl
 def lumiere(root: Path) -> Path:
     imaging = root / "Imaging"
     for n, (patient, week) in enumerate((("Patient-001", "week-000-1"),
+                                         ("Patient-001", "week-000-2"),
+                                         ("Patient-001", "week-012"),
                                          ("Patient-001", "week-044"),
+                                         ("Patient-001", "week-056"),
                                          ("Patient-002", "week-000"))):
         folder = imaging / patient / week
         for k, name in enumerate(("T1", "CT1", "T2", "FLAIR")):
@@ -176,7 +179,12 @@ def lumiere(root: Path) -> Path:
          "Rating rationale (CRET: complete resection of the enhancing tumor, PRET: partial "
          "resection of the enhancing tumor, T2-Progr.: T2-Progression, L: Lesion)"],
         [["Patient-001", "week-000-1", "", "", "Pre-Op", ""],
-         ["Patient-001", "week-044", "", "", "PD", "new L"]])
+         ["Patient-001", "week-000-2", "", "", "Post-Op", "PRET"],
+         ["Patient-001", "week-012", "x", "", "SD", ""],
+         ["Patient-001", "week-030", "", "", "SD", ""],  # no images for this week
+         ["Patient-001", "week-044", "", "", "PR", ""],
+         ["Patient-001", "week-056", "", "", "PD", "new L"],
+         ["Patient-002", "week-000", "", "", "Pre-Op", ""]])
     csv(root / "LUMIERE-MRinfo.csv",
         ["Patient", "Timepoint", "Sequence", "Field strength", "Manufacturer", "Model"],
         [["Patient-001", "week-044", "CT1", "3", "SIEMENS", "Skyra"],

@@ -212,16 +212,47 @@ def test_lumiere_week_folders_are_timepoints_in_atlas_space(tmp_path):
     with pytest.warns(DatasetWarning) as caught:
         rows, meta = import_dataset("lumiere", root)
     messages = " ".join(str(w.message) for w in caught)
-    assert "RANO" in messages and "Patient-002/week-000" in messages
+    assert "RANO rating(s)" in messages and "Patient-002/week-000" in messages
     assert LabelMap.from_spec(meta.label_map).codes == {1: "ET", 2: "NETC", 3: "SNFH"}
     cases = by_case(rows)
-    assert set(cases) == {"LUMIERE-Patient-001_week-000-1", "LUMIERE-Patient-001_week-044"}
+    assert set(cases) == {f"LUMIERE-Patient-001_{w}" for w in
+                          ("week-000-1", "week-000-2", "week-012", "week-044", "week-056")}
     week = cases["LUMIERE-Patient-001_week-044"]
     assert week["timepoint"] == "week-044" and week["subject_id"] == "LUMIERE-Patient-001"
     assert week["t1c"].endswith("atlas/skull_strip/ct1_skull_strip.nii.gz")
     assert (week["idh"], week["mgmt"], week["sex"]) == ("wildtype", "unmethylated", "M")
     assert (week["scanner"], week["field_strength"]) == ("SIEMENS Skyra", "3")
-    assert "rano" not in " ".join(week).lower()
+
+
+def test_lumiere_ratings_become_responses_paired_as_brat_pro_pairs_them(tmp_path):
+    """Hand-worked on the fake ratings: Pre-Op (first visit, skipped), Post-Op (baseline),
+    SD week 12, SD week 30 (no images: left out), PR week 44 (resets), PD week 56."""
+    root = fake_trees.lumiere(tmp_path)
+    with pytest.warns(DatasetWarning, match="1 expert RANO rating"):
+        rows, meta = import_dataset("lumiere", root)
+    cases = by_case(rows)
+    post = "LUMIERE-Patient-001_week-000-2"
+    links = {c: (r.get("baseline_case_id"), r.get("response"), r["days_from_baseline"])
+             for c, r in cases.items()}
+    assert links == {
+        "LUMIERE-Patient-001_week-000-1": (None, None, 0),
+        post: (None, None, 1),
+        "LUMIERE-Patient-001_week-012": (post, "SD", 84),
+        "LUMIERE-Patient-001_week-044": (post, "PR", 308),
+        "LUMIERE-Patient-001_week-056": ("LUMIERE-Patient-001_week-044", "PD", 392),
+    }
+    assert meta.vocabularies["response"] == ["CR", "PR", "SD", "PD"]
+
+
+def test_lumiere_unknown_rating_names_case_column_and_file(tmp_path):
+    root = fake_trees.lumiere(tmp_path)
+    table = root / "LUMIERE-ExpertRating-v202211.csv"
+    table.write_text(table.read_text().replace(",PD,", ",Progression,"))
+    with pytest.warns(DatasetWarning), pytest.raises(CaseError) as caught:
+        import_dataset("lumiere", root)
+    assert caught.value.case_id == "LUMIERE-Patient-001_week-056"
+    assert caught.value.column == fake_trees.LUMIERE_RATING
+    assert caught.value.file == str(table.resolve())
 
 
 # --- RHUH-GBM -----------------------------------------------------------------------------------

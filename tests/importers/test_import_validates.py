@@ -70,3 +70,39 @@ def test_formats_command_lists_every_format_and_option(capsys):
         assert name in out
         for key in importer.options:
             assert f"-O {key}=" in out
+
+
+def test_lumiere_ratings_give_links_that_validate(tmp_path, capsys):
+    """Acceptance (issue 16): LUMIERE expert ratings → response labels with baseline links,
+    on a fake tree with the real file and column names; `imagination validate` exits 0."""
+    root = BUILDERS["lumiere"](tmp_path / "data")
+    out = tmp_path / "lumiere.csv"
+    assert run_app(["manifest", "import", "lumiere", str(root), "-o", str(out)]) == 0
+    assert run_app(["validate", str(out)]) == 0
+    cases = {c.case_id: c for c in read_manifest(out).cases()}
+    linked = {c.case_id: (c.baseline_case_id, c.labels["response"]) for c in cases.values()
+              if c.baseline_case_id}
+    assert sorted(r for _, r in linked.values()) == ["PD", "PR", "SD"]
+    for case_id, (baseline, _) in linked.items():
+        assert cases[baseline].days_from_baseline < cases[case_id].days_from_baseline
+        assert cases[baseline].subject_id == cases[case_id].subject_id
+
+
+def test_brats2024_post_treatment_suffixes_are_timepoints_of_one_subject(tmp_path, capsys):
+    """BraTS 2024 post-treatment ids end in -1TT (-100, -101): timepoints of the subject whose
+    pre-treatment exam ends in -000; codes 1-4 with --label-map brats2024_post."""
+    from .fake_trees import image, segmentation
+
+    root = tmp_path / "data"
+    for case in ("BraTS-GLI-02405-000", "BraTS-GLI-02405-100", "BraTS-GLI-02405-101"):
+        for k, suffix in enumerate(("t1n", "t1c", "t2w", "t2f")):
+            image(root / case / f"{case}-{suffix}.nii.gz", seed=k)
+        codes = (1, 2, 3) if case.endswith("000") else (1, 2, 3, 4)
+        segmentation(root / case / f"{case}-seg.nii.gz", codes)
+    out = tmp_path / "post.csv"
+    assert run_app(["manifest", "import", "brats2023", str(root), "-o", str(out),
+                    "--label-map", "brats2024_post"]) == 0
+    assert run_app(["validate", str(out)]) == 0
+    cases = read_manifest(out).cases()
+    assert [(c.subject_id, c.timepoint) for c in cases] == [
+        ("BraTS-GLI-02405", "000"), ("BraTS-GLI-02405", "100"), ("BraTS-GLI-02405", "101")]

@@ -4,7 +4,10 @@ Segmentation codes follow the 2023 convention: 1 NETC, 2 SNFH, 3 ET (preset ``br
 GLI training cases are the BraTS 2021 cases relabelled (ET 4 -> 3). ``TTT`` is a timepoint index,
 so the subject is ``BraTS-XXX-NNNNN``. The paediatric (PED) collection uses other codes and is
 not imported. BraTS 2024 post-treatment GLI (code 4 = resection cavity) has the same layout: use
-``--label-map brats2024_post``.
+``--label-map brats2024_post``; its ``-1TT`` suffixes (``-100``, ``-101``) are post-treatment
+timepoints of the subject ``BraTS-GLI-NNNNN`` (the same subject as its pre-treatment ``-000``
+exam, so leakage checks and merges keep them together). BraTS gives no dates and no response
+ratings, so these exams carry no ``days_from_baseline`` or ``baseline_case_id``.
 """
 
 from __future__ import annotations

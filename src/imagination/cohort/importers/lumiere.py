@@ -9,8 +9,9 @@ folders without them are skipped with a warning.
 DeepBraTumIA codes are 1 enhancing, 2 necrosis/non-enhancing, 3 oedema (checked against the
 shipped ``measured_volumes_in_mm3.json``; the pyradiomics table's "Label name" column swaps 1
 and 2). The timepoint is the week folder name (``week-000-1`` = pre-op, ``week-000-2`` =
-post-op). Expert RANO ratings (``LUMIERE-ExpertRating-*.csv``) are not imported: manifest v1
-has no response column yet.
+post-op). Expert RANO ratings (``LUMIERE-ExpertRating-*.csv``) become ``response`` labels
+with ``baseline_case_id`` links, paired as BraTPRO pairs them (``lumiere_ratings``); every case
+gets ``days_from_baseline`` from its week. All cases share the atlas grid (``same_grid``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from imagination.cohort.importers.base import (
     subfolders,
     warn,
 )
+from imagination.cohort.importers.lumiere_ratings import link_ratings
 from imagination.cohort.manifest import ManifestMeta
 from imagination.errors import InputError
 
@@ -54,6 +56,7 @@ class LumiereImporter(Importer):
     title = "LUMIERE longitudinal GBM (Imaging/Patient-NNN/week-*; DeepBraTumIA atlas space)"
     options: ClassVar[Mapping[str, str]] = {
         "clinical": "path of LUMIERE-Demographics_Pathology.csv (default: found under ROOT)",
+        "ratings": "path of LUMIERE-ExpertRating-*.csv (default: found under ROOT)",
     }
 
     def expected_layout(self) -> str:
@@ -64,9 +67,8 @@ class LumiereImporter(Importer):
         patients = case_folders(root, PATIENT_PATTERN, depth=3)
         clinical = self._clinical(root, options.get("clinical"))
         scanners = self._scanners(root)
-        if find_table(self.name, root, ["LUMIERE-ExpertRating*.csv"]) is not None:
-            warn(self.name, "expert RANO ratings are not imported (manifest v1 has no "
-                            "response column)")
+        ratings = find_table(self.name, root, ["LUMIERE-ExpertRating*.csv"],
+                             options.get("ratings"))
         rows: list[Row] = []
         skipped: list[str] = []
         for patient in patients:
@@ -84,6 +86,11 @@ class LumiereImporter(Importer):
         if patients and not rows:
             raise InputError(f"{self.name}: no week folder under {root} holds the DeepBraTumIA "
                              f"atlas outputs; expected {self.expected_layout()}")
+        if ratings is not None:
+            link_ratings(self.name, ratings, rows)
+        else:
+            warn(self.name, f"no LUMIERE-ExpertRating-*.csv under {root}; imported without "
+                            "RANO response labels")
         meta = ManifestMeta(name=self.name, label_map=dict(LABEL_MAP),
                             vocabularies=values.vocabularies_for(rows))
         return rows, meta

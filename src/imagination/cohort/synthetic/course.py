@@ -13,7 +13,8 @@ RANO 2.0 reference of every follow-up), then follow-ups 7-11 weeks after radioth
   infiltrating cells in that injured tissue die, so it has low rCBV and PET uptake;
 - ``partial_response``, ``stable``, ``complete_response``: treatment-sensitive tumour whose
   density is scaled down (log-kill) so that the enhancing volume reaches a drawn fraction of
-  the reference (5-25 %, 65-115 %, none).
+  the reference (5-25 %, 65-115 %; complete response: below every voxel's enhancement
+  threshold, non-enhancing signal may stay).
 
 Fates are allotted by largest remainder of :data:`FATE_WEIGHTS` over the series subjects, so
 that pseudoprogression is a quarter of the early enlargements (true progression enlarges at
@@ -29,7 +30,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imagination.cohort.synthetic.followup import radiotherapy_field
-from imagination.cohort.synthetic.tumor import ET, NETC, Thresholds, Tumour, local_distance
+from imagination.cohort.synthetic.tumor import (
+    ET,
+    NETC,
+    SNFH,
+    Thresholds,
+    Tumour,
+    local_distance,
+    visible_labels,
+)
 from imagination.cohort.synthetic.tumor_types import CaseParameters
 from imagination.growth.fisher_kolmogorov import GrowthSolver
 
@@ -177,8 +186,9 @@ def simulate_course(tumour: Tumour, params: CaseParameters, fate: str, timeline:
         if fate == "true_progression":
             density = solver.advance(density, params.rho, float(fu_day - day))
             density[cavity] = 0.0
-        elif fate == "complete_response":
-            density = np.zeros_like(residual)
+        elif fate == "complete_response":  # no enhancement left; some FLAIR signal may stay
+            ceiling = 0.9 * float(np.min(tumour.thresholds.t1c))
+            density = residual * np.float32(ceiling / max(float(residual.max()), 1e-6))
         else:
             low, high = RATIO_RANGES[fate]
             if fate == "partial_response":  # deeper with time
@@ -206,8 +216,6 @@ def simulate_course(tumour: Tumour, params: CaseParameters, fate: str, timeline:
 def labeller(thresholds: Thresholds, params: CaseParameters,
              spacing: tuple[float, float, float]) -> Callable[[ExamState], None]:
     """Fill an exam's labels from its density (as before surgery), cavity and treatment effect."""
-    from imagination.cohort.synthetic.tumor import SNFH, visible_labels
-
     def label(state: ExamState) -> None:
         labels, necrotic = visible_labels(state.density, thresholds, params.necrosis, spacing)
         labels[state.cavity] = 0
