@@ -313,3 +313,16 @@ def test_subjects_with_pairs_of_different_outcomes_are_resampled_together():
     assert np.all(a + b == 2) and a.var() > 0.3  # binomial(2, 1/2): variance 0.5
     assert np.all(c + d == 2) and np.all(e == 1)
     assert np.array_equal(weights[:, 0], weights[:, 1])
+
+
+def test_ai_rano_without_its_chain_is_a_config_error():
+    from imagination.engine.bench import build_adapters
+    from imagination.errors import InputError
+
+    doc = {"cohort": {"manifests": ["c.csv"]}, "tasks": ["response"],
+           "adapters": [{"name": "intensity-rule-seg", "id": "seg"},
+                        {"name": "rano2", "id": "ai", "params": {"masks": "seg"}}]}
+    with pytest.raises(InputError, match=r"adapters\[ai\].*inputs: \{mask_tumor: \{from: seg\}\}"):
+        build_adapters(parse_config(doc, base_dir=Path("/")))
+    doc["adapters"][1]["inputs"] = {"mask_tumor": {"from": "seg"}}
+    assert set(build_adapters(parse_config(doc, base_dir=Path("/")))) == {"seg", "ai"}

@@ -67,6 +67,8 @@ class Rano2Adapter:
         self.masks = masks if masks == REFERENCE else check_name(masks)
         #: the declared exception to blinding: RANO from the cases' reference masks
         self.reads_reference_masks = masks == REFERENCE
+        #: AI-RANO: the chain the bench config must declare (checked before the run)
+        self.chained_inputs = {} if self.reads_reference_masks else {"mask_tumor": self.masks}
         self.pathway = ("reference pathway: RANO from truth (reference masks)"
                         if self.reads_reference_masks else f"AI-RANO: masks from {masks}")
         self.card = ModelCard(
