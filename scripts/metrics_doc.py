@@ -19,6 +19,11 @@ FAMILY_TEXT = {
     "classification": "Cohort-level metrics of a classification task, from per-case class "
                       "probabilities. Binary tasks: a case is predicted positive when "
                       "p(positive) >= 0.5; multiclass: the arg-max class.",
+    "response": "Cohort-level metrics of the response tasks (a baseline/follow-up pair per "
+                "row): the classification metrics on the RANO 2.0 classes (`response`) and on "
+                "true vs pseudoprogression (`progression_type`), plus quadratic-weighted kappa "
+                "and sensitivity at 90 % specificity. Per-class one-vs-rest values: "
+                "`response_classes.csv`.",
     "segmentation": "Per-case metrics of a binary mask against the truth mask; the leaderboard "
                     "value is the mean over cases.",
     "recurrence": "Per-case metrics of a recurrence score map (the PREDICT-GBM protocol); the "

@@ -15,8 +15,8 @@ def test_every_metric_declares_its_contract() -> None:
     metrics = registry.available()
     assert len({(m.family, m.name) for m in metrics}) == len(metrics)
     for m in metrics:
-        assert m.family in ("classification", "segmentation", "recurrence")
-        assert m.level == ("cohort" if m.family == "classification" else "case")
+        assert m.family in ("classification", "response", "segmentation", "recurrence")
+        assert m.level == ("cohort" if m.family in ("classification", "response") else "case")
         assert m.direction in ("higher", "lower", "target")
         assert m.range[0] < m.range[1]
         assert m.edge_case_policy and m.version

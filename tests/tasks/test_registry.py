@@ -28,9 +28,10 @@ ENGINE = Path(registry.__file__).parents[1] / "engine"
 
 def test_every_task_has_one_kind_and_the_config_accepts_exactly_those() -> None:
     assert registry.TASK_NAMES == ("tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade",
-                                   "segmentation", "recurrence")
+                                   "segmentation", "recurrence", "response",
+                                   "progression_type")
     assert {registry.kind_of(t).family for t in registry.TASK_NAMES} == {
-        "classification", "segmentation", "recurrence"}
+        "classification", "segmentation", "recurrence", "response"}
     default = BenchConfig.model_fields["tasks"].default_factory()  # type: ignore[misc]
     assert default == list(registry.TASK_NAMES)
     with pytest.raises(InputError, match="unknown task 'segmentations'"):

@@ -27,6 +27,7 @@ from imagination.adapters.baselines.pet_btv import PetBtvAdapter
 from imagination.adapters.baselines.prevalence import PrevalenceAdapter
 from imagination.adapters.baselines.radiomics_lr import RadiomicsLRAdapter
 from imagination.adapters.baselines.random import RandomPlanAdapter
+from imagination.adapters.baselines.rano2 import Rano2Adapter, Rano2PerfusionAdapter
 from imagination.adapters.baselines.t2flair_mismatch import T2FlairMismatchAdapter
 from imagination.adapters.command import CommandAdapter
 from imagination.adapters.container import container_adapter
@@ -51,6 +52,8 @@ BUILTINS: Final[dict[str, Factory]] = {
     "prevalence": PrevalenceAdapter,
     "intensity-rule-seg": IntensityRuleSegAdapter,
     "empty": EmptySegAdapter,
+    "rano2": Rano2Adapter,
+    "rano2-perfusion": Rano2PerfusionAdapter,
 }
 CONFIGURED: Final[dict[str, Factory]] = {
     "command": CommandAdapter,

@@ -103,6 +103,9 @@ class LoadedCase:
     masks: dict[str, np.ndarray] = field(default_factory=dict)
     #: tissue probability maps, float32 in [0, 1]
     tissues: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the job's other exams by role (``baseline`` of a follow-up pair), each blinded and
+    #: loaded on its own grid (``TaskKind.job_cases``); empty for single-exam tasks
+    companions: dict[str, LoadedCase] = field(default_factory=dict)
 
     @property
     def case_id(self) -> str:

@@ -33,7 +33,11 @@ from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
 from imagination.config_checks import GateRef, check_against_run
 from imagination.engine.aggregate import STATISTICAL_TESTS
-from imagination.engine.chaining import with_reference_twins, write_chained_table
+from imagination.engine.chaining import (
+    REFERENCE_SUFFIX,
+    with_reference_twins,
+    write_chained_table,
+)
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import INFRASTRUCTURE, failure_record, run_job
@@ -209,6 +213,19 @@ def cohort_vocabularies(manifests: Sequence[Path]) -> dict[str, tuple[str, ...]]
     return vocab
 
 
+def _check_chained_inputs(entry: Any, adapter: object) -> None:
+    """An adapter whose parameters name the upstream of an input (optional attribute
+    ``chained_inputs``: input -> adapter id, e.g. ``rano2`` with ``masks: seg``) must be
+    configured with that chain (``inputs: {mask_tumor: {from: seg}}``)."""
+    if entry.label.endswith(REFERENCE_SUFFIX):
+        return  # a chained adapter's reference twin reads the reference masks instead
+    for name, upstream in dict(getattr(adapter, "chained_inputs", {}) or {}).items():
+        given = entry.inputs.get(name)
+        if given is None or given.from_ != upstream:
+            raise InputError(f"config adapters[{entry.label}]: its params read {name} from "
+                             f"adapter {upstream}: add inputs: {{{name}: {{from: {upstream}}}}}")
+
+
 def build_adapters(config: BenchConfig) -> dict[str, Adapter | LearningAdapter]:
     adapters: dict[str, Adapter | LearningAdapter] = {}
     for entry in config.adapters:
@@ -216,6 +233,7 @@ def build_adapters(config: BenchConfig) -> dict[str, Adapter | LearningAdapter]:
             adapters[entry.label] = create(entry.name, **entry.params)
         except InputError as exc:
             raise InputError(f"config adapters[{entry.label}]: {exc}") from None
+        _check_chained_inputs(entry, adapters[entry.label])
         prepare = getattr(adapters[entry.label], "prepare", None)
         if callable(prepare):  # e.g. load and verify a container image, before any job
             try:

@@ -22,7 +22,7 @@ from typing import Any, Final
 from imagination.adapters.protocol import Adapter, LearningAdapter, Predictions
 from imagination.adapters.registry import create
 from imagination.adapters.validation import AdapterFailure, check_inputs, check_predictions
-from imagination.cohort.case import LoadedCase
+from imagination.cohort.case import Case, LoadedCase
 from imagination.cohort.loading import load_case
 from imagination.engine.cost import Cost, measure
 from imagination.engine.executors import Failure
@@ -53,7 +53,7 @@ def adapter_for(spec: JobSpec) -> Adapter | LearningAdapter:
 #: Loaded (blinded, clean) cases kept per worker process: the plan orders jobs case by case,
 #: so consecutive jobs of a worker usually share their case and load it once.
 _LOADED: OrderedDict[tuple[str, str, tuple[str, ...]], LoadedCase] = OrderedDict()
-_LOADED_MAX = 2
+_LOADED_MAX = 3
 
 
 def _frozen(loaded: LoadedCase) -> LoadedCase:
@@ -63,15 +63,22 @@ def _frozen(loaded: LoadedCase) -> LoadedCase:
 
 
 def load_blinded(spec: JobSpec) -> LoadedCase:
-    """The job's clean case, from this worker's small cache when the previous job had it.
+    """The job's clean case with its other exams (``companions``), each from this worker's
+    small cache when a previous job had it.
 
     Arrays are read-only and every job gets its own dictionaries, so no job can change the
     inputs of another. The key holds the visible masks: adapters doing different tasks see
     different masks of one case (a segmentation model never sees the tumour mask)."""
-    key = (spec.case.case_id, str(spec.case.manifest), tuple(sorted(spec.case.masks)))
+    loaded = _load_cached(spec.case)
+    loaded.companions = {role: _load_cached(case) for role, case in spec.companions}
+    return loaded
+
+
+def _load_cached(case: Case) -> LoadedCase:
+    key = (case.case_id, str(case.manifest), tuple(sorted(case.masks)))
     cached = _LOADED.get(key)
     if cached is None:
-        cached = _frozen(load_case(spec.case))
+        cached = _frozen(load_case(case))
         _LOADED[key] = cached
         while len(_LOADED) > _LOADED_MAX:
             _LOADED.popitem(last=False)
@@ -82,13 +89,23 @@ def load_blinded(spec: JobSpec) -> LoadedCase:
 
 
 def prepare_case(spec: JobSpec) -> LoadedCase:
-    """Load the blinded case and apply the job's perturbation."""
+    """Load the blinded case and its other exams; apply the job's perturbation and chained
+    inputs to each (the same seed on every exam)."""
     loaded = load_blinded(spec)
-    if spec.variant.kind is not None:
-        from imagination.perturb.registry import apply_perturbation
+    companions = {role: _prepared(spec, other) for role, other in loaded.companions.items()}
+    loaded = _prepared(spec, loaded)
+    loaded.companions = companions
+    return loaded
 
-        loaded = apply_perturbation(loaded, spec.variant.kind, spec.variant.severity,
-                                    int(spec.perturbation_seed or 0), spec.variant.params)
+
+def _prepared(spec: JobSpec, loaded: LoadedCase) -> LoadedCase:
+    """One exam perturbed (when the perturbation applies to it) and fed chained inputs."""
+    if spec.variant.kind is not None:
+        from imagination.perturb.registry import apply_perturbation, is_applicable
+
+        if is_applicable(loaded.case, spec.variant.kind, spec.variant.params):
+            loaded = apply_perturbation(loaded, spec.variant.kind, spec.variant.severity,
+                                        int(spec.perturbation_seed or 0), spec.variant.params)
     for _, label, name, params in spec.chained:  # the mask an upstream model made of this case
         from imagination.engine.chaining import feed_upstream
 
@@ -98,13 +115,15 @@ def prepare_case(spec: JobSpec) -> LoadedCase:
 
 def sealed(loaded: LoadedCase) -> LoadedCase:
     """The case as an adapter receives it: no file paths (each image and mask is named only
-    by its role), no manifest, no labels, no truth mask."""
+    by its role), no manifest, no labels, no truth mask; its other exams sealed alike."""
     case = replace(loaded.case, images={m: Path(m) for m in loaded.images},
                    masks={m: Path(f"mask_{m}") for m in loaded.masks},
                    tissues={t: Path(f"tissue_{t}") for t in loaded.case.tissues}, labels={},
                    manifest=None)
     return LoadedCase(case=case, grid=loaded.grid, images=dict(loaded.images),
-                      masks=dict(loaded.masks), tissues=dict(loaded.tissues))
+                      masks=dict(loaded.masks), tissues=dict(loaded.tissues),
+                      companions={role: sealed(other)
+                                  for role, other in loaded.companions.items()})
 
 
 def _work(spec: JobSpec) -> Predictions | dict[str, float]:

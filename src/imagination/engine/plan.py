@@ -11,13 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from imagination.adapters.protocol import Adapter, LearningAdapter
+from imagination.adapters.protocol import Adapter, LearningAdapter, reads_reference_masks
 from imagination.adapters.registry import is_learning
 from imagination.cohort.case import Case
 from imagination.config import BenchConfig
+from imagination.engine.chaining import chained_pairs
 from imagination.engine.hashing import DigestCache, file_digest, job_key
 from imagination.errors import InputError
-from imagination.tasks.registry import hidden_labels, hidden_masks
+from imagination.tasks.registry import companion_masks, hidden_labels, hidden_masks, job_cases
 
 JobKind = Literal["predictions", "features"]
 CLEAN = "clean"
@@ -58,26 +59,40 @@ class JobSpec:
     timeout_s: float | None = None
     #: chained inputs: (input, upstream adapter id, its registry name, its config params)
     chained: tuple[tuple[str, str, str, Mapping[str, Any]], ...] = ()
+    #: the job's other exams by role (``TaskKind.job_cases``), blinded like ``case``
+    companions: tuple[tuple[str, Case], ...] = ()
 
     def index_entry(self) -> dict[str, str]:
         return {"key": self.key, "case_id": self.case.case_id, "adapter": self.adapter_label,
                 "perturbation_id": self.variant.id, "kind": self.kind}
 
 
-def blinded(case: Case, tasks: Sequence[str] = ()) -> Case:
+def blinded(case: Case, tasks: Sequence[str] = (), *, companion: bool = False,
+            reference_masks: bool = False) -> Case:
     """The case as an adapter doing ``tasks`` may see it: without the labels and truth masks
-    the task registry hides (``TaskKind.blinding``); hidden files are never part of a job key."""
-    hidden = hidden_masks(tasks)
+    the task registry hides (``TaskKind.blinding``); hidden files are never part of a job key.
+
+    ``companion``: the case is another exam of the job (a pair's baseline), whose
+    ``Blinding.companion_masks`` stay visible. ``reference_masks``: the adapter is a declared
+    reference pathway (``reads_reference_masks``, or a chained adapter's ``@reference`` twin)
+    and keeps the masks hidden only from performers; labels and masks hidden from everyone
+    (the future) stay hidden whatever the adapter."""
+    hidden = set(hidden_masks(tasks))
+    if companion:
+        hidden -= companion_masks(tasks)
+    if reference_masks:
+        hidden &= hidden_masks(())
     labels = hidden_labels()
     return replace(case, labels={k: v for k, v in case.labels.items() if k not in labels},
                    masks={k: v for k, v in case.masks.items() if k not in hidden})
 
 
 def input_digests(case: Case, cache: DigestCache | None = None,
-                  tasks: Sequence[str] = ()) -> dict[str, str]:
+                  tasks: Sequence[str] = (), **blinding: bool) -> dict[str, str]:
     """SHA-256 of each input file of the case as an adapter doing ``tasks`` sees it, keyed
-    by column (file digests remembered by path relative to the manifest)."""
-    seen = blinded(case, tasks)
+    by column (file digests remembered by path relative to the manifest; ``blinding``: the
+    keyword arguments of :func:`blinded`)."""
+    seen = blinded(case, tasks, **blinding)
     root = None if case.manifest is None else case.manifest.parent
     digests = {m: file_digest(p, cache, root=root) for m, p in sorted(seen.images.items())}
     digests.update({f"mask_{m}": file_digest(p, cache, root=root)
@@ -170,13 +185,23 @@ def build_plan(
 ) -> list[JobSpec]:
     """All jobs of the run, in a stable order (case, adapter, variant)."""
     by_label = {a.label: a for a in config.adapters}
+    by_id = {c.case_id: c for c in cases}
+    twins = set(chained_pairs(config).values())
     jobs: list[JobSpec] = []
     for number, case in enumerate(cases):
         for label, adapter in adapters.items():
             tasks = adapter_tasks(adapter, config)
-            if not tasks:
-                continue
-            digests = input_digests(case, digest_cache, tasks)
+            others = job_cases(tasks, case, by_id) if tasks else None
+            if others is None:
+                continue  # no task of this adapter, or no job of its task on this case
+            reads_truth = reads_reference_masks(adapter) or label in twins
+            digests = input_digests(case, digest_cache, tasks, reference_masks=reads_truth)
+            companions = tuple(
+                (role, blinded(other, tasks, companion=True, reference_masks=reads_truth))
+                for role, other in sorted(others.items()))
+            companion_digests = {
+                f"{role}/{column}": digest for role, other in companions
+                for column, digest in input_digests(other, digest_cache).items()}
             kind: JobKind = "features" if is_learning(adapter) else "predictions"
             params = dict(adapter.params())
             for variant in adapter_variants(config, label, number):
@@ -188,21 +213,23 @@ def build_plan(
                 extra: dict[str, Any] = {"kind": kind, "tasks": list(tasks)}
                 if variant.repeat:
                     extra["repeat"] = variant.repeat
-                seen, chained = digests, by_label[label].inputs
+                seen, chained = {**digests, **companion_digests}, by_label[label].inputs
                 if chained:  # the upstream job's key replaces the reference mask's digest
-                    seen = {k: v for k, v in digests.items() if k not in chained}
+                    seen = {k: v for k, v in seen.items() if k not in chained}
                     extra["inputs"] = {
                         k: upstream_key(adapters[c.from_], config, digests, pert)
                         for k, c in sorted(chained.items())}
                 key = job_key(adapter.name, adapter.version, params, seen, pert, extra=extra)
                 jobs.append(JobSpec(
-                    key=key, case=blinded(case, tasks), adapter_label=label,
+                    key=key, case=blinded(case, tasks, reference_masks=reads_truth),
+                    adapter_label=label,
                     adapter_name=by_label[label].name, adapter_params=dict(by_label[label].params),
                     kind=kind, tasks=tasks, variant=variant, perturbation_seed=seed,
                     vocabularies=dict(vocabularies), timeout_s=by_label[label].timeout_s,
                     chained=tuple((k, c.from_, by_label[c.from_].name,
                                    dict(by_label[c.from_].params))
-                                  for k, c in sorted(chained.items()))))
+                                  for k, c in sorted(chained.items())),
+                    companions=companions))
     return jobs
 
 

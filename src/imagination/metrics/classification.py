@@ -170,3 +170,43 @@ def auprc(y_true: Sequence[str], proba: Proba, classes: Sequence[str], *,
     NaN without a positive case (binary) or with fewer than two classes present."""
     del threshold
     return _one_vs_rest(y_true, proba, classes, positive, average_precision)
+
+
+def weighted_kappa(y_true: Sequence[str], proba: Proba, classes: Sequence[str], *,
+                   positive: str | None = None, threshold: float = 0.5) -> float:
+    """Quadratic-weighted Cohen's kappa between truth and predicted class, the classes
+    ordered as given (ordinal: CR < PR < SD < PD); NaN when expected disagreement is 0."""
+    cm = confusion_matrix(y_true, proba, classes, positive=positive,
+                          threshold=threshold).astype(np.float64)
+    k = cm.shape[0]
+    index = np.arange(k)
+    weights = (index[:, None] - index[None, :]) ** 2 / max((k - 1) ** 2, 1)
+    n = cm.sum()
+    expected = np.outer(cm.sum(axis=1), cm.sum(axis=0)) / n
+    return 1.0 - _ratio(float((weights * cm).sum()), float((weights * expected).sum()))
+
+
+#: Specificity at which :func:`sensitivity_at_specificity` reads the ROC curve.
+FIXED_SPECIFICITY = 0.9
+
+
+def sensitivity_at_specificity(y_true: Sequence[str], proba: Proba, classes: Sequence[str], *,
+                               positive: str | None = None, threshold: float = 0.5,
+                               specificity: float = FIXED_SPECIFICITY) -> float:
+    """Binary: the highest sensitivity among score thresholds whose specificity is at least
+    ``specificity`` (0.9), a point of the empirical ROC curve (cases with equal scores are
+    called together); NaN without a positive or a negative case."""
+    del threshold
+    truth, p, labels = class_inputs(y_true, proba, classes)
+    pos = positive_index(labels, positive)
+    actual = truth == pos
+    score = p[:, pos]
+    n_pos, n_neg = int(actual.sum()), int((~actual).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    best = 0.0
+    for cut in np.unique(score):
+        called = score >= cut
+        if np.count_nonzero(~actual & ~called) / n_neg >= specificity:
+            best = max(best, np.count_nonzero(actual & called) / n_pos)
+    return float(best)

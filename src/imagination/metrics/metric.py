@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-Family = Literal["classification", "segmentation", "recurrence", "derived"]
+Family = Literal["classification", "response", "segmentation", "recurrence", "derived"]
 Level = Literal["cohort", "case"]
 Direction = Literal["higher", "lower", "target"]
 AppliesTo = Literal["binary", "multiclass", "any"]

@@ -58,7 +58,7 @@ __all__ = [
 REGISTRY_VERSION = "3"
 INF = float("inf")
 NAN = float("nan")
-FAMILIES = ("classification", "segmentation", "recurrence", "derived")
+FAMILIES = ("classification", "response", "segmentation", "recurrence", "derived")
 
 _THRESHOLD = "case positive when p(positive) >= threshold (default 0.5)"
 _POS = "no positive case in the truth"
@@ -73,14 +73,17 @@ def first_sentence(doc: str | None) -> str:
     return head + "." if dot else paragraph
 
 
-_CHANCE = {"auroc": 0.5, "balanced_accuracy": 0.5, "mcc": 0.0, "cohen_kappa": 0.0}
+_CHANCE = {"auroc": 0.5, "balanced_accuracy": 0.5, "mcc": 0.0, "cohen_kappa": 0.0,
+           "weighted_kappa": 0.0}
 
 
 def _cls(name: str, fn: Callable[..., float], direction: Direction, rng: tuple[float, float],
          worst: float, edges: tuple[Any, Any, Any], notes: str, label: str, reference: str,
-         applies_to: AppliesTo = "any", target: float | None = None) -> Metric:
+         applies_to: AppliesTo = "any", target: float | None = None,
+         response: bool = False) -> Metric:
     table = EdgeCases(*edges, reference=_POS, prediction=_PRED, notes=notes)
-    return Metric(name, "classification", "cohort", direction, rng, worst, table, "1", fn,
+    return Metric(name, "response" if response else "classification", "cohort", direction,
+                  rng, worst, table, "1", fn,
                   applies_to, target, first_sentence(fn.__doc__), label, "",
                   reference, _CHANCE.get(name))
 
@@ -144,6 +147,29 @@ def _classification() -> list[Metric]:
     ]
 
 
+
+
+def _response() -> list[Metric]:
+    """Response assessment (pairs of exams): the classification metrics on the RANO classes
+    (and on true vs pseudoprogression), plus quadratic-weighted kappa and sensitivity at a
+    fixed specificity."""
+    from dataclasses import replace
+
+    shared = [replace(m, family="response") for m in _classification()]
+    return [
+        *shared,
+        _cls("weighted_kappa", classification.weighted_kappa, "higher", (-1, 1), -1.0,
+             (0.0, 0.0, NAN), "multiclass arg-max; quadratic weights (i - j)^2 / (k - 1)^2 "
+             "over the classes in vocabulary order (CR < PR < SD < PD); no expected "
+             "disagreement: NaN", "weighted κ (quadratic)",
+             _SK + "cohen_kappa_score(weights='quadratic')", response=True),
+        _cls("sensitivity_at_90_specificity", classification.sensitivity_at_specificity,
+             "higher", (0, 1), 0.0, (NAN, None, NAN),
+             f"highest sensitivity at specificity >= {classification.FIXED_SPECIFICITY:g} "
+             "on the empirical ROC curve; no negative case: NaN",
+             "sensitivity at 90 % specificity", _SK + "roc_curve (max tpr with fpr <= 0.1)",
+             "binary", response=True),
+    ]
 
 
 def _segmentation() -> list[Metric]:
@@ -312,7 +338,7 @@ def register(metric: Metric) -> Metric:
     return metric
 
 
-for _metric in _classification() + _segmentation() + _recurrence() + _derived():
+for _metric in _classification() + _response() + _segmentation() + _recurrence() + _derived():
     register(_metric)
 
 

@@ -45,11 +45,15 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "chained.csv": ("adapter", "reference_adapter", "upstream", "task", "metric",
                     "chained_value", "reference_value", "estimate", "ci_low", "ci_high",
                     "p_value", "n"),
+    "response_classes.csv": ("task", "class", "metric", "adapter", "pathway", "value",
+                             "ci_low", "ci_high", "n", "n_positive"),
+    "confusion.csv": ("task", "adapter", "pathway", "truth", "predicted", "count"),
 }
 #: Columns read as text even when every value looks like a number (grade "4", case "001").
 TEXT_COLUMNS: tuple[str, ...] = (
     "task", "metric", "adapter", "adapter_a", "adapter_b", "perturbation", "case_id",
-    "subject_id", "site", "truth", "class", "kind", "reason", "test", "timepoint", "modalities",
+    "subject_id", "site", "truth", "class", "predicted", "pathway", "kind", "reason", "test",
+    "timepoint", "modalities",
     "tumor_type", "idh", "codeletion_1p19q", "mgmt", "grade", "sex", "scanner", "analysis",
     "ablation", "modality", "worst_site", "best_site", "detail", "region", "reference_adapter",
     "upstream",
@@ -80,6 +84,9 @@ class RunResults:
     reproducibility: pd.DataFrame | None = None
     #: chained adapters against their reference twins (only runs with chained adapters)
     chained: pd.DataFrame | None = None
+    #: response tasks: one-vs-rest metrics per class and confusion matrices
+    response_classes: pd.DataFrame | None = None
+    confusion: pd.DataFrame | None = None
     #: tables with a ``region`` column as written (every region); the fields above keep one
     #: region per task (``primary_region``), so task-generic sections, gates and summaries see
     #: one row per (task, metric, adapter)

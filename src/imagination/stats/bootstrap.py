@@ -3,8 +3,9 @@
 A resample draws *subjects* with replacement (within each stratum, so every resample keeps the
 stratum sizes) and keeps all cases of a drawn subject. It is stored as a case-weight matrix
 ``W`` (resamples × cases, W[b, i] = times case i's subject was drawn), which lets statistics be
-computed for all resamples at once. Strata are per case (default for AUC: the outcome); a
-subject whose cases fall in different strata forms a stratum of its own combination.
+computed for all resamples at once. Strata are per case (default for AUC: the outcome);
+subjects whose cases fall in different strata (several follow-up pairs with different
+responses) form one stratum of their own together.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from scipy.special import ndtr, ndtri
 from imagination.errors import InputError
 
 Method = Literal["percentile", "bca"]
+#: The stratum of subjects whose cases fall in several strata.
+MIXED = "\x00mixed"
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,10 @@ def _subject_strata(index: np.ndarray, n_subjects: int,
     keys: list[set[str]] = [set() for _ in range(n_subjects)]
     for subject, stratum in zip(index, case_strata, strict=True):
         keys[subject].add(str(stratum))
-    combined = ["|".join(sorted(k)) for k in keys]
+    # a subject whose cases fall in several strata (pairs of one subject with different
+    # outcomes) joins the one stratum of such subjects: a stratum per combination would often
+    # hold a single subject, drawn exactly once in every resample (no variance)
+    combined = [next(iter(k)) if len(k) == 1 else MIXED for k in keys]
     return np.unique(combined, return_inverse=True)[1]
 
 

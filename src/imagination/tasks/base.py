@@ -32,6 +32,9 @@ class Blinding:
     labels: tuple[str, ...] = ()
     masks: tuple[str, ...] = ()
     scope: Literal["everyone", "performers"] = "everyone"
+    #: masks of the job's other exams (:meth:`TaskKind.job_cases`, e.g. the baseline) that
+    #: performers may read although ``masks`` hides them on the job's own case
+    companion_masks: tuple[str, ...] = ()
 
 
 @dataclass
@@ -72,6 +75,13 @@ class TaskTables:
             getattr(self, name).extend(getattr(other, name))
 
 
+def post_treatment(case: Any) -> bool:
+    """Whether an exam is from after treatment began: a follow-up (it has a
+    ``baseline_case_id``) or an exam dated on or after the end of radiotherapy."""
+    days = getattr(case, "days_since_radiotherapy_end", None)
+    return bool(getattr(case, "baseline_case_id", None)) or (days is not None and days >= 0)
+
+
 class TaskKind(ABC):
     """One task family. Subclasses set the class attributes and implement :meth:`score`."""
 
@@ -96,10 +106,26 @@ class TaskKind(ABC):
     stability_metrics: tuple[str, ...] = ()
     #: ``module:function`` building the task's report figures from the run's tables
     report_section: str
+    #: whether its adapters run on post-treatment exams (:func:`post_treatment`); kinds whose
+    #: truth belongs to the exam at diagnosis (labels, the pre-treatment exam's future
+    #: recurrence) say no, so a longitudinal series costs them nothing
+    follow_ups: bool = True
 
     @abstractmethod
     def default_metrics(self, task: str, n_classes: int) -> tuple[str, ...]:
         """Metric names scored when the config's ``metrics`` does not list the task."""
+
+    def job_cases(self, case: Any, cases: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The other exams a job on ``case`` reads, by role (``{}``: the case alone), or
+        ``None`` when ``case`` is no job of this kind (``cases``: the cohort by case id).
+
+        A pair task returns e.g. ``{"baseline": <earlier Case>}``; the engine blinds each
+        exam as :attr:`blinding` says and hands them to the adapter as
+        ``LoadedCase.companions``. Default: the case alone, follow-ups only if
+        :attr:`follow_ups`."""
+        if not self.follow_ups and post_treatment(case):
+            return None
+        return {}
 
     def classes(self, task: str, vocabularies: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
         """The task's class vocabulary (empty for tasks without classes)."""

@@ -32,6 +32,7 @@ class ClassificationKind(TaskKind):
     site_metrics = ("auroc", "balanced_accuracy")
     robustness_metrics = ("auroc", "balanced_accuracy")
     stability_metrics = ("flip_rate",)
+    follow_ups = False
     report_section = "imagination.report.task_section:classification_figures"
 
     def default_metrics(self, task: str, n_classes: int) -> tuple[str, ...]:

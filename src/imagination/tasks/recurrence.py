@@ -28,6 +28,7 @@ class RecurrenceKind(TaskKind):
     site_metrics = ("coverage_all_model", "coverage_gain_all")
     robustness_metrics = ("coverage_all_model", "voxel_auroc")
     stability_metrics = ("plan_dice",)
+    follow_ups = False
     report_section = "imagination.report.task_section:recurrence_figures"
 
     def default_metrics(self, task: str, n_classes: int) -> tuple[str, ...]:

@@ -6,12 +6,14 @@ report section, and add one line to :data:`KINDS` (see ``docs/architecture.md``)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from imagination.errors import InputError
 from imagination.tasks.base import TaskKind
 from imagination.tasks.classification import ClassificationKind
 from imagination.tasks.recurrence import RecurrenceKind
+from imagination.tasks.response import ResponseKind
 from imagination.tasks.segmentation import SegmentationKind
 
 #: One instance per family, in display order.
@@ -19,6 +21,7 @@ KINDS: tuple[TaskKind, ...] = (
     ClassificationKind(),
     SegmentationKind(),
     RecurrenceKind(),
+    ResponseKind(),
 )
 
 _BY_TASK: dict[str, TaskKind] = {task: kind for kind in KINDS for task in kind.tasks}
@@ -50,6 +53,27 @@ def hidden_masks(adapter_tasks: Iterable[str]) -> frozenset[str]:
     doing = set(adapter_tasks)
     return frozenset(mask for kind in KINDS for mask in kind.blinding.masks
                      if kind.blinding.scope == "everyone" or doing & set(kind.tasks))
+
+
+def companion_masks(adapter_tasks: Iterable[str]) -> frozenset[str]:
+    """Masks an adapter doing ``adapter_tasks`` may read on a job's other exams (the
+    baseline of a pair) although they are hidden on the job's own case."""
+    doing = set(adapter_tasks)
+    return frozenset(mask for kind in KINDS if doing & set(kind.tasks)
+                     for mask in kind.blinding.companion_masks)
+
+
+def job_cases(adapter_tasks: Iterable[str], case: Any,
+              cases: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The other exams (by role) a job of an adapter doing ``adapter_tasks`` on ``case``
+    reads, merged over the tasks' kinds; ``None`` when some kind has no job on ``case``."""
+    out: dict[str, Any] = {}
+    for kind, _ in kinds_for(adapter_tasks):
+        extra = kind.job_cases(case, cases)
+        if extra is None:
+            return None
+        out.update(extra)
+    return out
 
 
 def hidden_labels() -> frozenset[str]:
