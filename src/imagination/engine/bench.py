@@ -234,6 +234,16 @@ def _case_of(job: JobSpec) -> str:
     return job.case.case_id
 
 
+def run_order(jobs: Sequence[JobSpec]) -> list[JobSpec]:
+    """``jobs`` case by case and, within a case, variant by variant (the plan goes adapter by
+    adapter): the adapters reading one perturbed copy of a case run one after another, so a
+    worker perturbs it once (``engine.jobs.prepare_case``). Only the order of work changes."""
+    cases: dict[str, dict[str, list[JobSpec]]] = {}
+    for job in jobs:
+        cases.setdefault(job.case.case_id, {}).setdefault(job.variant.id, []).append(job)
+    return [job for variants in cases.values() for group in variants.values() for job in group]
+
+
 def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfig,
              workers: int, executor_kind: str, scheduler: str | None,
              progress: ProgressHook | None) -> tuple[int, int]:
@@ -245,7 +255,7 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
         per_adapter_total[job.adapter_label] = per_adapter_total.get(job.adapter_label, 0) + 1
     per_adapter_done = dict.fromkeys(per_adapter_total, 0)
     by_timeout: dict[float | None, list[JobSpec]] = {}
-    for job in jobs:
+    for job in run_order(jobs):
         by_timeout.setdefault(job.timeout_s, []).append(job)
     # results are written by one background thread (compression releases the GIL), so the
     # next job starts while the last one is being stored; every write ends before scoring

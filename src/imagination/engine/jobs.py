@@ -81,14 +81,39 @@ def load_blinded(spec: JobSpec) -> LoadedCase:
                       masks=dict(cached.masks), tissues=dict(cached.tissues))
 
 
+#: The last perturbed case of this worker: the bench runs a case's adapters variant by variant
+#: (``engine.bench.run_order``), so the adapters reading one perturbed copy perturb it once.
+_PERTURBED: OrderedDict[str, LoadedCase] = OrderedDict()
+_PERTURBED_MAX = 1
+
+
+def _perturbed(spec: JobSpec, loaded: LoadedCase) -> LoadedCase:
+    """The job's perturbation applied to its clean case, or this worker's copy of that."""
+    from imagination.perturb.registry import apply_perturbation
+
+    key = canonical_json({"case": [spec.case.case_id, str(spec.case.manifest),
+                                   sorted(spec.case.masks)],
+                          "kind": spec.variant.kind, "severity": spec.variant.severity,
+                          "seed": int(spec.perturbation_seed or 0),
+                          "params": dict(spec.variant.params)})
+    cached = _PERTURBED.get(key)
+    if cached is None:
+        cached = _frozen(apply_perturbation(loaded, str(spec.variant.kind),
+                                            spec.variant.severity,
+                                            int(spec.perturbation_seed or 0),
+                                            spec.variant.params))
+        _PERTURBED[key] = cached
+        while len(_PERTURBED) > _PERTURBED_MAX:
+            _PERTURBED.popitem(last=False)
+    return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
+                      masks=dict(cached.masks), tissues=dict(cached.tissues))
+
+
 def prepare_case(spec: JobSpec) -> LoadedCase:
     """Load the blinded case and apply the job's perturbation."""
     loaded = load_blinded(spec)
     if spec.variant.kind is not None:
-        from imagination.perturb.registry import apply_perturbation
-
-        loaded = apply_perturbation(loaded, spec.variant.kind, spec.variant.severity,
-                                    int(spec.perturbation_seed or 0), spec.variant.params)
+        loaded = _perturbed(spec, loaded)
     for _, label, name, params in spec.chained:  # the mask an upstream model made of this case
         from imagination.engine.chaining import feed_upstream
 
