@@ -36,7 +36,13 @@ from imagination.engine.aggregate import STATISTICAL_TESTS
 from imagination.engine.chaining import with_reference_twins, write_chained_table
 from imagination.engine.executors import make_executor
 from imagination.engine.hashing import canonical
-from imagination.engine.jobs import INFRASTRUCTURE, failure_record, run_job
+from imagination.engine.jobs import (
+    INFRASTRUCTURE,
+    EncodedRecord,
+    failure_record,
+    run_job,
+    run_job_encoded,
+)
 from imagination.engine.plan import (
     CLEAN,
     JobSpec,
@@ -48,7 +54,7 @@ from imagination.engine.plan import (
 from imagination.engine.provenance import collect_environment, write_run_json
 from imagination.engine.runlock import hold as hold_run_lock
 from imagination.engine.runlock import is_held
-from imagination.engine.store import PredictionStore, open_shard, shard_root
+from imagination.engine.store import JobRecord, PredictionStore, open_shard, shard_root
 from imagination.errors import InputError, RunIncomplete
 from imagination.redact import Redactor, home_root
 from imagination.runfolder import inside
@@ -257,27 +263,35 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
     by_timeout: dict[float | None, list[JobSpec]] = {}
     for job in run_order(jobs):
         by_timeout.setdefault(job.timeout_s, []).append(job)
-    # results are written by one background thread (compression releases the GIL), so the
-    # next job starts while the last one is being stored; every write ends before scoring
+    # worker processes return their records compressed (run_job_encoded), so compression runs
+    # in parallel and off the parent; one background thread of the parent writes them (and,
+    # for jobs run in this process, compresses them: zstd releases the GIL), so the next job
+    # starts while the last one is being stored; every write ends before scoring
     with make_executor(executor_kind, workers, scheduler,  # type: ignore[arg-type]
                        preload=("imagination.engine.jobs",)) as executor, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
         pending: list[Future[None]] = []
         for timeout, group in by_timeout.items():
-            for spec, outcome in executor.map_unordered(run_job, group, timeout_s=timeout,
+            in_process = executor_kind == "local" and workers == 1 and timeout is None
+            job_fn: Callable[[JobSpec], JobRecord | EncodedRecord] = (
+                run_job if in_process else run_job_encoded)
+            for spec, outcome in executor.map_unordered(job_fn, group, timeout_s=timeout,
                                                         affinity=_case_of):
-                if outcome.ok and outcome.value is not None:
-                    record = outcome.value
-                else:
+                result = outcome.value if outcome.ok else None
+                if result is None:
                     assert outcome.failure is not None
-                    record = failure_record(spec, outcome.failure, outcome.wall_s)
-                if record.failure is not None and record.failure.get("kind") == INFRASTRUCTURE:
-                    raise RunIncomplete(str(record.failure.get("reason")))
-                pending.append(writer.submit(store.put, spec.key, record))
+                    result = failure_record(spec, outcome.failure, outcome.wall_s)
+                failure = result.failure
+                if failure is not None and failure.get("kind") == INFRASTRUCTURE:
+                    raise RunIncomplete(str(failure.get("reason")))
+                if isinstance(result, EncodedRecord):
+                    pending.append(writer.submit(store.put_encoded, spec.key, result.payload))
+                else:
+                    pending.append(writer.submit(store.put, spec.key, result))
                 if len(pending) > STORE_QUEUE:
                     pending.pop(0).result()
                 done += 1
-                failed += record.failure is not None
+                failed += failure is not None
                 per_adapter_done[spec.adapter_label] += 1
                 if progress:
                     progress("models", done, total)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
@@ -28,7 +28,7 @@ from imagination.engine.cost import Cost, measure
 from imagination.engine.executors import Failure
 from imagination.engine.hashing import canonical_json
 from imagination.engine.plan import JobSpec
-from imagination.engine.store import JobRecord
+from imagination.engine.store import JobRecord, encode_record
 from imagination.errors import RunIncomplete
 from imagination.redact import Redactor, home_root
 from imagination.runfolder import INFRASTRUCTURE_ERRNOS, infrastructure_error
@@ -183,6 +183,22 @@ def run_job(spec: JobSpec) -> JobRecord:
         outputs = {t: kind_of(t).output.normalise(result.outputs[t]) for t in spec.tasks}
         return _record(spec, kind="predictions", outputs=outputs, cost=cost)
     return _record(spec, kind="features", features=result, cost=cost)
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """A job's record as store bytes (compressed in the worker), with its failure, if any."""
+
+    key: str
+    failure: dict[str, Any] | None
+    payload: bytes
+
+
+def run_job_encoded(spec: JobSpec) -> EncodedRecord:
+    """:func:`run_job`, with the record encoded here: a worker process compresses its own
+    maps, so the parent only writes bytes (``PredictionStore.put_encoded``)."""
+    record = run_job(spec)
+    return EncodedRecord(record.key, record.failure, encode_record(record))
 
 
 def failure_record(spec: JobSpec, failure: Failure, wall_s: float) -> JobRecord:

@@ -20,8 +20,8 @@ T = TypeVar("T")
 
 
 def input_digest(parts: Iterable[object]) -> bytes:
-    """BLAKE2b of ``parts``: arrays by dtype, shape and bytes; anything else by its ``repr``."""
-    digest = hashlib.blake2b(digest_size=20)
+    """SHA-256 of ``parts``: arrays by dtype, shape and bytes; anything else by its ``repr``."""
+    digest = hashlib.sha256()  # hardware-accelerated on most CPUs: faster than BLAKE2b
     for part in parts:
         if isinstance(part, np.ndarray):
             digest.update(f"array:{part.dtype.str}:{part.shape}".encode())
