@@ -59,6 +59,8 @@ def main() -> None:
                         help="executor workers (default: the demo config's)")
     parser.add_argument("--warm", type=Path, default=None,
                         help="a cache folder that already holds the demo cohort")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write the run folder here (kept) instead of a temporary one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -69,7 +71,7 @@ def main() -> None:
             config = root / "demo.yaml"
             config.write_text(yaml.safe_dump(doc))
         cache = args.warm if args.warm is not None else root / "cache"
-        run_dir = root / "run"
+        run_dir = args.keep if args.keep is not None else root / "run"
         env = {**os.environ, "IMAGINATION_CACHE": str(cache)}
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
