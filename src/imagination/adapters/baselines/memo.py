@@ -10,9 +10,10 @@ by a digest of exactly those inputs, so it is computed once. Results are returne
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -45,6 +46,7 @@ class InputMemo(Generic[T]):
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[bytes, T] = OrderedDict()
+        _ALL.add(self)
 
     def get(self, key: bytes, compute: Callable[[], T]) -> T:
         """The result for ``key``, computed by ``compute()`` when not remembered."""
@@ -61,3 +63,12 @@ class InputMemo(Generic[T]):
 
     def clear(self) -> None:
         self._items.clear()
+
+
+_ALL: weakref.WeakSet[InputMemo[Any]] = weakref.WeakSet()
+
+
+def clear_all() -> None:
+    """Forget every memo of this process (benchmarks timing cold work call this)."""
+    for memo in list(_ALL):
+        memo.clear()
