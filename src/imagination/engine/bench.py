@@ -34,7 +34,7 @@ from imagination.config import BenchConfig, SyntheticCohort
 from imagination.config_checks import GateRef, check_against_run
 from imagination.engine.aggregate import STATISTICAL_TESTS
 from imagination.engine.chaining import with_reference_twins, write_chained_table
-from imagination.engine.executors import make_executor
+from imagination.engine.executors import make_executor, start_fork_server
 from imagination.engine.hashing import canonical
 from imagination.engine.jobs import (
     INFRASTRUCTURE,
@@ -240,6 +240,10 @@ def _case_of(job: JobSpec) -> str:
     return job.case.case_id
 
 
+#: Modules the local workers' fork server imports once.
+WORKER_PRELOAD = ("imagination.engine.jobs",)
+
+
 def run_order(jobs: Sequence[JobSpec]) -> list[JobSpec]:
     """``jobs`` case by case and, within a case, variant by variant (the plan goes adapter by
     adapter): the adapters reading one perturbed copy of a case run one after another, so a
@@ -268,7 +272,7 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
     # for jobs run in this process, compresses them: zstd releases the GIL), so the next job
     # starts while the last one is being stored; every write ends before scoring
     with make_executor(executor_kind, workers, scheduler,  # type: ignore[arg-type]
-                       preload=("imagination.engine.jobs",)) as executor, \
+                       preload=WORKER_PRELOAD) as executor, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
         pending: list[Future[None]] = []
         for timeout, group in by_timeout.items():
@@ -470,6 +474,9 @@ def run_bench(
         # no fsync per object: a record torn by a crash fails its size/checksum test and is
         # recomputed, so durability adds ~8 ms a job and no safety
         store = PredictionStore(inside(run_dir, "store"), durable=False, repair=True)
+        if executor == "local" and workers > 1 and not len(store):
+            # a fresh run will need workers: the fork server's imports overlap the planning
+            start_fork_server(WORKER_PRELOAD)
         t1 = time.perf_counter()
         plan = build_plan(config, list(cohort.cases), adapters, vocabularies, digest_cache=store)
         _write_json(inside(run_dir, "plan.json"), {"jobs": [job.index_entry() for job in plan]})
