@@ -8,12 +8,17 @@ Not a test. ``.venv/bin/python scripts/bench_engine.py [--cases 20] [--big 200]`
 * peak memory (parent + workers) of a run on ``--big`` cases against ``--cases``, goal <= 1.1x;
 * warm re-run (everything stored, only re-scoring) against the cold run, goal >= 20x faster;
 * loading a case (``load_case``) against the raw gunzip time of its files, goal <= 1.3x.
+
+Wall-time ratios need a quiet machine: the load average is printed before and after (on 2
+cores, a load above ~0.5 from others makes the 2-worker figure a lower bound).
+``--no-memory`` skips the two memory runs (the ``--big`` cohort takes longest).
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import statistics
 import subprocess
 import sys
@@ -23,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from imagination.adapters.baselines.memo import clear_all
 from imagination.adapters.registry import create
 from imagination.cohort.loading import load_case
 from imagination.cohort.manifest import read_manifest
@@ -45,6 +51,7 @@ def write_config(folder: Path, manifest: Path, workers: int, adapters: list[dict
 
 def models_seconds(config: Path, run_dir: Path) -> tuple[float, float]:
     """(models stage wall time, total wall time) of a bench run."""
+    clear_all()  # an in-process run must not reuse what adapter_only_seconds computed
     start = time.perf_counter()
     run_bench(load_config(config), run_dir=run_dir)
     total = time.perf_counter() - start
@@ -56,6 +63,7 @@ def models_seconds(config: Path, run_dir: Path) -> tuple[float, float]:
 
 def adapter_only_seconds(manifest: Path, adapters: list[dict]) -> float:
     """Summed time of the adapters' own work on pre-loaded, blinded cases."""
+    clear_all()
     cases = read_manifest(manifest).cases()
     built = [create(a["name"]) for a in adapters]
     total = 0.0
@@ -111,7 +119,9 @@ def main() -> None:
     parser.add_argument("--resolution", type=float, default=2.0)
     parser.add_argument("--memory-resolution", type=float, default=3.0,
                         help="grid of the two memory runs (the ratio is what counts)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
     args = parser.parse_args()
+    print("load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         small = generate_cohort(root / "small", SynthConfig(
@@ -135,6 +145,9 @@ def main() -> None:
         print(f"load_case vs raw gunzip of its files: {loaded * 1e3:.0f} ms vs {raw * 1e3:.0f} ms"
               f" = {loaded / raw:.2f}x (goal <= 1.3x)")
 
+        print("load average: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        if args.no_memory:
+            return
         res = args.memory_resolution
         small = generate_cohort(root / "m-small-cohort", SynthConfig(
             n_cases=args.cases, n_sites=3, seed=2, resolution_mm=res, workers=2)).manifest

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imagination.engine.store import PredictionStore, _encode
+from imagination.engine.store import PredictionStore, encode_record
 from imagination.engine.store_format import unpack
 
 
@@ -51,7 +51,7 @@ def main() -> None:
         if record is None:
             continue
         start = time.perf_counter()
-        new = _encode(record)
+        new = encode_record(record)
         encode_s += time.perf_counter() - start
         meta, _ = unpack(new, arrays=False)
         recurrence = record.outputs.get("recurrence")

@@ -222,6 +222,73 @@ def test_fk_growth_pet_without_pet_falls_back_to_the_mri_only_fit():
     np.testing.assert_array_equal(with_pet_model, mri_only)
 
 
+def test_fk_growth_reuses_its_estimate_only_when_the_inputs_it_reads_are_equal(monkeypatch):
+    import imagination.adapters.baselines.fk_growth as fk
+
+    fk._ESTIMATE.clear()
+    fits: list[str] = []
+    original = fk.FKGrowthAdapter._fit
+    monkeypatch.setattr(fk.FKGrowthAdapter, "_fit",
+                        lambda self, case, *a: fits.append(self.name) or original(self, case, *a))
+    case = build_case()
+    adapter = FKGrowthAdapter()
+    clean = adapter.predict(case).outputs["recurrence"]
+    # without FLAIR (which fk-growth never reads) the map is the same, from memory
+    no_flair = LoadedCase(case.case, case.grid,
+                          {m: v for m, v in case.images.items() if m != "flair"},
+                          dict(case.masks), dict(case.tissues))
+    np.testing.assert_array_equal(adapter.predict(no_flair).outputs["recurrence"], clean)
+    assert fits == ["fk-growth"]
+    # a changed T1 voxel changes the tissue the fit reads: fitted again
+    t1 = case.images["t1"].copy()
+    t1[0, 0, 0] += 1.0
+    changed = LoadedCase(case.case, case.grid, {**case.images, "t1": t1}, dict(case.masks),
+                         dict(case.tissues))
+    adapter.predict(changed)
+    assert fits == ["fk-growth", "fk-growth"]
+    fk._ESTIMATE.clear()
+    # and the memory changes nothing: a fresh fit gives the same bytes
+    np.testing.assert_array_equal(FKGrowthAdapter().predict(case).outputs["recurrence"], clean)
+
+
+@pytest.mark.parametrize("threshold", [0.65, 0.3, 0.0, -1.0])
+def test_flat_dice_equals_dice_of_the_full_maps(threshold):
+    from imagination.adapters.baselines.fk_growth import FitTargets, _FlatTargets
+    from imagination.growth.fisher_kolmogorov import GrowthSolver
+
+    rng = np.random.default_rng(4)
+    diffusivity = (rng.random((9, 8, 7)) > 0.3).astype(np.float32)
+    solver = GrowthSolver(diffusivity, (4.0, 4.0, 4.0))
+    u = solver.expand(rng.random(solver.size).astype(np.float32))
+    targets = FitTargets(rng.random(u.shape) > 0.7, rng.random(u.shape) > 0.4,
+                         rng.random(u.shape) > 0.5)
+    flat = _FlatTargets(solver, targets)
+    state = solver.restrict(u)
+    for name in ("core", "extent", "pet"):
+        assert flat.dice(state, threshold, name) == dice(u >= threshold, getattr(targets, name))
+    assert flat.count_at_least(state, threshold) == int((u >= threshold).sum())
+
+
+def test_depth_and_filled_holes_in_the_box_equal_the_whole_volume_computation():
+    from scipy import ndimage
+
+    from imagination.adapters.baselines.intensity_seg import _fill_holes
+    from imagination.adapters.baselines.regions import depth_mm
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        shape = tuple(int(n) for n in rng.integers(2, 14, 3))
+        mask = ndimage.binary_dilation(rng.random(shape) < 0.05, iterations=2)
+        shell = ndimage.binary_dilation(mask, iterations=1) & ~mask  # encloses holes
+        spacing = tuple(float(s) for s in rng.choice([1.0, 2.0, 0.9375], 3))
+        np.testing.assert_array_equal(
+            depth_mm(mask, spacing), ndimage.distance_transform_edt(mask, sampling=spacing))
+        whole = ndimage.binary_fill_holes(shell)
+        for z in range(shape[2]):
+            whole[:, :, z] |= ndimage.binary_fill_holes(shell[:, :, z])
+        np.testing.assert_array_equal(_fill_holes(shell), whole)
+
+
 def test_tissue_fractions_follow_the_partial_volume_model():
     from imagination.adapters.baselines.fk_growth import tissue_fractions
 

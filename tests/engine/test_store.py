@@ -205,3 +205,19 @@ def test_failure_details_that_are_not_json_are_kept_as_text(tmp_path: Path):
                     failure={"kind": "error", "reason": "bad", "file": Path("/data/t1.nii.gz")})
     store.put(KEY, failed)
     assert store.get(KEY).failure == {"kind": "error", "reason": "bad", "file": "/data/t1.nii.gz"}
+
+
+def test_encoded_records_from_a_worker_store_the_same_bytes_and_index(tmp_path: Path):
+    from imagination.engine.store import encode_record
+
+    direct, encoded = PredictionStore(tmp_path / "a"), PredictionStore(tmp_path / "b")
+    direct.put(KEY, record())
+    encoded.put_encoded(KEY, encode_record(record()))
+    assert direct.object_path(KEY).read_bytes() == encoded.object_path(KEY).read_bytes()
+    got = encoded.get(KEY)
+    assert got is not None and np.array_equal(got.outputs["recurrence"],
+                                              record().outputs["recurrence"])
+    [row] = encoded.rows()
+    assert (row.status, row.cost.cpu_s) == ("ok", 1.25)
+    with pytest.raises(ValueError, match="does not match"):
+        encoded.put_encoded("cd" + "0" * 62, encode_record(record()))

@@ -38,9 +38,15 @@ from imagination.engine.chaining import (
     with_reference_twins,
     write_chained_table,
 )
-from imagination.engine.executors import make_executor
+from imagination.engine.executors import make_executor, start_fork_server
 from imagination.engine.hashing import canonical
-from imagination.engine.jobs import INFRASTRUCTURE, failure_record, run_job
+from imagination.engine.jobs import (
+    INFRASTRUCTURE,
+    EncodedRecord,
+    failure_record,
+    run_job,
+    run_job_encoded,
+)
 from imagination.engine.plan import (
     CLEAN,
     JobSpec,
@@ -52,7 +58,7 @@ from imagination.engine.plan import (
 from imagination.engine.provenance import collect_environment, write_run_json
 from imagination.engine.runlock import hold as hold_run_lock
 from imagination.engine.runlock import is_held
-from imagination.engine.store import PredictionStore, open_shard, shard_root
+from imagination.engine.store import JobRecord, PredictionStore, open_shard, shard_root
 from imagination.errors import InputError, RunIncomplete
 from imagination.redact import Redactor, home_root
 from imagination.runfolder import inside
@@ -255,6 +261,20 @@ def _case_of(job: JobSpec) -> str:
     return job.case.case_id
 
 
+#: Modules the local workers' fork server imports once.
+WORKER_PRELOAD = ("imagination.engine.jobs",)
+
+
+def run_order(jobs: Sequence[JobSpec]) -> list[JobSpec]:
+    """``jobs`` case by case and, within a case, variant by variant (the plan goes adapter by
+    adapter): the adapters reading one perturbed copy of a case run one after another, so a
+    worker perturbs it once (``engine.jobs.prepare_case``). Only the order of work changes."""
+    cases: dict[str, dict[str, list[JobSpec]]] = {}
+    for job in jobs:
+        cases.setdefault(job.case.case_id, {}).setdefault(job.variant.id, []).append(job)
+    return [job for variants in cases.values() for group in variants.values() for job in group]
+
+
 def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfig,
              workers: int, executor_kind: str, scheduler: str | None,
              progress: ProgressHook | None) -> tuple[int, int]:
@@ -266,29 +286,37 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
         per_adapter_total[job.adapter_label] = per_adapter_total.get(job.adapter_label, 0) + 1
     per_adapter_done = dict.fromkeys(per_adapter_total, 0)
     by_timeout: dict[float | None, list[JobSpec]] = {}
-    for job in jobs:
+    for job in run_order(jobs):
         by_timeout.setdefault(job.timeout_s, []).append(job)
-    # results are written by one background thread (compression releases the GIL), so the
-    # next job starts while the last one is being stored; every write ends before scoring
+    # worker processes return their records compressed (run_job_encoded), so compression runs
+    # in parallel and off the parent; one background thread of the parent writes them (and,
+    # for jobs run in this process, compresses them: zstd releases the GIL), so the next job
+    # starts while the last one is being stored; every write ends before scoring
     with make_executor(executor_kind, workers, scheduler,  # type: ignore[arg-type]
-                       preload=("imagination.engine.jobs",)) as executor, \
+                       preload=WORKER_PRELOAD) as executor, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
         pending: list[Future[None]] = []
         for timeout, group in by_timeout.items():
-            for spec, outcome in executor.map_unordered(run_job, group, timeout_s=timeout,
+            in_process = executor_kind == "local" and workers == 1 and timeout is None
+            job_fn: Callable[[JobSpec], JobRecord | EncodedRecord] = (
+                run_job if in_process else run_job_encoded)
+            for spec, outcome in executor.map_unordered(job_fn, group, timeout_s=timeout,
                                                         affinity=_case_of):
-                if outcome.ok and outcome.value is not None:
-                    record = outcome.value
-                else:
+                result = outcome.value if outcome.ok else None
+                if result is None:
                     assert outcome.failure is not None
-                    record = failure_record(spec, outcome.failure, outcome.wall_s)
-                if record.failure is not None and record.failure.get("kind") == INFRASTRUCTURE:
-                    raise RunIncomplete(str(record.failure.get("reason")))
-                pending.append(writer.submit(store.put, spec.key, record))
+                    result = failure_record(spec, outcome.failure, outcome.wall_s)
+                failure = result.failure
+                if failure is not None and failure.get("kind") == INFRASTRUCTURE:
+                    raise RunIncomplete(str(failure.get("reason")))
+                if isinstance(result, EncodedRecord):
+                    pending.append(writer.submit(store.put_encoded, spec.key, result.payload))
+                else:
+                    pending.append(writer.submit(store.put, spec.key, result))
                 if len(pending) > STORE_QUEUE:
                     pending.pop(0).result()
                 done += 1
-                failed += record.failure is not None
+                failed += failure is not None
                 per_adapter_done[spec.adapter_label] += 1
                 if progress:
                     progress("models", done, total)
@@ -467,6 +495,9 @@ def run_bench(
         # no fsync per object: a record torn by a crash fails its size/checksum test and is
         # recomputed, so durability adds ~8 ms a job and no safety
         store = PredictionStore(inside(run_dir, "store"), durable=False, repair=True)
+        if executor == "local" and workers > 1 and not len(store):
+            # a fresh run will need workers: the fork server's imports overlap the planning
+            start_fork_server(WORKER_PRELOAD)
         t1 = time.perf_counter()
         plan = build_plan(config, list(cohort.cases), adapters, vocabularies, digest_cache=store)
         _write_json(inside(run_dir, "plan.json"), {"jobs": [job.index_entry() for job in plan]})

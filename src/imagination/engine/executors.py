@@ -338,6 +338,21 @@ class _Dispatcher(Generic[T]):
 _NONE = object()
 
 
+def start_fork_server(preload: Sequence[str]) -> None:
+    """Start the local workers' fork server now, in the background, so that it imports
+    ``preload`` while the caller goes on (planning); workers then fork from a warm server.
+    No-op where workers are spawned."""
+    if _start_method() != "forkserver":
+        return
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    from multiprocessing import forkserver
+
+    with sigint_blocked():  # the thread, and the server it spawns, inherit a blocked SIGINT
+        threading.Thread(target=forkserver.ensure_running, name="imagination-forkserver",
+                         daemon=True).start()
+
+
 class LocalExecutor:
     """Jobs on this machine: in-process (1 worker, no timeout) or supervised worker processes."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
@@ -28,7 +28,7 @@ from imagination.engine.cost import Cost, measure
 from imagination.engine.executors import Failure
 from imagination.engine.hashing import canonical_json
 from imagination.engine.plan import JobSpec
-from imagination.engine.store import JobRecord
+from imagination.engine.store import JobRecord, encode_record
 from imagination.errors import RunIncomplete
 from imagination.redact import Redactor, home_root
 from imagination.runfolder import INFRASTRUCTURE_ERRNOS, infrastructure_error
@@ -88,6 +88,35 @@ def _load_cached(case: Case) -> LoadedCase:
                       masks=dict(cached.masks), tissues=dict(cached.tissues))
 
 
+#: The last perturbed case of this worker: the bench runs a case's adapters variant by variant
+#: (``engine.bench.run_order``), so the adapters reading one perturbed copy perturb it once
+#: (two: a response job's follow-up and its baseline).
+_PERTURBED: OrderedDict[str, LoadedCase] = OrderedDict()
+_PERTURBED_MAX = 2
+
+
+def _perturbed(spec: JobSpec, loaded: LoadedCase) -> LoadedCase:
+    """The job's perturbation applied to its clean case, or this worker's copy of that."""
+    from imagination.perturb.registry import apply_perturbation
+
+    case = loaded.case  # the job's exam or one of its other exams (a response baseline)
+    key = canonical_json({"case": [case.case_id, str(case.manifest), sorted(case.masks)],
+                          "kind": spec.variant.kind, "severity": spec.variant.severity,
+                          "seed": int(spec.perturbation_seed or 0),
+                          "params": dict(spec.variant.params)})
+    cached = _PERTURBED.get(key)
+    if cached is None:
+        cached = _frozen(apply_perturbation(loaded, str(spec.variant.kind),
+                                            spec.variant.severity,
+                                            int(spec.perturbation_seed or 0),
+                                            spec.variant.params))
+        _PERTURBED[key] = cached
+        while len(_PERTURBED) > _PERTURBED_MAX:
+            _PERTURBED.popitem(last=False)
+    return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
+                      masks=dict(cached.masks), tissues=dict(cached.tissues))
+
+
 def prepare_case(spec: JobSpec) -> LoadedCase:
     """Load the blinded case and its other exams; apply the job's perturbation and chained
     inputs to each (the same seed on every exam)."""
@@ -101,11 +130,10 @@ def prepare_case(spec: JobSpec) -> LoadedCase:
 def _prepared(spec: JobSpec, loaded: LoadedCase) -> LoadedCase:
     """One exam perturbed (when the perturbation applies to it) and fed chained inputs."""
     if spec.variant.kind is not None:
-        from imagination.perturb.registry import apply_perturbation, is_applicable
+        from imagination.perturb.registry import is_applicable
 
         if is_applicable(loaded.case, spec.variant.kind, spec.variant.params):
-            loaded = apply_perturbation(loaded, spec.variant.kind, spec.variant.severity,
-                                        int(spec.perturbation_seed or 0), spec.variant.params)
+            loaded = _perturbed(spec, loaded)
     for _, label, name, params in spec.chained:  # the mask an upstream model made of this case
         from imagination.engine.chaining import feed_upstream
 
@@ -177,6 +205,22 @@ def run_job(spec: JobSpec) -> JobRecord:
         outputs = {t: kind_of(t).output.normalise(result.outputs[t]) for t in spec.tasks}
         return _record(spec, kind="predictions", outputs=outputs, cost=cost)
     return _record(spec, kind="features", features=result, cost=cost)
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """A job's record as store bytes (compressed in the worker), with its failure, if any."""
+
+    key: str
+    failure: dict[str, Any] | None
+    payload: bytes
+
+
+def run_job_encoded(spec: JobSpec) -> EncodedRecord:
+    """:func:`run_job`, with the record encoded here: a worker process compresses its own
+    maps, so the parent only writes bytes (``PredictionStore.put_encoded``)."""
+    record = run_job(spec)
+    return EncodedRecord(record.key, record.failure, encode_record(record))
 
 
 def failure_record(spec: JobSpec, failure: Failure, wall_s: float) -> JobRecord:

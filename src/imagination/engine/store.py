@@ -160,7 +160,7 @@ def _retry_locked(action: Callable[[], T]) -> T:
         delay = min(delay * 2, 0.5)
 
 
-def _encode(record: JobRecord) -> bytes:
+def encode_record(record: JobRecord) -> bytes:
     """Serialise a record as the bytes of a store object (``engine.store_format``)."""
     if record.kind not in JOB_KINDS:
         raise ValueError(f"job kind must be one of {JOB_KINDS}, got {record.kind!r}")
@@ -369,8 +369,14 @@ class PredictionStore:
         """Store ``record`` under ``key`` atomically, replacing any previous record."""
         if record.key != key:
             raise ValueError(f"record key {record.key!r} does not match {key!r}")
-        payload = _encode(record)
+        self.put_encoded(key, encode_record(record))
+
+    def put_encoded(self, key: str, payload: bytes) -> None:
+        """Store the bytes of a record that :func:`encode_record` made (e.g. in a worker, so
+        that compression runs in parallel and the parent only writes)."""
         meta, _ = unpack(payload, arrays=False)
+        if meta.get("key") != key:
+            raise ValueError(f"record key {meta.get('key')!r} does not match {key!r}")
         self._publish(key, payload, meta, _now())
 
     def _publish(self, key: str, payload: bytes, meta: dict[str, Any], created: str) -> None:

@@ -128,6 +128,7 @@ class GrowthSolver:
         diffusivity = np.asarray(diffusivity)
         _validate(np.zeros(diffusivity.shape, np.float32), diffusivity, 0.0, 0.0, spacing_mm)
         self.shape = diffusivity.shape
+        self.spacing = tuple(float(h) for h in spacing_mm)
         self.domain = diffusivity > 0
         self._flat = np.flatnonzero(self.domain)
         self._laplacian, self._outflow = _domain_operator(diffusivity, self.domain, spacing_mm)
@@ -147,25 +148,41 @@ class GrowthSolver:
             found = self._steps[days] = (n_steps, dt, step)
         return found
 
-    def advance(self, density: np.ndarray, rho: float, days: float) -> np.ndarray:
-        """u after ``days`` more days from ``density`` (float32 in [0, 1])."""
+    @property
+    def size(self) -> int:
+        """Number of domain voxels (the length of a flat state)."""
+        return int(self._flat.size)
+
+    def restrict(self, density: np.ndarray) -> np.ndarray:
+        """The flat state of a density map: its domain voxels, clipped to [0, 1], float32."""
         density = np.asarray(density)
         if density.shape != self.shape:
             raise InputError(f"density {density.shape} and diffusivity {self.shape} differ")
         if not np.all(np.isfinite(density)):
             raise InputError("initial density must be finite")
+        return np.clip(density.reshape(-1)[self._flat], 0.0, 1.0).astype(np.float32)
+
+    def expand(self, state: np.ndarray) -> np.ndarray:
+        """The density map of a flat state (0 outside the domain)."""
+        result = np.zeros(self.shape, dtype=np.float32)
+        result.reshape(-1)[self._flat] = state
+        return result
+
+    def step_flat(self, state: np.ndarray, rho: float, days: float) -> np.ndarray:
+        """A new flat state ``days`` after ``state`` (which is left unchanged): the same
+        arithmetic as :meth:`advance` without leaving the domain, for loops of snapshots."""
         if not (math.isfinite(rho) and rho >= 0 and math.isfinite(days) and days >= 0):
             raise InputError(f"rho and days must be finite and non-negative: {rho}, {days}")
-        result = np.zeros(self.shape, dtype=np.float32)
-        if self._flat.size == 0:
-            return result
-        u = np.clip(density.reshape(-1)[self._flat], 0.0, 1.0).astype(np.float32)
-        if days > 0:
+        u = np.array(state, dtype=np.float32)
+        if days > 0 and u.size:
             n_steps, dt, step = self._step(float(days))
             u = _integrate(u, step, float(rho), dt, n_steps)
         np.clip(u, 0.0, 1.0, out=u)
-        result.reshape(-1)[self._flat] = u
-        return result
+        return u
+
+    def advance(self, density: np.ndarray, rho: float, days: float) -> np.ndarray:
+        """u after ``days`` more days from ``density`` (float32 in [0, 1])."""
+        return self.expand(self.step_flat(self.restrict(density), rho, days))
 
 
 def _domain_operator(diffusivity: np.ndarray, domain: np.ndarray,

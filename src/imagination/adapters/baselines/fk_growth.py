@@ -36,10 +36,8 @@ all brain voxels.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -47,6 +45,7 @@ from scipy import ndimage
 from sklearn.cluster import KMeans
 
 from imagination.adapters.baselines.coarse import CoarseGrid
+from imagination.adapters.baselines.memo import InputMemo, input_digest
 from imagination.adapters.baselines.regions import (
     brain_mask,
     case_seed,
@@ -86,33 +85,33 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
-#: Tissue fractions of the last cases seen in this process, by a digest of their inputs: the
-#: MRI-only and PET fits, the ablation and the repeats of one case share their k-means.
-_TISSUE: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-_TISSUE_MAX = 2
+#: Per worker process, by a digest of exactly the inputs each reads (:mod:`.memo`): tissue
+#: fractions (shared by the MRI-only and PET fits of a case and its variants that keep T1),
+#: distances to the lesion (every variant of a case that keeps its masks) and the coarse
+#: infiltration estimate (a variant that changes no input the fit reads, e.g. ``drop_flair``,
+#: the ``drop_pet`` ablation, which is the MRI-only fit, and repeats).
+_TISSUE: InputMemo[tuple[np.ndarray, np.ndarray]] = InputMemo(2)
+_DISTANCE: InputMemo[np.ndarray] = InputMemo(1)
+_ESTIMATE: InputMemo[tuple[np.ndarray, CoarseGrid, tuple[slice, ...]]] = InputMemo(32)
+
+
+def _tissue_modality(case: LoadedCase) -> str | None:
+    return next((m for m in ("t1", "t1c") if m in case.images), None)
 
 
 def _remembered_tissue(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
                        ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`tissue_fractions`, computed once per distinct input (case id, T1/T1c, masks)."""
-    digest = hashlib.blake2b(case.case_id.encode(), digest_size=20)
-    modality = next((m for m in ("t1", "t1c") if m in case.images), None)
-    for array in (brain, lesion, None if modality is None else case.images[modality]):
-        if array is not None:
-            digest.update(str((modality, array.dtype.str, array.shape)).encode())
-            digest.update(np.ascontiguousarray(array).data)
-    key = digest.digest()
-    found = _TISSUE.get(key)
-    if found is None:
-        wm, gm = tissue_fractions(case, brain, lesion)
-        wm.setflags(write=False)
-        gm.setflags(write=False)
-        found = _TISSUE[key] = (wm, gm)
-        while len(_TISSUE) > _TISSUE_MAX:
-            _TISSUE.popitem(last=False)
-    else:
-        _TISSUE.move_to_end(key)
-    return found
+    modality = _tissue_modality(case)
+    key = input_digest([case.case_id, modality, brain, lesion,
+                        None if modality is None else case.images[modality]])
+    return _TISSUE.get(key, lambda: tissue_fractions(case, brain, lesion))
+
+
+def _remembered_distance(extent: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """:func:`distance_mm` to ``extent`` as float32 (what the score map keeps of it)."""
+    return _DISTANCE.get(input_digest([extent, tuple(spacing)]),
+                         lambda: distance_mm(extent, spacing).astype(np.float32))
 
 
 def tissue_fractions(case: LoadedCase, brain: np.ndarray, lesion: np.ndarray,
@@ -216,6 +215,50 @@ class FitContext:
     extent_fraction: np.ndarray
     pet_fraction: np.ndarray | None
     targets: FitTargets
+    #: the fit's solver per lambda, reused by the infiltration estimate
+    solvers: dict[float, GrowthSolver] = field(default_factory=dict)
+
+
+class _FlatTargets:
+    """Fit targets on a solver's flat domain state: Dice of ``u >= t`` with a target, counted
+    only over domain voxels. A snapshot is 0 outside the domain, so for ``t > 0`` the counts
+    equal those of the full maps; for ``t <= 0`` the outside voxels are added back."""
+
+    def __init__(self, solver: GrowthSolver, targets: FitTargets) -> None:
+        index = solver.domain.reshape(-1)
+        self._outside = int(index.size - solver.size)
+        self._masks: dict[str, tuple[np.ndarray, int, int]] = {}
+        for name in ("core", "extent", "pet"):
+            full = getattr(targets, name)
+            if full is not None:
+                full = full.reshape(-1)
+                inside = full[index]
+                total = int(np.count_nonzero(full))
+                self._masks[name] = (inside, total, total - int(np.count_nonzero(inside)))
+
+    def count_at_least(self, u: np.ndarray, threshold: float) -> int:
+        """Voxels of the full map with u >= threshold."""
+        return int(np.count_nonzero(u >= threshold)) + (self._outside if threshold <= 0 else 0)
+
+    def dice(self, u: np.ndarray, threshold: float, name: str) -> float:
+        """:func:`dice` of the full maps ``u >= threshold`` and target ``name``."""
+        inside, total, outside = self._masks[name]
+        above = u >= threshold
+        size = int(np.count_nonzero(above))
+        overlap = int(np.count_nonzero(above & inside))
+        if threshold <= 0:
+            size, overlap = size + self._outside, overlap + outside
+        return 1.0 if size + total == 0 else 2.0 * overlap / (size + total)
+
+    def objective(self, u: np.ndarray, u_core: float, u_flair: float,
+                  pet_thresholds: Sequence[float]) -> tuple[float, float | None]:
+        """:meth:`FKGrowthAdapter._objective` of the full map."""
+        score = self.dice(u, u_core, "core") + self.dice(u, u_flair, "extent")
+        if "pet" not in self._masks:
+            return score, None
+        pet_scores = [self.dice(u, t, "pet") for t in pet_thresholds]
+        best = int(np.argmax(pet_scores))
+        return score + pet_scores[best], pet_thresholds[best]
 
 
 class FKGrowthAdapter:
@@ -281,23 +324,30 @@ class FKGrowthAdapter:
         best = int(np.argmax(pet_scores))
         return score + pet_scores[best], self.pet_u_thresholds[best]
 
-    def _simulate(self, initial: np.ndarray, diffusivity: np.ndarray, spacing: Sequence[float],
-                  targets: FitTargets, lambda_mm: float) -> GrowthFit:
-        """Grow from ``initial`` until the FLAIR extent overshoots; keep the best snapshot."""
-        chunk = min(spacing) / (4.0 * lambda_mm)  # the front (speed 2 lambda) moves h/2
+    def _simulate(self, initial: np.ndarray, solver: GrowthSolver, targets: FitTargets,
+                  lambda_mm: float) -> GrowthFit:
+        """Grow from ``initial`` until the FLAIR extent overshoots; keep the best snapshot.
+
+        Snapshots stay flat vectors of the solver's domain (:class:`_FlatTargets` scores them
+        as the full maps would be scored); only the best one is expanded."""
+        chunk = min(solver.spacing) / (4.0 * lambda_mm)  # the front (speed 2 lambda) moves h/2
         limit = OVERSHOOT * max(int(targets.extent.sum()), 1)
         if targets.pet is not None:
             limit = max(limit, OVERSHOOT * int(targets.pet.sum()))
-        u = initial
-        best = GrowthFit(u, lambda_mm, 0.0, *self._objective(u, targets))
-        solver = GrowthSolver(diffusivity, spacing)  # one operator for every snapshot
+        best = GrowthFit(initial, lambda_mm, 0.0, *self._objective(initial, targets))
+        flat = _FlatTargets(solver, targets)
+        u = solver.restrict(initial)
+        best_u, best_step = None, 0
         for step in range(1, MAX_SNAPSHOTS + 1):
-            u = solver.advance(u, 1.0, chunk)
-            score, pet_u = self._objective(u, targets)
+            u = solver.step_flat(u, 1.0, chunk)
+            score, pet_u = flat.objective(u, self.u_core, self.u_flair, self.pet_u_thresholds)
             if score > best.score:
-                best = GrowthFit(u, lambda_mm, step * chunk, score, pet_u)
-            if int((u >= self.u_flair).sum()) > limit:
+                best = GrowthFit(initial, lambda_mm, step * chunk, score, pet_u)
+                best_u, best_step = u, step
+            if flat.count_at_least(u, self.u_flair) > limit:
                 break
+        if best_step:
+            best = replace(best, u=solver.expand(best_u))
         return best
 
     def fit(self, case: LoadedCase) -> tuple[GrowthFit, FitContext]:
@@ -305,6 +355,10 @@ class FKGrowthAdapter:
         check_inputs(self, case)
         brain = brain_mask(case)
         core, extent = visible_core(case), visible_extent(case)
+        return self._fit(case, brain, core, extent)
+
+    def _fit(self, case: LoadedCase, brain: np.ndarray, core: np.ndarray, extent: np.ndarray,
+             ) -> tuple[GrowthFit, FitContext]:
         if not core.any():
             raise CaseError("tumour mask has no core (ET, NETC) or cavity to fit a growth "
                             "model to", case_id=case.case_id, column="mask_tumor",
@@ -328,9 +382,11 @@ class FKGrowthAdapter:
             initial = core_fraction.astype(np.float32)
         else:
             initial = gaussian_seed(core_c.shape, seed_centre(core_c), min(spacing), spacing)
-        fits = [self._simulate(initial, self._diffusivity(context, lambda_mm), spacing, targets,
-                               lambda_mm)
-                for lambda_mm in self.lambdas_mm]
+        fits = []
+        for lambda_mm in self.lambdas_mm:
+            solver = GrowthSolver(self._diffusivity(context, lambda_mm), spacing)
+            context.solvers[lambda_mm] = solver
+            fits.append(self._simulate(initial, solver, targets, lambda_mm))
         best = max(fits, key=lambda fit: fit.score)  # first of equals: the smallest lambda
         return best, context
 
@@ -344,18 +400,42 @@ class FKGrowthAdapter:
             levels.append(fit.pet_u * context.pet_fraction)
         initial = np.maximum.reduce(levels).astype(np.float32)
         days = self.extrapolate_mm / (2.0 * fit.lambda_mm)  # in units of 1/rho
-        return simulate_growth(initial, self._diffusivity(context, fit.lambda_mm), 1.0, days,
-                               context.grid.spacing)
+        solver = context.solvers.get(fit.lambda_mm)
+        if solver is None:
+            return simulate_growth(initial, self._diffusivity(context, fit.lambda_mm), 1.0, days,
+                                   context.grid.spacing)
+        return solver.advance(initial, 1.0, days)  # simulate_growth with the fit's solver
+
+    def _estimate_key(self, case: LoadedCase, brain: np.ndarray, core: np.ndarray,
+                      extent: np.ndarray) -> bytes:
+        """Digest of everything :meth:`_fit` and :meth:`infiltration` read. Without PET the
+        PET variant is the MRI-only model, so both share the key."""
+        params = dict(self.params())
+        params["use_pet"] = with_pet = self.use_pet and "pet" in case.images
+        modality = _tissue_modality(case)
+        grid = case.grid
+        return input_digest([
+            sorted(params.items()), case.case_id, tuple(grid.shape), tuple(grid.spacing),
+            np.asarray(grid.affine, dtype=np.float64), brain, core, extent, modality,
+            None if modality is None else case.images[modality],
+            case.images["pet"] if with_pet else None])
+
+    def _estimate(self, case: LoadedCase, brain: np.ndarray, core: np.ndarray,
+                  extent: np.ndarray) -> tuple[np.ndarray, CoarseGrid, tuple[slice, ...]]:
+        fit, context = self._fit(case, brain, core, extent)
+        return self.infiltration(fit, context), context.grid, context.box
 
     def predict(self, case: LoadedCase) -> Predictions:
-        fit, context = self.fit(case)
+        check_inputs(self, case)
         brain = brain_mask(case)
+        core, extent = visible_core(case), visible_extent(case)
+        coarse, grid, box = _ESTIMATE.get(self._estimate_key(case, brain, core, extent),
+                                          lambda: self._estimate(case, brain, core, extent))
         u = np.zeros(case.grid.shape, dtype=np.float32)
-        u[context.box] = np.clip(context.grid.upsample(self.infiltration(fit, context)), 0.0,
-                                 1.0)
+        u[box] = np.clip(grid.upsample(coarse), 0.0, 1.0)
         empty = u < EMPTY_U
         score = u.astype(np.float64)
         if empty.any():
-            score[empty] = -distance_mm(visible_extent(case), case.grid.spacing)[empty]
+            score[empty] = -_remembered_distance(extent, case.grid.spacing)[empty]
         return Predictions(case_id=case.case_id,
                            outputs={"recurrence": outside_below(score, brain)})

@@ -67,10 +67,19 @@ def _ball(radius_mm: float, spacing: Sequence[float]) -> np.ndarray:
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """Holes filled in 3-D and in every axial slice (a rim open through one slice still
-    encloses its necrosis in the others)."""
-    filled = ndimage.binary_fill_holes(mask)
-    for z in range(mask.shape[2]):
-        filled[:, :, z] |= ndimage.binary_fill_holes(mask[:, :, z])
+    encloses its necrosis in the others). Computed in the mask's bounding box grown by one
+    voxel: the background ring around it reaches the outside, so the result is the same."""
+    filled = np.zeros(mask.shape, dtype=bool)
+    index = np.argwhere(mask)
+    if not index.size:
+        return filled
+    box = tuple(slice(max(int(lo) - 1, 0), int(hi) + 2)
+                for lo, hi in zip(index.min(axis=0), index.max(axis=0), strict=True))
+    part = mask[box]
+    inner = ndimage.binary_fill_holes(part)
+    for z in range(part.shape[2]):
+        inner[:, :, z] |= ndimage.binary_fill_holes(part[:, :, z])
+    filled[box] = inner
     return filled
 
 

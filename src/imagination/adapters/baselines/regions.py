@@ -75,6 +75,22 @@ def distance_mm(region: np.ndarray, spacing: tuple[float, float, float]) -> np.n
     return np.asarray(distance_transform_edt(~region, sampling=spacing), dtype=np.float64)
 
 
+def depth_mm(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Distance (mm) of every voxel of ``mask`` to the nearest voxel outside it (0 outside):
+    ``distance_mm(~mask)``, computed in the mask's bounding box grown by one voxel (that ring
+    lies outside the mask and is nearer to any voxel inside than anything beyond it)."""
+    from scipy.ndimage import distance_transform_edt
+
+    out = np.zeros(mask.shape, dtype=np.float64)
+    index = np.argwhere(mask)
+    if not index.size:
+        return out
+    box = tuple(slice(max(int(lo) - 1, 0), int(hi) + 2)
+                for lo, hi in zip(index.min(axis=0), index.max(axis=0), strict=True))
+    out[box] = distance_transform_edt(mask[box], sampling=spacing)
+    return out
+
+
 def outside_below(score: np.ndarray, brain: np.ndarray) -> np.ndarray:
     """float32 copy of ``score`` whose voxels outside ``brain`` rank below every brain voxel."""
     out = np.asarray(score, dtype=np.float32).copy()

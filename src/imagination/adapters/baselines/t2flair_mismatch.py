@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from imagination.adapters.baselines.regions import brain_mask, cavity, distance_mm
+from imagination.adapters.baselines.regions import brain_mask, cavity, depth_mm
 from imagination.adapters.protocol import ModelCard, Predictions
 from imagination.adapters.validation import check_inputs
 from imagination.cohort.case import LoadedCase
@@ -50,7 +50,7 @@ def mismatch_measures(case: LoadedCase, rim_mm: float, delta: float) -> dict[str
     normal = brain_mask(case) & ~whole & ~cavity(case)
     z_t2 = zscore(case.images["t2"], normal, case_id=case.case_id, modality="t2")
     z_flair = zscore(case.images["flair"], normal, case_id=case.case_id, modality="flair")
-    interior = distance_mm(~lesion, case.grid.spacing) > rim_mm
+    interior = depth_mm(lesion, case.grid.spacing) > rim_mm
     if not interior.any():
         interior = lesion
     mismatch = z_flair[interior] < z_t2[interior] - delta

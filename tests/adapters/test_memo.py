@@ -1,0 +1,37 @@
+"""Per-process memory of results by a digest of their inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imagination.adapters.baselines.memo import InputMemo, input_digest
+
+
+def test_digest_tells_arrays_apart_by_bytes_dtype_and_shape():
+    a = np.arange(6, dtype=np.float32)
+    assert input_digest([a, "x"]) == input_digest([a.copy(), "x"])
+    assert input_digest([a]) != input_digest([a.astype(np.float64)])
+    assert input_digest([a]) != input_digest([a.reshape(2, 3)])
+    b = a.copy()
+    b[5] = np.nextafter(b[5], np.float32(10))  # one ulp
+    assert input_digest([a]) != input_digest([b])
+    assert input_digest([None, 1]) != input_digest([1, None])
+
+
+def test_memo_computes_once_per_input_and_forgets_the_oldest():
+    calls: list[int] = []
+    memo: InputMemo[np.ndarray] = InputMemo(2)
+
+    def compute(value: int) -> np.ndarray:
+        calls.append(value)
+        return np.full(3, value)
+
+    first = memo.get(input_digest([1]), lambda: compute(1))
+    assert memo.get(input_digest([1]), lambda: compute(1)) is first
+    memo.get(input_digest([2]), lambda: compute(2))
+    memo.get(input_digest([3]), lambda: compute(3))  # 1 is the oldest: dropped
+    memo.get(input_digest([1]), lambda: compute(1))
+    assert calls == [1, 2, 3, 1]
+    with pytest.raises(ValueError):
+        first[0] = 9  # results are read-only
