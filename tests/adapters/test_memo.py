@@ -35,3 +35,33 @@ def test_memo_computes_once_per_input_and_forgets_the_oldest():
     assert calls == [1, 2, 3, 1]
     with pytest.raises(ValueError):
         first[0] = 9  # results are read-only
+
+
+def test_a_determinism_repeat_reuses_nothing_remembered(monkeypatch) -> None:
+    """Repeats check that a model gives the same output when run again: a repeat job starts
+    with every memo of its worker empty, so it really recomputes."""
+    from types import SimpleNamespace
+
+    import imagination.engine.jobs as jobs
+
+    memo: InputMemo[int] = InputMemo(4)
+    calls: list[int] = []
+    memo.get(b"k", lambda: calls.append(1) or 1)
+
+    class Stop(Exception):
+        pass
+
+    def stop(_spec: object) -> None:
+        raise Stop
+
+    monkeypatch.setattr(jobs, "adapter_for", stop)
+    clean = SimpleNamespace(variant=SimpleNamespace(repeat=0))
+    with pytest.raises(Stop):
+        jobs._work(clean)  # type: ignore[arg-type]
+    memo.get(b"k", lambda: calls.append(2) or 2)
+    assert calls == [1]  # a clean job keeps the memo
+    repeat = SimpleNamespace(variant=SimpleNamespace(repeat=1))
+    with pytest.raises(Stop):
+        jobs._work(repeat)  # type: ignore[arg-type]
+    memo.get(b"k", lambda: calls.append(3) or 3)
+    assert calls == [1, 3]

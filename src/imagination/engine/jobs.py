@@ -155,6 +155,10 @@ def sealed(loaded: LoadedCase) -> LoadedCase:
 
 
 def _work(spec: JobSpec) -> Predictions | dict[str, float]:
+    if spec.variant.repeat:  # a determinism repeat recomputes: nothing remembered is reused
+        from imagination.adapters.baselines.memo import clear_all
+
+        clear_all()
     adapter = adapter_for(spec)
     case = sealed(prepare_case(spec))
     check_inputs(adapter, case)
