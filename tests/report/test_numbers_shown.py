@@ -141,3 +141,15 @@ def test_report_and_cli_say_what_each_severity_is(run_dir, capsys) -> None:
     assert run_app(["perturbations", "list", "--json"]) == 0
     listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
     assert listed["noise"]["levels"] == list(noise.levels) and "drop_pet" in listed
+
+
+@pytest.mark.parametrize(("n", "warned"), [(3, True), (19, True), (20, False), (30, False)])
+def test_an_ablation_answer_on_few_pairs_says_so(run_dir, n: int, warned: bool) -> None:
+    ablation = pd.read_csv(run_dir / "ablation.csv")
+    ablation["n"] = n
+    ablation.to_csv(run_dir / "ablation.csv", index=False)
+    regenerate(run_dir)
+    summary = (run_dir / "summary.md").read_text()
+    questions = summary.split("## Questions")[1].split("## Gates")[0]
+    assert f"n = {n}." in questions
+    assert (f"Small sample (n = {n} < 20)" in questions) is warned

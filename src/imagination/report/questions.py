@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from imagination.report.markdown import fmt
-from imagination.report.tables import RunResults, metric_semantics
+from imagination.report.tables import SMALL_N, RunResults, metric_semantics
 
 #: Display scale of a unit: fractions and probabilities as percentage points.
 _SCALE = {"fraction": (100.0, "percentage points"), "mL": (1.0, "mL"), "mm": (1.0, "mm")}
@@ -53,7 +53,10 @@ def ablation_answers(results: RunResults) -> list[str]:
         test = _TESTS.get(str(r.get("test")), str(r.get("test")))
         p_text = "p < 0.001" if p < 0.001 else f"p = {fmt(p)}"
         digits = 2 if scale == 100.0 else 3
+        n = _number(r.get("n"))
+        small = (f" Small sample (n = {n:.0f} < {SMALL_N}): read with caution."
+                 if math.isfinite(n) and n < SMALL_N else "")
         out.append(f"{subject} by {_signed(estimate, digits)} {words}".rstrip()
                    + f" [{_signed(low, digits)}, {_signed(high, digits)}] ({results.level} CI; "
-                   f"with − without), {test} {p_text}, n = {fmt(r.get('n'))}.")
+                   f"with − without), {test} {p_text}, n = {fmt(r.get('n'))}.{small}")
     return out
