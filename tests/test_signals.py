@@ -79,3 +79,40 @@ def test_ctrl_c_to_the_group_stops_busy_workers_at_once(tmp_path) -> None:
     assert proc.returncode == 3, err
     assert "interrupted" in out
     assert "Traceback" not in err, err
+
+
+def test_fork_server_and_workers_are_born_with_sigint_blocked(tmp_path) -> None:
+    """The local executor's fork server (started early, in the background, as the bench does)
+    and its workers have SIGINT in their blocked mask from birth (``/proc/PID/status``), so a
+    Ctrl-C to the group cannot interrupt their imports. (CPython's resource tracker unblocks
+    SIGINT in the thread that starts it; it must not undo the block.)"""
+    script = tmp_path / "probe.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from multiprocessing import forkserver
+        from imagination.engine.executors import LocalExecutor, start_fork_server
+
+        def blocked(pid="self"):
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("SigBlk:"):
+                    return bool(int(line.split()[1], 16) & (1 << 1))  # SIGINT is signal 2
+
+        def job(_):
+            return blocked()
+
+        if __name__ == "__main__":
+            start_fork_server(["imagination.engine.executors"])
+            deadline = time.monotonic() + 60
+            while forkserver._forkserver._forkserver_pid is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            server = blocked(forkserver._forkserver._forkserver_pid)
+            with LocalExecutor(workers=2) as executor:
+                workers = [o.value for _, o in executor.map_unordered(job, range(4),
+                                                                      timeout_s=60)]
+            print("main", blocked(), "server", server, "workers", *workers)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["main", "False", "server", "True", "workers",
+                                  "True", "True", "True", "True"], out.stdout

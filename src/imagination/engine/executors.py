@@ -242,6 +242,7 @@ class _Worker:
         owner = (os.getpid(), psutil.Process().create_time())
         self.process = context.Process(target=_worker_main, args=(child_end, owner),
                                        name="imagination-worker", daemon=True)
+        _start_resource_tracker()
         with sigint_blocked():  # the worker (and a fork server started now) ignore Ctrl-C
             self.process.start()
         child_end.close()
@@ -348,9 +349,21 @@ def start_fork_server(preload: Sequence[str]) -> None:
     context.set_forkserver_preload(list(preload))
     from multiprocessing import forkserver
 
+    _start_resource_tracker()
     with sigint_blocked():  # the thread, and the server it spawns, inherit a blocked SIGINT
         threading.Thread(target=forkserver.ensure_running, name="imagination-forkserver",
                          daemon=True).start()
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker outside any :func:`sigint_blocked` block:
+    starting it ends with ``SIG_UNBLOCK`` of SIGINT in the calling thread (CPython protects
+    the tracker that way), which would let a fork server spawned next hear Ctrl-C while it
+    imports. Once it runs, the fork server's own start leaves the mask alone."""
+    if _start_method() == "forkserver":
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
 
 
 class LocalExecutor:
