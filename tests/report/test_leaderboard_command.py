@@ -74,3 +74,15 @@ def test_unknown_task_metric_or_format_exit_2(pristine_run, capsys, args, messag
 def test_missing_leaderboard_exits_2(tmp_path, capsys):
     assert run_app(["leaderboard", str(tmp_path)]) == 2
     assert "leaderboard.csv is missing" in capsys.readouterr().err
+
+
+def test_a_folder_that_does_not_exist_is_named_not_found(tmp_path, capsys):
+    assert run_app(["leaderboard", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: not found" in capsys.readouterr().err
+
+
+def test_a_missing_baseline_names_the_option(run_dir, tmp_path, capsys):
+    assert run_app(["report", str(run_dir), "--baseline", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "--baseline: run directory" in err and "nowhere: not found" in err
+    assert "Traceback" not in err

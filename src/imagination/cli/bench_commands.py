@@ -100,6 +100,7 @@ def _gate_refs(require: list[str]) -> list[Any]:
 def _gate_options(require: list[str], baseline: Path | None, max_drop: list[str],
                   include_no_skill: bool) -> Any:
     """The ``report`` gate options, every value checked (exit 2 before anything is run)."""
+    from imagination.errors import InputError
     from imagination.metrics.registry import available
     from imagination.report.gates import parse_max_drops
     from imagination.report.regenerate import GateOptions
@@ -107,10 +108,11 @@ def _gate_options(require: list[str], baseline: Path | None, max_drop: list[str]
 
     default, per_metric = parse_max_drops(max_drop, [m.name for m in available()])
     if baseline is not None:
-        read_table(baseline, "leaderboard.csv", required=True)
+        try:
+            read_table(baseline, "leaderboard.csv", required=True)
+        except InputError as exc:
+            raise InputError(f"--baseline: {exc}") from None
     elif max_drop:
-        from imagination.errors import InputError
-
         raise InputError("--max-drop needs --baseline OLD_RUN_DIR")
     return GateOptions(require=tuple(require), baseline_dir=baseline, max_drop=default,
                        max_drops=per_metric, include_no_skill=include_no_skill)
