@@ -38,10 +38,12 @@ def fetch_archive(work: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=6)
+    parser.add_argument("--cases", type=int, default=6, help="synthetic cases (at least 4)")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--runtime", default="podman")
     args = parser.parse_args()
+    if args.cases < 4:  # a synthetic bench cohort has at least 4 cases (checked before pip)
+        parser.error(f"--cases must be at least 4, got {args.cases}")
     work = (args.work or Path(tempfile.mkdtemp(prefix="predict-gbm-contract-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     archive = fetch_archive(work)
