@@ -138,6 +138,10 @@ def _print_outcome(outcome: Any, report: Any) -> None:
                           f"{len(report.failed)} failed")
 
 
+#: the values of ``--executor`` (``executor.kind`` in a config)
+EXECUTORS = ("local", "dask")
+
+
 @app.command("bench")
 def bench(
     config: Path | None = typer.Argument(
@@ -190,6 +194,11 @@ def bench(
     path = config or demo_config_path()
     cfg = load_config(path)
     shard_spec = None if shard is None else parse_shard(shard)
+    if executor is not None and executor not in EXECUTORS:  # before the run folder is made
+        from imagination.errors import InputError, did_you_mean
+
+        raise InputError(f"--executor {executor!r}: unknown executor"
+                         f"{did_you_mean(executor, EXECUTORS)}; allowed: {', '.join(EXECUTORS)}")
     refs = _gate_refs(require)
     if refs:
         from imagination.config_checks import check_gates
