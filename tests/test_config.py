@@ -82,3 +82,11 @@ def test_the_readme_example_config_is_valid() -> None:
     config = parse_config(yaml.safe_load(block), base_dir=Path("/study"))
     assert config.cohort.manifests[0] == Path("/study/data/radboud.csv")
     assert config.gates[0].bound == "ci_low" and config.ablations[0].modality == "pet"
+
+
+def test_a_command_or_precomputed_adapter_is_named_by_its_id_unless_params_name_it() -> None:
+    config = _parse(adapters=[
+        {"name": "command", "id": "vendor-x", "params": {"argv": ["x"], "tasks": ["idh"]}},
+        {"name": "precomputed", "id": "export", "params": {"name": "own"}},
+        {"name": "margin-15mm"}])
+    assert [a.params.get("name") for a in config.adapters] == ["vendor-x", "own", None]

@@ -292,6 +292,8 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
     ]
     for adapter in config.adapters:
         adapter.params = resolve_param_paths(adapter.name, adapter.params, base_dir)
+        if adapter.name in NAMED_BY_PARAMS and "name" not in adapter.params:
+            adapter.params["name"] = adapter.label  # `id: vendor-x` names it too
     for adapter in config.adapters:  # their relative paths name files beside the config
         if adapter.name in RELATIVE_TO_CONFIG:
             given = Path(str(adapter.params.get("base_dir", ".")))
@@ -299,6 +301,9 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
                                              else (base_dir / given).resolve())
     return config
 
+
+#: Configured adapter kinds that take their own ``name`` among ``params`` (default: the id).
+NAMED_BY_PARAMS = ("command", "precomputed")
 
 #: Adapter parameters (and layout options) that are paths, resolved against the config folder.
 PATH_PARAMS: dict[str, tuple[str, ...]] = {
