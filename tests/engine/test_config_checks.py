@@ -131,6 +131,10 @@ def test_unknown_executor_option_is_exit_2_before_any_run_folder(tmp_path: Path,
     err = capsys.readouterr().err
     assert "--executor 'dusk'" in err and "did you mean 'dask'" in err
     assert not (tmp_path / "run").exists()  # was made (plan.json, store) before the error
+    assert run_app(["bench", str(path), "--out", str(tmp_path / "run"),
+                    "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "--scheduler only applies to the dask executor" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_yaml_syntax_error_names_the_file_and_line(tmp_path: Path, capsys) -> None:

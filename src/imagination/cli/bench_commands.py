@@ -199,6 +199,10 @@ def bench(
 
         raise InputError(f"--executor {executor!r}: unknown executor"
                          f"{did_you_mean(executor, EXECUTORS)}; allowed: {', '.join(EXECUTORS)}")
+    if scheduler and (executor or cfg.executor.kind) != "dask":
+        from imagination.errors import InputError
+
+        raise InputError("--scheduler only applies to the dask executor (add --executor dask)")
     refs = _gate_refs(require)
     if refs:
         from imagination.config_checks import check_gates
