@@ -90,3 +90,12 @@ def test_a_command_or_precomputed_adapter_is_named_by_its_id_unless_params_name_
         {"name": "precomputed", "id": "export", "params": {"name": "own"}},
         {"name": "margin-15mm"}])
     assert [a.params.get("name") for a in config.adapters] == ["vendor-x", "own", None]
+
+
+def test_a_manifest_given_as_the_config_says_what_each_is(tmp_path: Path, capsys) -> None:
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text("case_id,subject_id,site\nc1,s1,A\n")
+    assert run_app(["bench", str(manifest), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "a bench config is YAML" in err and "imagination validate" in err
+    assert not (tmp_path / "run").exists()

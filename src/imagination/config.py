@@ -336,6 +336,10 @@ def load_config(path: str | os.PathLike[str]) -> BenchConfig:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config {path}: file not found")
+    if path.suffix.lower() in (".csv", ".tsv"):
+        raise InputError(f"config {path}: a bench config is YAML; a manifest is named in it "
+                         f"(cohort: {{manifests: [{path.name}]}}), or checked with "
+                         f"`imagination validate {path}`")
     try:
         data = load_yaml_file(path)
     except YamlError as exc:

@@ -136,3 +136,10 @@ def test_two_manifests_validated_together_reveal_leakage(tmp_path, capsys):
     assert run_app(["validate", "--json", str(train), str(test)]) == 2
     (problem,) = json.loads(capsys.readouterr().out)
     assert problem["code"] == "subject_in_several_manifests" and problem["case_id"] == "c2"
+
+
+def test_a_folder_in_place_of_a_manifest_names_the_manifests_in_it(tmp_path, capsys):
+    (tmp_path / "cohort.csv").write_text("case_id,subject_id,site\n")
+    assert run_app(["validate", str(tmp_path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "is a folder; name the manifest file in it (cohort.csv)" in err
