@@ -38,10 +38,12 @@ def fetch_archive(work: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=6)
+    parser.add_argument("--cases", type=int, default=6, help="synthetic cases (at least 4)")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--runtime", default="podman")
     args = parser.parse_args()
+    if args.cases < 4:  # a synthetic bench cohort has at least 4 cases (checked before pip)
+        parser.error(f"--cases must be at least 4, got {args.cases}")
     work = (args.work or Path(tempfile.mkdtemp(prefix="predict-gbm-contract-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     archive = fetch_archive(work)
@@ -86,10 +88,11 @@ def main() -> int:
           f"cases with a recurrence score: {scored.case_id.nunique()}; wall {wall:.0f} s")
     if jobs is not None:
         print(jobs.to_string(index=False, max_rows=20))
-    import json
-
-    manifest = json.loads((run_dir / "run.json").read_text())["cohort"]["manifests"][0]
-    with_truth = pd.read_csv(manifest)["mask_recurrence"].notna().sum()
+    # run.json names no absolute path: the cases with recurrence truth are those the
+    # standard-of-care reference (never failing) was scored on
+    reference = per_case[(per_case.adapter == "margin-15mm")
+                         & (per_case.metric == "coverage_all_model") & per_case.value.notna()]
+    with_truth = reference.case_id.nunique()
     print(f"cases with recurrence truth (gliomas): {with_truth}")
     ok = (planned == len(cohort) and failures.empty
           and scored.case_id.nunique() == with_truth > 0)

@@ -46,7 +46,10 @@ def main() -> None:
     axes = np.atleast_2d(axes)
     for row, case in enumerate(cases):
         seg = _load(case.masks["tumor"])
-        centre = np.round(np.argwhere(seg > 0).mean(axis=0)).astype(int)
+        # a complete response (longitudinal cohorts) has no tumour left: the volume's centre
+        inside = np.argwhere(seg > 0)
+        centre = (np.round(inside.mean(axis=0)).astype(int) if inside.size
+                  else np.array(seg.shape) // 2)
         reference = nib.as_closest_canonical(nib.load(case.images["t1c"]))
         volumes = {m: _load(case.images[m]) for m in ("t1c", "flair", "t2", "adc")}
         pet_img = nib.as_closest_canonical(nib.load(case.images["pet"]))
@@ -66,7 +69,9 @@ def main() -> None:
             view = "ax" if axis == 2 else "cor"
             title = f"{modality} {view}"
             if col == 0:
-                title = f"{case.case_id} {case.labels['tumor_type'][:5]}\n{title}"
+                # follow-up exams carry a response label instead of a tumour type
+                label = case.labels.get("tumor_type") or case.labels.get("response") or ""
+                title = f"{case.case_id} {label[:5]}\n{title}"
             ax.set_title(title, fontsize=7)
     fig.tight_layout()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,13 @@ def test_manifest_paths_resolve_against_the_config_folder() -> None:
     ({"tasks": ["idh", "survival"]}, ["tasks[1]", "'recurrence'"]),
     ({"statistics": {"alpha": 0.7}}, ["statistics.alpha", "less than 0.5"]),
     ({"adapters": []}, ["adapters"]),
-    ({"advisors": []}, ["advisors", "Extra inputs are not permitted"]),
+    ({"advisors": []}, ["advisors: unknown key 'advisors'", "allowed: ablations, adapters,"]),
+    ({"statistcs": {}}, ["statistcs: unknown key", "(did you mean 'statistics'"]),
+    ({"statistics": {"n_resample": 10}},
+     ["statistics.n_resample: unknown key", "(did you mean 'n_resamples'?)",
+      "allowed: alpha, ci_method, n_resamples, seed"]),
+    ({"adapters": [{"name": "margin-15mm", "timeout": 5}]},
+     ["adapters[0].timeout: unknown key", "(did you mean 'timeout_s'?)"]),
     ({"perturbations": [{"kind": "noise", "severities": [0, 6]}]},
      ["perturbations[0].severities", "1..5"]),
     ({"adapters": [{"name": "a"}, {"name": "a"}]},
@@ -76,3 +82,20 @@ def test_the_readme_example_config_is_valid() -> None:
     config = parse_config(yaml.safe_load(block), base_dir=Path("/study"))
     assert config.cohort.manifests[0] == Path("/study/data/radboud.csv")
     assert config.gates[0].bound == "ci_low" and config.ablations[0].modality == "pet"
+
+
+def test_a_command_or_precomputed_adapter_is_named_by_its_id_unless_params_name_it() -> None:
+    config = _parse(adapters=[
+        {"name": "command", "id": "vendor-x", "params": {"argv": ["x"], "tasks": ["idh"]}},
+        {"name": "precomputed", "id": "export", "params": {"name": "own"}},
+        {"name": "margin-15mm"}])
+    assert [a.params.get("name") for a in config.adapters] == ["vendor-x", "own", None]
+
+
+def test_a_manifest_given_as_the_config_says_what_each_is(tmp_path: Path, capsys) -> None:
+    manifest = tmp_path / "cohort.csv"
+    manifest.write_text("case_id,subject_id,site\nc1,s1,A\n")
+    assert run_app(["bench", str(manifest), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "a bench config is YAML" in err and "imagination validate" in err
+    assert not (tmp_path / "run").exists()

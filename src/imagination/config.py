@@ -232,13 +232,42 @@ def yaml_path(loc: Sequence[int | str]) -> str:
     return out or "(top level)"
 
 
+def _allowed_keys(loc: Sequence[int | str]) -> list[str]:
+    """The keys the config accepts in the mapping holding ``loc``'s last key (from the JSON
+    schema; empty when the mapping takes free keys, e.g. an adapter's ``params``)."""
+    schema = BenchConfig.model_json_schema()
+    defs = schema.get("$defs", {})
+
+    def branches(node: dict[str, Any]) -> list[dict[str, Any]]:
+        if "$ref" in node:
+            return branches(defs.get(node["$ref"].rsplit("/", 1)[-1], {}))
+        if "anyOf" in node or "oneOf" in node:
+            return [b for n in node.get("anyOf", node.get("oneOf", [])) for b in branches(n)]
+        return [node]
+
+    nodes = [schema]
+    for part in loc[:-1]:
+        nodes = [child for node in nodes for branch in branches(node)
+                 for child in ([branch["items"]] if isinstance(part, int) and "items" in branch
+                               else [branch["properties"][part]]
+                               if not isinstance(part, int) and part in branch.get("properties", {})
+                               else [])]
+    return sorted({key for node in nodes for branch in branches(node)
+                   for key in branch.get("properties", {})})
+
+
 def _format_errors(exc: ValidationError, source: str) -> str:
     lines = []
     for err in exc.errors():
         msg = err["msg"]
         ctx = err.get("ctx") or {}
         value = err.get("input")
-        if "expected" in ctx:
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            key = err["loc"][-1]
+            allowed = _allowed_keys(err["loc"])
+            msg = (f"unknown key {key!r}{did_you_mean(key, allowed)}"
+                   + (f"; allowed: {', '.join(allowed)}" if allowed else ""))
+        elif "expected" in ctx:
             allowed = re.findall(r"'([^']*)'", str(ctx["expected"]))
             msg = (f"{value!r} is not allowed{did_you_mean(value, allowed)}; allowed: "
                    f"{ctx['expected']}")
@@ -263,6 +292,8 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
     ]
     for adapter in config.adapters:
         adapter.params = resolve_param_paths(adapter.name, adapter.params, base_dir)
+        if adapter.name in NAMED_BY_PARAMS and "name" not in adapter.params:
+            adapter.params["name"] = adapter.label  # `id: vendor-x` names it too
     for adapter in config.adapters:  # their relative paths name files beside the config
         if adapter.name in RELATIVE_TO_CONFIG:
             given = Path(str(adapter.params.get("base_dir", ".")))
@@ -270,6 +301,9 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
                                              else (base_dir / given).resolve())
     return config
 
+
+#: Configured adapter kinds that take their own ``name`` among ``params`` (default: the id).
+NAMED_BY_PARAMS = ("command", "precomputed")
 
 #: Adapter parameters (and layout options) that are paths, resolved against the config folder.
 PATH_PARAMS: dict[str, tuple[str, ...]] = {
@@ -302,6 +336,10 @@ def load_config(path: str | os.PathLike[str]) -> BenchConfig:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config {path}: file not found")
+    if path.suffix.lower() in (".csv", ".tsv"):
+        raise InputError(f"config {path}: a bench config is YAML; a manifest is named in it "
+                         f"(cohort: {{manifests: [{path.name}]}}), or checked with "
+                         f"`imagination validate {path}`")
     try:
         data = load_yaml_file(path)
     except YamlError as exc:

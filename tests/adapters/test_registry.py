@@ -70,8 +70,9 @@ def test_entry_points_load_and_failures_are_reported(plugins):
 def test_create_rejects_unknown_names_and_parameters():
     with pytest.raises(InputError, match="unknown adapter 'nope'"):
         registry.create("nope")
-    with pytest.raises(InputError, match="bad parameters"):
+    with pytest.raises(InputError, match="bad parameters") as info:
         registry.create("margin-15mm", margin=3)
+    assert "(did you mean 'margin_mm'?); parameters: margin_mm" in str(info.value)
     with pytest.raises(InputError, match="fixed by the adapter's name"):
         registry.create("fk-growth", use_pet=True)
 

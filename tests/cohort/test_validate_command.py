@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,8 +74,18 @@ def test_human_output_is_a_table_grouped_by_case_and_a_summary(tmp_path, capsys)
     out = capsys.readouterr().out
     for code in TEN_KINDS:
         assert code in out
-    assert out.count("│ c4 ") == 1  # a case is named once, on the first row of its group
+    # a case is named once in the case column, on the first row of its group
+    assert sum(line.startswith("│ c4 ") for line in out.splitlines()) == 1
     assert "9 cases in 1 manifest: 13 errors, 1 warning" in " ".join(out.split())
+
+
+def test_piped_output_is_not_squeezed_into_80_columns(tmp_path):
+    manifest = _bad_cohort(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run([sys.executable, "-m", "imagination", "validate", str(manifest)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    widths = {len(line) for line in result.stdout.splitlines() if line.startswith("┏")}
+    assert widths == {160}  # PIPE_WIDTH; rich's default for a pipe is 80
 
 
 def test_the_real_command_prints_no_traceback(tmp_path):
@@ -125,3 +136,10 @@ def test_two_manifests_validated_together_reveal_leakage(tmp_path, capsys):
     assert run_app(["validate", "--json", str(train), str(test)]) == 2
     (problem,) = json.loads(capsys.readouterr().out)
     assert problem["code"] == "subject_in_several_manifests" and problem["case_id"] == "c2"
+
+
+def test_a_folder_in_place_of_a_manifest_names_the_manifests_in_it(tmp_path, capsys):
+    (tmp_path / "cohort.csv").write_text("case_id,subject_id,site\n")
+    assert run_app(["validate", str(tmp_path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "is a folder; name the manifest file in it (cohort.csv)" in err

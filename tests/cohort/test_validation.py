@@ -227,6 +227,7 @@ def test_path_leaving_the_manifest_folder(tmp_path):
     problem = only(validate_manifests([path]), "path_outside_root")
     assert_names(problem, "c1", "t2", tmp_path / "elsewhere.nii.gz")
     assert "--allow-outside-root" in problem.message
+    assert "allow_outside_root: true" in problem.message  # the bench config's way
     assert validate_manifests([path], allow_outside_root=True) == []
 
 

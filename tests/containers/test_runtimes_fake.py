@@ -128,3 +128,12 @@ def test_nnunet_probabilities_follow_simpleitk_order(tmp_path: Path, case) -> No
     read = read_npz_probabilities(tmp_path / "c.npz", case)
     np.testing.assert_allclose(read[0], case.images["t1c"] / case.images["t1c"].max(),
                                rtol=1e-6)
+
+
+def test_run_json_and_report_call_a_container_enforced(fake_runtimes: Path) -> None:
+    from imagination.adapters.registry import describe
+
+    adapter = ContainerAdapter(image="example/growth:1", digest=f"sha256:{IMAGE_ID}",
+                               layout="predict-gbm", tasks=["recurrence"], runtime="docker")
+    # README: the report states `enforced (container)` (was "by convention (in-process)")
+    assert describe(adapter)["blinding"] == "enforced (container)"

@@ -122,6 +122,21 @@ def test_inf_timeout_in_yaml_is_a_clean_exit_2(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "run").exists()
 
 
+def test_unknown_executor_option_is_exit_2_before_any_run_folder(tmp_path: Path,
+                                                                  capsys) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text("cohort: {synthetic: {cases: 4}}\nadapters: [{name: margin-15mm}]\n")
+    assert run_app(["bench", str(path), "--out", str(tmp_path / "run"),
+                    "--executor", "dusk"]) == 2
+    err = capsys.readouterr().err
+    assert "--executor 'dusk'" in err and "did you mean 'dask'" in err
+    assert not (tmp_path / "run").exists()  # was made (plan.json, store) before the error
+    assert run_app(["bench", str(path), "--out", str(tmp_path / "run"),
+                    "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "--scheduler only applies to the dask executor" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_yaml_syntax_error_names_the_file_and_line(tmp_path: Path, capsys) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("name: x\ncohort: {manifests: [a.csv]\nadapters: []\n")

@@ -51,6 +51,12 @@ def test_chained_table_pairs_the_per_case_values(chained_run: Path) -> None:
         assert row.reference_value == pytest.approx(mine["margin@reference"].mean())
         assert row.estimate == pytest.approx((mine["margin"] - mine["margin@reference"]).mean())
         assert row.ci_low <= row.estimate <= row.ci_high
+    # floats written as in every other table (10 significant digits, no 0.1 + 0.2 tails)
+    for line in (chained_run / "chained.csv").read_text().splitlines()[1:]:
+        for cell in line.split(","):
+            if "." in cell and cell.lstrip("-")[:1].isdigit():
+                digits = cell.lstrip("-").split("e")[0].replace(".", "").lstrip("0")
+                assert len(digits) <= 10, cell
     # the rule's mask is not the reference one: the chained plan differs from its twin's
     assert not np.allclose(chained.set_index("metric").loc["voxel_auroc", "estimate"], 0)
 

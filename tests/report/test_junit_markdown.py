@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from imagination.report.gates import GateResult
 from imagination.report.junit import junit_xml
-from imagination.report.markdown import count, fmt, gates_markdown, markdown_table
+from imagination.report.markdown import (
+    count,
+    fmt,
+    gates_markdown,
+    markdown_table,
+    what_values_are,
+)
 
 XML_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cn")), min_size=1,
                    max_size=40)
@@ -68,3 +74,12 @@ def test_many_passed_gates_are_folded_but_failures_stay_visible():
     visible, folded = text.split("<details>")
     assert "| ❌ fail | bad |" in visible and "g0" not in visible
     assert "12 passed gates" in folded and "| ✅ pass | g11 |" in folded
+
+
+def test_each_summary_table_says_what_its_values_are():
+    # units and directions as docs/metrics.md states them
+    assert what_values_are("auroc") == "AUROC: no unit, higher is better"
+    assert what_values_are("hd95").endswith(": mm, lower is better")
+    assert what_values_are("coverage_all_model").endswith(": a fraction (0–1), higher is better")
+    assert what_values_are("calibration_slope").endswith(": no unit, best at 1")
+    assert what_values_are("missed_ml_model").endswith(": mL, lower is better")

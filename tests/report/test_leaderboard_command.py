@@ -48,6 +48,25 @@ def test_markdown_table(pristine_run, capsys):
                                                        "fk_growth |")
 
 
+def test_markdown_warns_beside_a_small_sample_as_summary_md_does(run_dir, capsys):
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    board.loc[board.task == "idh", "n"] = 6
+    board.to_csv(run_dir / "leaderboard.csv", index=False)
+    out = leaderboard(capsys, run_dir, "--task", "idh", "--metric", "auroc", "--format", "md")
+    lines = out.strip().splitlines()
+    assert lines[0].endswith("| failed | warnings |")
+    assert all("⚠ small sample (n = 6 < 20)" in line for line in lines[2:])
+    out = leaderboard(capsys, run_dir, "--task", "tumor_type", "--metric", "auroc",
+                      "--format", "md")
+    assert "small sample" not in out  # n >= 20 there
+
+
+def test_ranks_and_counts_print_as_the_stored_file_writes_them(pristine_run, capsys):
+    out = leaderboard(capsys, pristine_run, "--task", "idh", "--metric", "auroc")
+    first = out.splitlines()[1].split(",")
+    assert first[6:11] == [str(int(float(x))) for x in first[6:11]]  # "1", never "1.0"
+
+
 def test_json_records_with_null_for_missing(pristine_run, capsys, tmp_path):
     board = pd.read_csv(pristine_run / "leaderboard.csv")
     board.loc[0, "ci_low"] = np.nan
@@ -74,3 +93,15 @@ def test_unknown_task_metric_or_format_exit_2(pristine_run, capsys, args, messag
 def test_missing_leaderboard_exits_2(tmp_path, capsys):
     assert run_app(["leaderboard", str(tmp_path)]) == 2
     assert "leaderboard.csv is missing" in capsys.readouterr().err
+
+
+def test_a_folder_that_does_not_exist_is_named_not_found(tmp_path, capsys):
+    assert run_app(["leaderboard", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: not found" in capsys.readouterr().err
+
+
+def test_a_missing_baseline_names_the_option(run_dir, tmp_path, capsys):
+    assert run_app(["report", str(run_dir), "--baseline", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "--baseline: run directory" in err and "nowhere: not found" in err
+    assert "Traceback" not in err

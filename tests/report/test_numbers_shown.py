@@ -30,6 +30,10 @@ def test_interval_labels_follow_alpha(run_dir) -> None:
     assert "95%" not in html and "95%" not in summary
     assert "significant at 0.1 after adjustment" in html
     assert "difference (A − B)" in html
+    # every difference column says which way it is taken (robustness, site shift, ablation)
+    assert "change (perturbed − clean)</th><th class=\"num\">corruption error" in html
+    assert "change (refit − pooled) [90% CI] / spread (highest − lowest site)" in html
+    assert "effect (with − without) [90% CI]" in html
     assert "Wilcoxon signed-rank test as R" in html
 
 

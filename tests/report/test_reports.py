@@ -192,7 +192,8 @@ def test_reproducibility_without_task_column_gets_its_own_section(run_dir):
 def test_failing_gate_exits_1_through_the_cli_and_names_it(run_dir, capsys):
     assert run_app(["report", str(run_dir)]) == 1
     err = capsys.readouterr().err
-    assert "gate failed: idh:auroc >= 0.8 [prevalence]" in err and "−0.3" in err
+    assert "gate failed: idh:auroc >= 0.8 [prevalence]" in err
+    assert "(margin value − 0.8 = −0.3)" in err  # observed 0.5 − required 0.8, sign spelled
 
 
 def test_worst_case_comes_from_robustness_rows_without_a_summary(run_dir):

@@ -126,7 +126,11 @@ def test_tasks_list_json_shows_output_truth_metrics_and_adapters(
     assert "sensitivity" not in rows["tumor_type"]["default_metrics"]  # five classes
     assert {"command", "precomputed"} <= set(rows["idh"]["configured_adapters"])
     assert run_app(["tasks", "list"]) == 0
-    assert "recurrence  (recurrence)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "recurrence  (recurrence)" in out
+    # tumor_type (five classes) has no auprc/sensitivity: its headline does not name them
+    tumor_type = out.split("tumor_type  (classification)")[1].split("\nidh ")[0]
+    assert "  headline: auroc, balanced_accuracy, brier, ece\n" in tumor_type
 
 
 def test_a_store_object_written_before_the_registry_is_still_read(tmp_path: Path) -> None:

@@ -75,6 +75,9 @@ def container_adapter(**params: Any) -> ContainerAdapter:
 class ContainerAdapter:
     """A container image run once per case under a named layout."""
 
+    #: no network, only the case's layout inputs mounted (read-only): stated in the report
+    blinding = "enforced (container)"
+
     def __init__(self, *, tasks: Sequence[str], layout: str,
                  image: str | None = None, image_archive: str | None = None,
                  digest: str | None = None, runtime: str | None = None,

@@ -12,6 +12,7 @@ A built-in name wins over an entry point of the same name.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -33,7 +34,7 @@ from imagination.adapters.command import CommandAdapter
 from imagination.adapters.container import container_adapter
 from imagination.adapters.precomputed import PrecomputedAdapter
 from imagination.adapters.protocol import Adapter, LearningAdapter, ModelCard, blinding_of
-from imagination.errors import InputError
+from imagination.errors import InputError, did_you_mean
 
 ENTRY_POINT_GROUP: Final[str] = "imagination.adapters"
 
@@ -168,11 +169,15 @@ def create(name: str, /, **params: Any) -> Adapter | LearningAdapter:
     clash = sorted(set(fixed) & set(params))
     if clash:
         raise InputError(f"adapter {name}: parameters {clash} are fixed by the adapter's name")
+    signature = inspect.signature(factory)
     try:
-        inspect.signature(factory).bind(**params)
+        signature.bind(**params)
     except TypeError as exc:
-        raise InputError(f"adapter {name}: bad parameters {sorted(params)}: {exc}; "
-                         f"signature {inspect.signature(factory)}") from exc
+        allowed = [p for p in signature.parameters if p not in fixed and p != "base_dir"]
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        hint = did_you_mean(unexpected.group(1), allowed) if unexpected else ""
+        raise InputError(f"adapter {name}: bad parameters: {exc}{hint}; parameters: "
+                         f"{', '.join(allowed)}") from exc
     adapter = factory(**params)
     if not isinstance(adapter, Adapter | LearningAdapter):
         raise InputError(f"adapter {name}: {_source(factory)} built a "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import TextIO
 
 import typer
 from rich.console import Console
@@ -26,8 +28,22 @@ app = typer.Typer(
 #: typer turns a KeyboardInterrupt inside a command into exit code 130 (128 + SIGINT), which
 #: no command of ours returns: it becomes the documented interrupt (exit 3)
 TYPER_INTERRUPTED = 130
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+#: tables written to a pipe or a CI log (no terminal, no $COLUMNS): rich would squeeze them
+#: into 80 columns, wrapping every file path and truncating headers ("wa… s")
+PIPE_WIDTH = 160
+
+
+def _width(stream: TextIO) -> int | None:
+    """``None`` (rich decides) on a terminal or with ``$COLUMNS``, else :data:`PIPE_WIDTH`."""
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    return None if terminal or os.environ.get("COLUMNS") else PIPE_WIDTH
+
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+out_console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
 
 
 def _version(value: bool) -> None:

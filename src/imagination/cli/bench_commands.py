@@ -100,6 +100,7 @@ def _gate_refs(require: list[str]) -> list[Any]:
 def _gate_options(require: list[str], baseline: Path | None, max_drop: list[str],
                   include_no_skill: bool) -> Any:
     """The ``report`` gate options, every value checked (exit 2 before anything is run)."""
+    from imagination.errors import InputError
     from imagination.metrics.registry import available
     from imagination.report.gates import parse_max_drops
     from imagination.report.regenerate import GateOptions
@@ -107,10 +108,11 @@ def _gate_options(require: list[str], baseline: Path | None, max_drop: list[str]
 
     default, per_metric = parse_max_drops(max_drop, [m.name for m in available()])
     if baseline is not None:
-        read_table(baseline, "leaderboard.csv", required=True)
+        try:
+            read_table(baseline, "leaderboard.csv", required=True)
+        except InputError as exc:
+            raise InputError(f"--baseline: {exc}") from None
     elif max_drop:
-        from imagination.errors import InputError
-
         raise InputError("--max-drop needs --baseline OLD_RUN_DIR")
     return GateOptions(require=tuple(require), baseline_dir=baseline, max_drop=default,
                        max_drops=per_metric, include_no_skill=include_no_skill)
@@ -134,6 +136,10 @@ def _print_outcome(outcome: Any, report: Any) -> None:
     if report.gates:
         out_console.print(f"gates: {len(report.gates) - len(report.failed)} passed, "
                           f"{len(report.failed)} failed")
+
+
+#: the values of ``--executor`` (``executor.kind`` in a config)
+EXECUTORS = ("local", "dask")
 
 
 @app.command("bench")
@@ -188,6 +194,15 @@ def bench(
     path = config or demo_config_path()
     cfg = load_config(path)
     shard_spec = None if shard is None else parse_shard(shard)
+    if executor is not None and executor not in EXECUTORS:  # before the run folder is made
+        from imagination.errors import InputError, did_you_mean
+
+        raise InputError(f"--executor {executor!r}: unknown executor"
+                         f"{did_you_mean(executor, EXECUTORS)}; allowed: {', '.join(EXECUTORS)}")
+    if scheduler and (executor or cfg.executor.kind) != "dask":
+        from imagination.errors import InputError
+
+        raise InputError("--scheduler only applies to the dask executor (add --executor dask)")
     refs = _gate_refs(require)
     if refs:
         from imagination.config_checks import check_gates

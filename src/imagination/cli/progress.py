@@ -13,6 +13,9 @@ import threading
 import time
 
 DEFAULT_INTERVAL_S = 30.0
+#: a stage younger than this gives no rate: its first line says "ETA unknown", not "0m00s"
+#: (the first job of a stage often reports done as the stage begins)
+MIN_RATE_S = 1.0
 log = logging.getLogger("imagination.progress")
 
 
@@ -76,7 +79,7 @@ class ProgressLines:
         text += f", elapsed {_clock(now - self.started)}"
         if total and done >= total:
             text += ", stage done"
-        elif total and done:
+        elif total and done and now - since >= MIN_RATE_S:
             text += f", ETA {_clock((now - since) / done * (total - done))}"
         else:
             text += ", ETA unknown"

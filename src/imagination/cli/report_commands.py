@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -63,6 +64,17 @@ def report(
     raise typer.Exit(outcome.exit_code)
 
 
+def _whole_counts(rows: Any) -> Any:
+    """Counts and ranks written as leaderboard.csv writes them (``2``, not ``2.0``), unless a
+    rank is fractional (ties)."""
+    rows = rows.copy()
+    for column in ("n", "n_failed", "rank", "rank_ci_low", "rank_ci_high"):
+        values = rows[column].dropna()
+        if len(values) and (values == values.round()).all():
+            rows[column] = rows[column].astype("Int64")
+    return rows
+
+
 @app.command("leaderboard")
 def leaderboard(
     run_dir: Path = typer.Argument(..., help="A run directory written by `imagination bench`."),
@@ -81,10 +93,10 @@ def leaderboard(
     columns = [*LEADERBOARD_COLUMNS, *(c for c in rows.columns if c not in LEADERBOARD_COLUMNS)]
     rows = rows[columns]
     if fmt is Format.csv:
-        typer.echo(rows.to_csv(index=False, lineterminator="\n"), nl=False)
+        typer.echo(_whole_counts(rows).to_csv(index=False, lineterminator="\n"), nl=False)
     elif fmt is Format.md:
-        run = tables.RunResults(Path(run_dir), tables.read_run_json(Path(run_dir)), board)
-        typer.echo(leaderboard_markdown(rows, run.level))
+        run = tables.load_run(Path(run_dir))  # the warnings column needs the classes
+        typer.echo(leaderboard_markdown(rows, run.level, run))
     else:
-        records = tables.json_safe(rows.to_dict(orient="records"))
+        records = tables.json_safe(_whole_counts(rows).to_dict(orient="records"))
         typer.echo(json.dumps(records, indent=2, ensure_ascii=False))

@@ -42,6 +42,8 @@ def tasks_list(
         if hidden:
             out_console.print(f"  hidden from {r['hidden_from']}: {_join(hidden)}")
         out_console.print(f"  metrics: {_join(r['default_metrics'])}")
-        out_console.print(f"  headline: {_join(r['headline_metrics'])}")
+        # the headline is a preference order shared by the family: show the task's own
+        headline = [m for m in r["headline_metrics"] if m in r["default_metrics"]]
+        out_console.print(f"  headline: {_join(headline or r['headline_metrics'])}")
         configured = [f"{a} (configured)" for a in r["configured_adapters"]]
         out_console.print(f"  adapters: {_join([*r['adapters'], *configured])}")

@@ -77,7 +77,8 @@ class Grid:
         sp_a, sp_b = np.array(self.spacing), np.array(other.spacing)
         if np.max(np.abs(sp_a - sp_b)) > atol_mm:
             out.append(
-                f"spacing {tuple(round(x, 4) for x in sp_b)} vs {tuple(round(x, 4) for x in sp_a)}"
+                f"spacing {tuple(round(float(x), 4) for x in sp_b)} vs "
+                f"{tuple(round(float(x), 4) for x in sp_a)}"
                 f" mm (max diff {np.max(np.abs(sp_a - sp_b)):.4g} mm)"
             )
         dir_a = np.asarray(self.affine)[:3, :3] / sp_a

@@ -40,7 +40,9 @@ class Cohort:
             listed = "\n".join(f"  {p}" for p in report.errors[:MAX_LISTED_ERRORS])
             more = len(report.errors) - MAX_LISTED_ERRORS
             tail = f"\n  ... and {more} more (run `imagination validate`)" if more > 0 else ""
-            raise InputError(f"the cohort has {len(report.errors)} errors:\n{listed}{tail}")
+            count = len(report.errors)
+            raise InputError(f"the cohort has {count} error{'s' if count > 1 else ''}:\n"
+                             f"{listed}{tail}")
         for problem in report.warnings:
             log.warning("%s", problem)
         cases = tuple(case for manifest in report.manifests for case in manifest.cases())

@@ -387,7 +387,8 @@ def grid_errors(case: Case, grids: dict[FileRef, Grid]) -> list[CaseError]:
             errors.append(CaseError(
                 f"grid of {ref.column} differs from the reference {reference.column} "
                 f"({reference.path}): {'; '.join(diffs)}. Resample it beforehand, or list "
-                f"'{ref.key}' under 'resample' in the manifest metadata",
+                f"'{ref.key}' under 'resample' in the manifest metadata "
+                f"(side file NAME.meta.yaml)",
                 case_id=case.case_id, column=ref.column, file=str(ref.path),
                 code="grid_mismatch"))
     return errors

@@ -290,6 +290,10 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     path = Path(path)
     if not path.exists():
         raise InputError(f"manifest {path}: file not found")
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.csv"))[:3]
+        raise InputError(f"manifest {path}: is a folder; name the manifest file in it"
+                         + (f" ({', '.join(inside)})" if inside else ""))
     suffix = path.suffix.lower()
     duplicates: dict[str, list[int]] = {}
     try:

@@ -154,5 +154,6 @@ def write_chained_table(config: BenchConfig, run_dir: Any) -> Any:
     per_case = pd.read_csv(run_dir / "per_case.csv")
     table = pd.DataFrame(chained_rows(config, per_case), columns=CHAINED_COLUMNS)
     path = run_dir / "chained.csv"
-    atomic_write_text(path, table.to_csv(index=False))
+    atomic_write_text(path, table.to_csv(index=False, float_format="%.10g",  # as every table
+                                         lineterminator="\n"))
     return path

@@ -196,7 +196,8 @@ def evaluate_requirement(leaderboard: pd.DataFrame, req: Requirement, *,
         gap = observed - req.value
         verdict = "passed" if passed else "FAILED"
         message = (f"{verdict}: {req.on} {_fmt(observed)}, required {req.op} {req.value:g} "
-                   f"({'+' if gap >= 0 else '−'}{abs(gap):.4g})")
+                   f"(margin {req.on} − {req.value:g} = {'+' if gap >= 0 else '−'}"
+                   f"{abs(gap):.4g})")
         results.append(GateResult(name, passed, observed, req.value, message))
     return results
 

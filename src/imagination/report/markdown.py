@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from imagination.metrics.registry import semantics
 from imagination.report.gates import GateResult
 from imagination.report.tables import (
     RunResults,
@@ -102,6 +103,16 @@ def gates_markdown(gates: Sequence[GateResult]) -> str:
     return "\n\n".join(parts)
 
 
+def what_values_are(metric: str) -> str:
+    """One line saying what a metric's numbers are: label, unit and which way is better."""
+    meaning = semantics(metric)
+    unit = {"": "no unit", "fraction": "a fraction (0–1)", "count": "a count"}.get(
+        meaning.unit, meaning.unit)
+    better = (f"best at {meaning.target:g}" if meaning.direction == "target"
+              else f"{meaning.direction} is better")
+    return f"{meaning.label}: {unit}, {better}"
+
+
 def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
     """The CI step summary: gates first, then each task's headline leaderboard."""
     from imagination.report.chained_section import chained_headline
@@ -118,7 +129,7 @@ def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
         rows = select_leaderboard(results.leaderboard, task=task, metric=metric)
         regions = rows["region"].dropna().unique() if "region" in rows.columns else []
         shown = f"{metric} ({regions[0]})" if len(regions) == 1 else metric
-        parts += ["", f"## {task}: {shown}", "",
+        parts += ["", f"## {task}: {shown}", "", f"_{what_values_are(metric)}_", "",
                   leaderboard_markdown(rows, results.level, results)]
     chained = chained_headline(results)
     if chained:

@@ -93,7 +93,10 @@ def baseline(options: GateOptions, current: Mapping[str, Any] | None = None,
             raise InputError("--max-drop needs --baseline OLD_RUN_DIR")
         return None
     source = Path(options.baseline_dir)
-    board = tables.read_table(source, "leaderboard.csv", required=True)
+    try:
+        board = tables.read_table(source, "leaderboard.csv", required=True)
+    except InputError as exc:
+        raise InputError(f"--baseline: {exc}") from None
     assert board is not None
     try:
         old_run = tables.read_run_json(source)

@@ -160,6 +160,8 @@ def read_table(run_dir: Path, name: str, *, required: bool = False) -> pd.DataFr
     """One table of the run directory, checked for its documented columns."""
     path = run_dir / name
     if not path.is_file():
+        if required and not run_dir.is_dir():
+            raise InputError(f"run directory {run_dir}: not found")
         if required:
             raise InputError(f"run directory {run_dir}: {name} is missing (run the bench first)")
         return None

@@ -52,12 +52,12 @@ def _code_problems(case: Case, ref: FileRef, volume: Volume) -> Iterator[Problem
     if label_map is None:
         if ref.key == "tumor":
             yield problem("missing_label_map", "a tumour mask needs a label map in the manifest "
-                          "metadata ('label_map': a preset such as brats2021, or {code: "
-                          "region}); codes are never guessed")
+                          "metadata (side file NAME.meta.yaml: 'label_map': a preset such as "
+                          "brats2021, or {code: region}); codes are never guessed")
         elif present != [1]:
             yield problem("missing_label_map", f"a recurrence mask with codes {present} needs a "
-                          "label map in the manifest metadata (a binary 0/1 mask does not); "
-                          "codes are never guessed")
+                          "label map in the manifest metadata (side file NAME.meta.yaml; a binary "
+                          "0/1 mask does not); codes are never guessed")
         return
     unknown = label_map.unknown_codes(volume.array)
     if unknown:

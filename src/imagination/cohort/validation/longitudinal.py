@@ -130,4 +130,5 @@ def grid_problems(entries: list[Entry]) -> Iterator[Problem]:
                           f"{entry.where}: its {mine[0]} grid differs from that of its baseline "
                           f"{baseline.row.get('case_id')!r} ({'; '.join(differences)}); put the "
                           "exams of a subject on one grid or declare "
-                          "'longitudinal_registration: registered' in the manifest metadata")
+                          "'longitudinal_registration: registered' in the manifest metadata "
+                          "(side file NAME.meta.yaml)")

@@ -157,7 +157,8 @@ def row_problems(manifest: Manifest, row: Row, index: int, *,
                 yield Problem(case_id, column, str(manifest.resolve(value)),
                               "path_outside_root", "error",
                               f"{who}: path {value!r} leaves the manifest's folder "
-                              f"{manifest.root} (pass --allow-outside-root to permit it)")
+                              f"{manifest.root} (to permit it: `validate --allow-outside-root`, "
+                              f"or `cohort: {{allow_outside_root: true}}` in a bench config)")
 
 
 def _identifying_name_problems(manifest: Manifest, row: Row, case_id: str | None,
