@@ -89,7 +89,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 #: fractions (shared by the MRI-only and PET fits of a case and its variants that keep T1),
 #: distances to the lesion (every variant of a case that keeps its masks) and the coarse
 #: infiltration estimate (a variant that changes no input the fit reads, e.g. ``drop_flair``,
-#: the ``drop_pet`` ablation, which is the MRI-only fit, and repeats).
+#: the ``drop_pet`` ablation, which is the MRI-only fit; determinism repeats clear the memos).
 _TISSUE: InputMemo[tuple[np.ndarray, np.ndarray]] = InputMemo(2)
 _DISTANCE: InputMemo[np.ndarray] = InputMemo(1)
 _ESTIMATE: InputMemo[tuple[np.ndarray, CoarseGrid, tuple[slice, ...]]] = InputMemo(32)

@@ -1,6 +1,6 @@
 """Per-process memory of results computed from identical inputs.
 
-A bench runs one model on many variants of a case (perturbations, ablations, repeats) and
+A bench runs one model on many variants of a case (perturbations, ablations) and
 case affinity sends them to the same worker. Where a variant leaves every input a computation
 reads unchanged (``drop_flair`` for a model that never reads FLAIR, the MRI-only fit of a
 PET model without PET), the result is the same bytes: :class:`InputMemo` keeps the last few
