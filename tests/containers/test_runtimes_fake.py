@@ -19,7 +19,7 @@ from imagination.adapters.container import ContainerAdapter
 from imagination.adapters.validation import AdapterOutputError
 from imagination.containers.images import read_archive
 from imagination.containers.outputs import read_npz_probabilities
-from imagination.containers.runtime import Limits, Mount, RunRequest, run_argv
+from imagination.containers.runtime import Limits, Mount, RunRequest, remove_argv, run_argv
 from imagination.errors import InputError
 
 IMAGE_ID = "ab" * 32
@@ -98,7 +98,8 @@ def test_podman_argv_has_timeout_and_cdi_gpus() -> None:
     request = RunRequest(image="x", mounts=(Mount(Path("/a"), "/in"),), timeout_s=9.5,
                          limits=Limits(gpus=True), name="n")
     argv = run_argv("podman", request, program="podman")
-    assert ("--timeout", "10") in pairs(argv)
+    # conmon's own stop comes 15 s after the harness's deadline (10 s, rounded up)
+    assert ("--timeout", "25") in pairs(argv)
     assert ("--device", "nvidia.com/gpu=all") in pairs(argv)
     assert ("-v", "/a:/in:ro") in pairs(argv)
 
@@ -137,3 +138,11 @@ def test_run_json_and_report_call_a_container_enforced(fake_runtimes: Path) -> N
                                layout="predict-gbm", tasks=["recurrence"], runtime="docker")
     # README: the report states `enforced (container)` (was "by convention (in-process)")
     assert describe(adapter)["blinding"] == "enforced (container)"
+
+
+def test_a_timed_out_container_is_killed_without_a_stop_grace() -> None:
+    # podman rm --force would first wait 10 s for SIGTERM (a model's PID 1 may ignore it)
+    assert remove_argv("podman", "n", program="podman") == ["podman", "rm", "--force",
+                                                            "--time", "0", "n"]
+    assert remove_argv("docker", "n", program="docker") == ["docker", "rm", "--force", "n"]
+    assert remove_argv("apptainer", "n") is None

@@ -29,6 +29,8 @@ DEFAULT_USER: Final[str] = "65534:65534"
 LOG_LIMIT: Final[int] = 200_000
 #: Seconds given to ``stop``/``rm`` after a timeout.
 CLEANUP_TIMEOUT_S: Final[float] = 30.0
+#: Seconds past the harness's own deadline at which podman's conmon stops a container itself.
+CONMON_GRACE_S: Final[int] = 15
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,10 @@ def _oci_run_argv(program: str, request: RunRequest, *, podman: bool) -> list[st
     if limits.shm_mb:
         argv += ["--shm-size", f"{limits.shm_mb}m"]
     if podman:
-        # conmon stops the container itself at the deadline, even if this process dies
-        argv += ["--timeout", str(max(1, int(request.timeout_s + 0.999)))]
+        # conmon stops the container itself, even if this process dies; a grace period later
+        # than our own deadline, so a timeout is always reported as one (conmon's kill makes
+        # `podman run` exit 255, which would read as a crash)
+        argv += ["--timeout", str(max(1, int(request.timeout_s + 0.999)) + CONMON_GRACE_S)]
     if limits.gpus:
         argv += ["--device", "nvidia.com/gpu=all"] if podman else ["--gpus", "all"]
     for mount in request.mounts:
@@ -153,7 +157,10 @@ def remove_argv(runtime: RuntimeName, name: str, program: str | None = None) -> 
     """Command that force-removes a running container (``None``: apptainer has no daemon)."""
     if runtime == "apptainer":
         return None
-    return [program or executable(runtime) or runtime, "rm", "--force", name]
+    program = program or executable(runtime) or runtime
+    if runtime == "podman":  # kill at once: a model past its timeout gets no 10 s stop grace
+        return [program, "rm", "--force", "--time", "0", name]
+    return [program, "rm", "--force", name]  # docker's rm --force kills at once
 
 
 def _tail(path: Path) -> str:
