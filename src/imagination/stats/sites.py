@@ -78,7 +78,10 @@ def site_heterogeneity(estimates: Sequence[SiteEstimate], *,
     q = float(np.sum(w * (theta - fixed) ** 2))
     df = len(usable) - 1
     i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
-    tau2 = max(0.0, (q - df) / (np.sum(w) - np.sum(w**2) / np.sum(w)))
+    scale = float(np.sum(w) - np.sum(w**2) / np.sum(w))
+    # scale is 0 in floating point only when one site's weight dwarfs the others (a near-zero
+    # SE): the pooled estimate is that site's under either model, so tau² is taken as 0
+    tau2 = max(0.0, (q - df) / scale) if scale > 0 else 0.0
     w_random = 1.0 / (1.0 / w + tau2)
     random = float(np.sum(w_random * theta) / np.sum(w_random))
     random_se = float(np.sqrt(1.0 / np.sum(w_random)))
