@@ -42,8 +42,9 @@ def _count_metric(name: str, cm: np.ndarray, pos: int | None) -> np.ndarray:
     if name == "accuracy":
         return diag.sum(axis=1) / total
     if name == "balanced_accuracy":
-        recall = _safe_divide(diag, truth_sum)
-        return np.nanmean(np.where(truth_sum > 0, recall, np.nan), axis=1)
+        recall = np.where(truth_sum > 0, _safe_divide(diag, truth_sum), 0.0)
+        present = (truth_sum > 0).sum(axis=1)  # a resample with no labelled case: NaN, silently
+        return _safe_divide(recall.sum(axis=1), present)
     if name == "mcc":
         c, s = diag.sum(axis=1), total
         tp = np.einsum("bk,bk->b", truth_sum, pred_sum)
