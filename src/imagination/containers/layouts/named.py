@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,7 +12,7 @@ from imagination.containers.layouts.templated import Naming, read_named, stage_n
 from imagination.errors import InputError
 
 
-class NamedLayout:
+class NamedLayout(ABC):
     """A layout defined by :meth:`naming`; subclasses declare their options."""
 
     name: ClassVar[str]
@@ -26,8 +27,9 @@ class NamedLayout:
             raise InputError(f"layout {self.name}: unknown options {unknown}; allowed: "
                              f"{', '.join(sorted(self.allowed_options | {'args', 'outputs'}))}")
 
+    @abstractmethod
     def naming(self, request: LayoutRequest) -> Naming:
-        raise NotImplementedError
+        """The package's file names for ``request`` (inputs staged, outputs read back)."""
 
     def stage(self, request: LayoutRequest, work: Path) -> Staged:
         return stage_named(self.naming(request), request, work)
