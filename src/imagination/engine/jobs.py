@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -76,14 +76,21 @@ def load_blinded(spec: JobSpec) -> LoadedCase:
 
 def _load_cached(case: Case) -> LoadedCase:
     key = (case.case_id, str(case.manifest), tuple(sorted(case.masks)))
-    cached = _LOADED.get(key)
+    return _remembered(_LOADED, _LOADED_MAX, key, lambda: load_case(case))
+
+
+def _remembered(cache: OrderedDict[Any, LoadedCase], limit: int, key: Any,
+                compute: Callable[[], LoadedCase]) -> LoadedCase:
+    """``compute()`` frozen and kept in ``cache`` (the ``limit`` most recent), returned with
+    dictionaries of its own so that no job changes another's inputs."""
+    cached = cache.get(key)
     if cached is None:
-        cached = _frozen(load_case(case))
-        _LOADED[key] = cached
-        while len(_LOADED) > _LOADED_MAX:
-            _LOADED.popitem(last=False)
+        cached = _frozen(compute())
+        cache[key] = cached
+        while len(cache) > limit:
+            cache.popitem(last=False)
     else:
-        _LOADED.move_to_end(key)
+        cache.move_to_end(key)
     return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
                       masks=dict(cached.masks), tissues=dict(cached.tissues))
 
@@ -100,21 +107,12 @@ def _perturbed(spec: JobSpec, loaded: LoadedCase) -> LoadedCase:
     from imagination.perturb.registry import apply_perturbation
 
     case = loaded.case  # the job's exam or one of its other exams (a response baseline)
+    seed = int(spec.perturbation_seed or 0)
     key = canonical_json({"case": [case.case_id, str(case.manifest), sorted(case.masks)],
                           "kind": spec.variant.kind, "severity": spec.variant.severity,
-                          "seed": int(spec.perturbation_seed or 0),
-                          "params": dict(spec.variant.params)})
-    cached = _PERTURBED.get(key)
-    if cached is None:
-        cached = _frozen(apply_perturbation(loaded, str(spec.variant.kind),
-                                            spec.variant.severity,
-                                            int(spec.perturbation_seed or 0),
-                                            spec.variant.params))
-        _PERTURBED[key] = cached
-        while len(_PERTURBED) > _PERTURBED_MAX:
-            _PERTURBED.popitem(last=False)
-    return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
-                      masks=dict(cached.masks), tissues=dict(cached.tissues))
+                          "seed": seed, "params": dict(spec.variant.params)})
+    return _remembered(_PERTURBED, _PERTURBED_MAX, key, lambda: apply_perturbation(
+        loaded, str(spec.variant.kind), spec.variant.severity, seed, spec.variant.params))
 
 
 def prepare_case(spec: JobSpec) -> LoadedCase:
