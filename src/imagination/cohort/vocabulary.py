@@ -93,10 +93,6 @@ ALIAS_COLUMN: Final[str] = "subject_aliases"
 BASELINE_COLUMN: Final[str] = "baseline_case_id"
 DAY_COLUMNS: Final[tuple[str, ...]] = ("days_from_baseline", "days_since_radiotherapy_end")
 LONGITUDINAL_COLUMNS: Final[tuple[str, ...]] = (BASELINE_COLUMN, *DAY_COLUMNS)
-#: Manifest metadata ``longitudinal_registration``: ``same_grid`` (default, checked: a
-#: follow-up and its baseline share the reference grid) or ``registered`` (declared
-#: co-registered in world coordinates; grids may differ and are resampled by the consumer).
-REGISTRATIONS: Final[tuple[str, ...]] = ("same_grid", "registered")
 
 
 def mask_column(mask: str) -> str:

@@ -197,9 +197,9 @@ def simulate_course(tumour: Tumour, params: CaseParameters, fate: str, timeline:
             ratio = float(rng.uniform(low, high))
             density = _scaled_to(residual, ratio, et_volume, reference)
             if fate == "pseudoprogression":
-                tumour_et = et_volume(density)
-                if k == 0:
-                    peak_shell = float(rng.uniform(*PSEUDO_PEAK_RATIO)) * reference - tumour_et
+                if k == 0:  # the peak is set once, at the first follow-up
+                    peak_shell = (float(rng.uniform(*PSEUDO_PEAK_RATIO)) * reference
+                                  - et_volume(density))
                 extra = peak_shell * (PSEUDO_DECAY ** k)
                 core = density >= tumour.thresholds.t1c
                 shell = _treatment_shell(core, cavity, field_mask, tumour.brain, spacing, extra,

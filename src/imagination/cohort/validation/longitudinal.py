@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from imagination.cohort.case import Grid
 from imagination.cohort.loading import load_grid
 from imagination.cohort.manifest import parse_days
 from imagination.cohort.validation.identity import Entry
@@ -111,6 +112,13 @@ def _reference_grid_path(entry: Entry) -> tuple[str, Path] | None:
 def grid_problems(entries: list[Entry]) -> Iterator[Problem]:
     """A follow-up and its baseline on different reference grids, unless declared registered."""
     by_id = {e.row["case_id"]: e for e in entries if e.row.get("case_id")}
+    grids: dict[Path, Grid] = {}  # a baseline shared by several follow-ups is read once
+
+    def grid_of(path: Path) -> Grid:
+        if path not in grids:
+            grids[path] = load_grid(path)
+        return grids[path]
+
     for entry in entries:
         baseline = by_id.get(entry.row.get(BASELINE_COLUMN) or "")
         if baseline is None or baseline is entry:
@@ -121,7 +129,7 @@ def grid_problems(entries: list[Entry]) -> Iterator[Problem]:
         if mine is None or theirs is None:
             continue
         try:
-            grid, base_grid = load_grid(mine[1]), load_grid(theirs[1])
+            grid, base_grid = grid_of(mine[1]), grid_of(theirs[1])
         except CaseError:
             continue  # the file checks report it
         if differences := base_grid.differences(grid):
