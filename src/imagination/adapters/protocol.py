@@ -65,6 +65,8 @@ def blinding_of(adapter: object) -> str:
     where the harness enforces it, else ``by convention (...)`` (an optional attribute
     ``blinding``; in-process by default)."""
     return str(getattr(adapter, "blinding", IN_PROCESS_BLINDING))
+
+
 def reads_reference_masks(adapter: object) -> bool:
     """Whether the adapter is a declared reference pathway that reads the cases' reference
     masks (optional attribute ``reads_reference_masks``, e.g. RANO 2.0 on the reference

@@ -19,6 +19,7 @@ To add metrics: write the pure function, build :class:`Metric` objects for it in
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -153,8 +154,6 @@ def _response() -> list[Metric]:
     """Response assessment (pairs of exams): the classification metrics on the RANO classes
     (and on true vs pseudoprogression), plus quadratic-weighted kappa and sensitivity at a
     fixed specificity."""
-    from dataclasses import replace
-
     shared = [replace(m, family="response") for m in _classification()]
     return [
         *shared,

@@ -103,6 +103,12 @@ def gates_markdown(gates: Sequence[GateResult]) -> str:
     return "\n\n".join(parts)
 
 
+def with_region(name: str, rows: pd.DataFrame) -> str:
+    """``name`` followed by ``(region)`` when ``rows`` are all of one region."""
+    regions = rows["region"].dropna().unique() if "region" in rows.columns else []
+    return f"{name} ({regions[0]})" if len(regions) == 1 else name
+
+
 def what_values_are(metric: str) -> str:
     """One line saying what a metric's numbers are: label, unit and which way is better."""
     meaning = semantics(metric)
@@ -127,9 +133,8 @@ def summary_markdown(results: RunResults, gates: Sequence[GateResult]) -> str:
     for task in results.tasks:
         metric = primary_metric(results, task)
         rows = select_leaderboard(results.leaderboard, task=task, metric=metric)
-        regions = rows["region"].dropna().unique() if "region" in rows.columns else []
-        shown = f"{metric} ({regions[0]})" if len(regions) == 1 else metric
-        parts += ["", f"## {task}: {shown}", "", f"_{what_values_are(metric)}_", "",
+        parts += ["", f"## {task}: {with_region(metric, rows)}", "",
+                  f"_{what_values_are(metric)}_", "",
                   leaderboard_markdown(rows, results.level, results)]
     chained = chained_headline(results)
     if chained:

@@ -10,9 +10,7 @@ from typing import Any
 from imagination.report.markdown import count, fmt, interval
 from imagination.report.tables import RunResults
 from imagination.report.task_section import classification_figures
-
-#: one-vs-rest metrics shown per class, in order
-CLASS_METRICS = ("sensitivity", "specificity", "f1", "auroc", "auprc")
+from imagination.tasks.response import PER_CLASS_METRICS as CLASS_METRICS
 
 
 def response_figures(results: RunResults, task: str, colours: dict[str, str]) -> dict[str, Any]:

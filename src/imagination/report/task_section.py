@@ -11,7 +11,7 @@ from typing import Any
 
 from imagination.report import curves, plots
 from imagination.report.examples import example_figure, example_files
-from imagination.report.markdown import count, fmt, interval
+from imagination.report.markdown import count, fmt, interval, with_region
 from imagination.report.robustness_section import robustness_section
 from imagination.report.sections import (
     MAX_HEADLINE,
@@ -230,9 +230,7 @@ def at_a_glance(results: RunResults, task: str) -> dict[str, str] | None:
     if board.empty:
         return None
     best = board.iloc[0]
-    regions = board["region"].dropna().unique() if "region" in board.columns else []
-    shown = f"{label(primary)} ({regions[0]})" if len(regions) == 1 else label(primary)
-    row = {"task": task, "anchor": f"task-{task}", "metric": shown,
+    row = {"task": task, "anchor": f"task-{task}", "metric": with_region(label(primary), board),
            "best": str(best["adapter"]), "value": fmt(best["value"]),
            "ci": interval(best["ci_low"], best["ci_high"]), "n": count(best["n"]),
            "runner_up": "–", "verdict": "only adapter",

@@ -32,6 +32,7 @@ from imagination.adapters.validation import check_inputs
 from imagination.cohort.case import LoadedCase
 from imagination.cohort.labelmap import LabelMap
 from imagination.errors import CaseError, InputError
+from imagination.metrics.segmentation import union_box
 
 #: BraTS 2023 codes of the output.
 NETC, SNFH, ET = 1, 2, 3
@@ -70,11 +71,9 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     encloses its necrosis in the others). Computed in the mask's bounding box grown by one
     voxel: the background ring around it reaches the outside, so the result is the same."""
     filled = np.zeros(mask.shape, dtype=bool)
-    index = np.argwhere(mask)
-    if not index.size:
+    box = union_box(mask)
+    if box is None:
         return filled
-    box = tuple(slice(max(int(lo) - 1, 0), int(hi) + 2)
-                for lo, hi in zip(index.min(axis=0), index.max(axis=0), strict=True))
     part = mask[box]
     inner = ndimage.binary_fill_holes(part)
     for z in range(part.shape[2]):

@@ -81,13 +81,12 @@ def depth_mm(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarra
     lies outside the mask and is nearer to any voxel inside than anything beyond it)."""
     from scipy.ndimage import distance_transform_edt
 
+    from imagination.metrics.segmentation import union_box
+
     out = np.zeros(mask.shape, dtype=np.float64)
-    index = np.argwhere(mask)
-    if not index.size:
-        return out
-    box = tuple(slice(max(int(lo) - 1, 0), int(hi) + 2)
-                for lo, hi in zip(index.min(axis=0), index.max(axis=0), strict=True))
-    out[box] = distance_transform_edt(mask[box], sampling=spacing)
+    box = union_box(mask)
+    if box is not None:
+        out[box] = distance_transform_edt(mask[box], sampling=spacing)
     return out
 
 
