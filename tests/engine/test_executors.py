@@ -223,3 +223,34 @@ def test_an_idle_worker_killed_from_outside_is_replaced_without_failing_a_job():
         executor._pool[0].process.join(10)
         [(_, second)] = executor.map_unordered(worker_pid, [2], timeout_s=30)
     assert second.ok and second.value != first.value
+
+
+def test_a_worker_holds_the_next_job_while_its_result_is_handled():
+    """Pipelining: when a result reaches the caller, the worker already has the next job."""
+    with LocalExecutor(1) as executor:
+        seen = []
+        for item, outcome in executor.map_unordered(worker_pid, [1, 2, 3, 4], timeout_s=30):
+            assert outcome.ok
+            held = [job.item for job in executor._pool[0].jobs]
+            seen.append((item, held))
+    assert seen[:3] == [(1, [2]), (2, [3]), (3, [4])]
+    assert seen[3] == (4, [])
+
+
+def test_a_job_queued_behind_a_crash_or_timeout_runs_on_a_new_worker():
+    with LocalExecutor(1) as executor:
+        results = dict(executor.map_unordered(misbehave, ["exit", "a", "hang", "b", "c"],
+                                              timeout_s=3.0))
+    assert results["exit"].failure.kind == "crash"
+    assert results["hang"].failure.kind == "timeout"
+    assert {k: results[k].value for k in "abc"} == {"a": "A", "b": "B", "c": "C"}
+
+
+def test_jobs_too_big_to_queue_wait_for_an_idle_worker_and_all_run():
+    items = [str(i) * 50_000 for i in range(6)]  # each message larger than the queue limit
+    results = {}
+    with LocalExecutor(2) as executor:
+        for item, outcome in executor.map_unordered(misbehave, items, timeout_s=30):
+            assert all(len(w.jobs) <= 1 for w in executor._pool)
+            results[item] = outcome
+    assert {k: v.value for k, v in results.items()} == {i: i.upper() for i in items}

@@ -267,3 +267,26 @@ def test_a_distance_map_uses_the_palette_and_beats_deflate() -> None:
     assert encoded.codec == "palette-zstd"
     assert len(encoded.payload) < len(zlib.compress(distance.tobytes(), 1)) / 2
     assert decode_array(encoded.spec(), encoded.payload).tobytes() == distance.tobytes()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 65_535), st.integers(0, 2**32 - 1))
+def test_the_quick_palette_check_never_refuses_a_map_that_fits(n_values: int, seed: int) -> None:
+    from imagination.engine.arraycodec import _too_many_values
+
+    rng = np.random.default_rng(seed)
+    values = rng.choice(2**32, size=n_values, replace=False).astype(np.uint32)
+    bits = values[rng.integers(0, n_values, size=200_000)]
+    bits[:n_values] = values  # every value present
+    assert not _too_many_values(bits)
+
+
+def test_a_map_of_more_distinct_floats_than_a_palette_holds_is_stored_plain() -> None:
+    from imagination.engine.arraycodec import _too_many_values
+
+    values = np.arange(70_000, dtype=np.uint32) + np.uint32(0x3F000000)  # 70,000 floats in [0.5, 1)
+    assert _too_many_values(values)
+    array = values.view(np.float32).reshape(70, 100, 10)
+    encoded = encode_array(array)
+    assert encoded.codec == "shuffle-zstd"
+    assert decode_array(encoded.spec(), encoded.payload).tobytes() == array.tobytes()

@@ -7,21 +7,26 @@ raises out of the executor; the caller orders results by key, so completion orde
 
 Local executor, chosen design: ``workers`` long-lived worker processes (``forkserver`` start
 method on Linux, ``spawn`` elsewhere), each running one job at a time and fed through its own
-pipe, at most one job in flight per worker (items are pulled lazily, so a plan of any size is
-never held in worker memory). With an ``affinity`` key (the bench's: the job's case), an idle
-worker gets the next job of the key it ran last, so the case it holds in memory is reused; a
-worker with none left opens a key no other worker holds, looking ahead a bounded number of
-jobs; only when nothing else is left does it take a job of another worker's key (no idle tail).
-``concurrent.futures.ProcessPoolExecutor`` is not used because it
-cannot stop one hung job, and one crashed worker breaks the whole pool and fails every pending
-future without saying which job crashed. Here the parent knows which job each worker runs: a job
-past its timeout gets its worker killed (SIGKILL) and replaced; a worker that dies (segfault,
-``os._exit``, OOM kill) fails exactly its own job, with the exit code, and is replaced. Other
-jobs are not disturbed. ``workers=1`` without a timeout runs jobs in the calling process (easy
-to debug, same outcomes). Jobs run with BLAS/OpenMP pools limited to one thread everywhere
-(environment variables set before a worker imports them, ``threadpoolctl`` for libraries
-already loaded, Dask's own worker environment), so results do not depend on the executor or the
-worker count, and workers do not oversubscribe the cores.
+pipe. A worker holds its running job and, while more jobs wait, one queued behind it (small job
+messages only, so a send never blocks on a full pipe): it starts the next job the moment it
+sends a result, instead of idling while the parent stores that result and picks the next job.
+Items are pulled lazily, so a plan of any size is never held in worker memory. With an
+``affinity`` key (the bench's: the job's case), an idle worker gets the next job of the key it
+ran last, so the case it holds in memory is reused; a worker with none left opens a key no other
+worker holds, looking ahead a bounded number of jobs; only when nothing else is left does it
+take a job of another worker's key (no idle tail; a job is queued behind a running one only
+while at least as many jobs wait as there are workers).
+``concurrent.futures.ProcessPoolExecutor`` is not used because it cannot stop one hung job, and
+one crashed worker breaks the whole pool and fails every pending future without saying which job
+crashed. Here the parent knows which job each worker runs: a job past its timeout gets its
+worker killed (SIGKILL) and replaced; a worker that dies (segfault, ``os._exit``, OOM kill)
+fails exactly its own job, with the exit code, and is replaced. The job queued behind it had not
+started: it goes back to the queue. Other jobs are not disturbed. ``workers=1`` without a
+timeout runs jobs in the calling process (easy to debug, same outcomes). Jobs run with
+BLAS/OpenMP pools limited to one thread everywhere (environment variables set before a worker
+imports them, ``threadpoolctl`` for libraries already loaded, Dask's own worker environment), so
+results do not depend on the executor or the worker count, and workers do not oversubscribe the
+cores.
 
 Dask executor: a ``distributed.Client`` to a scheduler address, or a ``LocalCluster`` of
 ``workers`` single-threaded worker processes. Jobs are submitted in a bounded window and
@@ -72,6 +77,9 @@ _STARTUP_GRACE_S = 120.0
 _WINDOW_REFRESH_S = 2.0
 _SUBMIT_ATTEMPTS = 3
 _STARTED = "started"
+#: Largest job message (function + item) queued behind a running job: two such messages fit
+#: in any socket buffer, so the parent's send cannot block while the worker sends its result.
+_QUEUE_MESSAGE_MAX = 32 * 1024
 #: Jobs an affinity-aware local map pulls ahead of the workers, at most.
 _LOOKAHEAD = 256
 #: Thread-pool sizes for worker processes: one job per core, no oversubscription.
@@ -234,7 +242,7 @@ class _Job:
 
 
 class _Worker:
-    """One worker process and the job it is running."""
+    """One worker process, the job it is running and at most one queued behind it."""
 
     def __init__(self, context: Any) -> None:
         parent_end, child_end = context.Pipe(duplex=True)
@@ -246,14 +254,27 @@ class _Worker:
         with sigint_blocked():  # the worker (and a fork server started now) ignore Ctrl-C
             self.process.start()
         child_end.close()
-        self.job: _Job | None = None
-        #: Affinity key of the last job this worker ran (its cached case).
+        #: Jobs sent, in the order the worker runs them: the running one first.
+        self.jobs: deque[_Job] = deque()
+        #: Affinity key of the last job sent to this worker (its cached case).
         self.affinity: Hashable = None
+
+    @property
+    def job(self) -> _Job | None:
+        """The job running (or about to start) in this worker."""
+        return self.jobs[0] if self.jobs else None
 
     def submit(self, fn_payload: bytes, item: Any, item_payload: bytes) -> None:
         """Send a pickled job; raises ``OSError`` if the worker is gone."""
         self.conn.send((fn_payload, item_payload))
-        self.job = _Job(item, time.monotonic())
+        self.jobs.append(_Job(item, time.monotonic()))
+
+    def finish_head(self) -> _Job:
+        """Drop the finished running job; the queued one (if any) is next, its clock reset."""
+        job = self.jobs.popleft()
+        if self.jobs:
+            self.jobs[0].submitted = time.monotonic()
+        return job
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -273,7 +294,7 @@ class _Worker:
 
 def _shutdown(workers: list[_Worker]) -> None:
     for worker in workers:
-        if worker.job is None:
+        if not worker.jobs:
             worker.stop()
         else:
             worker.kill()
@@ -312,6 +333,19 @@ class _Dispatcher(Generic[T]):
             del self._buffer[key]
         self._buffered -= 1
         return item
+
+    def give_back(self, item: T) -> None:
+        """Put back an item that was handed out but never started (it is handed out next)."""
+        key = self.key(item)
+        self._buffer.setdefault(key, deque()).appendleft(item)
+        self._buffer.move_to_end(key, last=False)
+        self._buffered += 1
+
+    def waiting_at_least(self, count: int) -> bool:
+        """Whether at least ``count`` items are left (pulls ahead, within the look-ahead)."""
+        while self._buffered < count and self._buffered < _LOOKAHEAD and self._pull():
+            pass
+        return self._buffered >= count
 
     def next_for(self, mine: Hashable, held: set[Hashable]) -> T:
         """The next item for a worker that last ran key ``mine`` while other workers hold the
@@ -405,24 +439,44 @@ class LocalExecutor:
             return
         yield from self._map_in_workers(fn, _Dispatcher(items, affinity), timeout_s)
 
-    def _retire(self, worker: _Worker) -> None:
-        """Drop a dead or killed worker; a fresh one starts when a job needs it."""
+    def _retire(self, worker: _Worker, pending: _Dispatcher[Any] | None = None) -> None:
+        """Drop a dead or killed worker (a fresh one starts when a job needs it); jobs queued
+        behind its running one go back to ``pending``."""
         self._pool.remove(worker)
-        worker.job = None
+        if worker.jobs:
+            worker.jobs.popleft()
+        while worker.jobs:
+            queued = worker.jobs.pop()
+            if pending is not None:
+                pending.give_back(queued.item)
         worker.kill()
+
+    def _next_worker(self, pending: _Dispatcher[Any]) -> tuple[_Worker | None, bool]:
+        """The worker to send the next job to (``None``: start a new one) and whether one is
+        to be sent at all: an idle worker first, then a new one, then one with a running job
+        but nothing queued, while enough jobs wait that no other worker would idle for it."""
+        idle = next((w for w in self._pool if not w.jobs), None)
+        if idle is not None:
+            return idle, True
+        if len(self._pool) < self.workers:
+            return None, True
+        single = next((w for w in self._pool if len(w.jobs) == 1), None)
+        if single is not None and pending.waiting_at_least(self.workers):
+            return single, True
+        return None, False
 
     def _map_in_workers(self, fn: Callable[[T], R], pending: _Dispatcher[T],
                         timeout_s: float | None) -> Iterator[tuple[T, Outcome[R]]]:
         fn_payload: bytes | None = None
-        exhausted = False
         finished_normally = False
         try:
             while True:
                 # give every idle worker a job; start workers only when jobs wait for them
                 # (an empty or short map starts none or few: a warm re-run starts none)
+                exhausted = False  # a job given back by a lost worker is handed out again
                 while not exhausted:
-                    worker = next((w for w in self._pool if w.job is None), None)
-                    if worker is None and len(self._pool) >= self.workers:
+                    worker, send = self._next_worker(pending)
+                    if not send:
                         break
                     held = {w.affinity for w in self._pool if w is not worker}
                     try:
@@ -437,6 +491,12 @@ class LocalExecutor:
                     except Exception as exc:  # the job cannot be sent to another process
                         yield item, _error_outcome(exc, 0.0)
                         continue
+                    if (worker is not None and worker.jobs
+                            and len(fn_payload) + len(item_payload) > _QUEUE_MESSAGE_MAX):
+                        worker = next((w for w in self._pool if not w.jobs), None)
+                        if worker is None and len(self._pool) >= self.workers:
+                            pending.give_back(item)  # too big to queue: wait for an idle one
+                            break
                     for _attempt in range(_SUBMIT_ATTEMPTS):
                         if worker is None:
                             worker = _Worker(self._context)
@@ -446,8 +506,8 @@ class LocalExecutor:
                             worker.affinity = pending.key(item)
                             break
                         except OSError:  # an idle worker died (e.g. OOM killer): use another
-                            self._retire(worker)
-                            worker = next((w for w in self._pool if w.job is None), None)
+                            self._retire(worker, pending)
+                            worker = next((w for w in self._pool if not w.jobs), None)
                     else:
                         raise RunIncomplete("worker processes die before taking a job; "
                                             "check memory limits, then run the same command")
@@ -464,17 +524,18 @@ class LocalExecutor:
                 multiprocessing.connection.wait(
                     [w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=wait_s)
                 for worker in busy:
-                    result = self._collect(worker, timeout_s)
+                    result = self._collect(worker, timeout_s, pending)
                     if result is not None:
                         yield result
         finally:
             if not finished_normally:  # interrupted or abandoned: kill jobs still running
-                for worker in [w for w in self._pool if w.job is not None]:
+                for worker in [w for w in self._pool if w.jobs]:
                     worker.kill()
                     self._pool.remove(worker)
 
-    def _collect(self, worker: _Worker, timeout_s: float | None) -> tuple[Any, Outcome[Any]] | None:
-        """The finished, crashed or timed-out job of ``worker``, if any."""
+    def _collect(self, worker: _Worker, timeout_s: float | None, pending: _Dispatcher[Any]
+                 ) -> tuple[Any, Outcome[Any]] | None:
+        """The finished, crashed or timed-out running job of ``worker``, if any."""
         job = worker.job
         assert job is not None
         lost = False
@@ -487,7 +548,7 @@ class LocalExecutor:
             if message == _STARTED:
                 job.started = time.monotonic()
                 continue
-            worker.job = None
+            worker.finish_head()
             return job.item, message
         elapsed = time.monotonic() - (job.started or job.submitted)
         if lost or not worker.process.is_alive():
@@ -495,13 +556,13 @@ class LocalExecutor:
             code = worker.process.exitcode
             how = (f"killed by signal {signal.Signals(-code).name}" if code is not None
                    and code < 0 and -code in signal.valid_signals() else f"exit code {code}")
-            self._retire(worker)
+            self._retire(worker, pending)
             message = f"the worker process running this job died ({how})"
             return job.item, Outcome(failure=Failure("crash", "WorkerCrash", message),
                                      wall_s=elapsed)
         if timeout_s is not None and time.monotonic() >= job.deadline(timeout_s):
             worker.kill()
-            self._retire(worker)
+            self._retire(worker, pending)
             message = f"the job ran longer than its timeout of {timeout_s:g} s and was stopped"
             return job.item, Outcome(failure=Failure("timeout", "Timeout", message),
                                      wall_s=elapsed)
