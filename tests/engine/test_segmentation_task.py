@@ -3,6 +3,8 @@ outputs, and per-region scoring through the registry."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,10 @@ def test_references_and_exported_label_maps(tmp_path) -> None:
         check_predictions(wrong.predict(case), wrong, case, ["segmentation"])
 
 
+def _forbidden(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("scoring must run in this process here")
+
+
 def _seg_program(label: str, mode: str) -> dict:
     import sys
     from pathlib import Path
@@ -98,20 +104,27 @@ def _seg_program(label: str, mode: str) -> dict:
 
 
 @pytest.mark.slow
-def test_segmentation_end_to_end(bench_cohort, tmp_path) -> None:
+def test_segmentation_end_to_end(bench_cohort, tmp_path, monkeypatch) -> None:
     import pandas as pd
 
+    import imagination.engine.case_pool as case_pool
+    import imagination.tasks.segmentation_scoring as segmentation_scoring
     from imagination.config import load_config
     from imagination.engine.bench import run_bench
     from imagination.report.regenerate import write_reports
     from tests.engine.conftest import write_config
 
+    forked: list[int] = []
+    real_map = case_pool.map_in_processes
+    monkeypatch.setattr(case_pool, "map_in_processes", lambda fn, items, workers: (
+        forked.append(workers), real_map(fn, items, workers))[1])
     config = write_config(tmp_path, bench_cohort, [
         {"name": "intensity-rule-seg"}, {"name": "empty"}, _seg_program("program", "ok"),
         _seg_program("mixed", "mixed"), {"name": "margin-15mm"}],
-        tasks=["segmentation", "recurrence"])
+        tasks=["segmentation", "recurrence"], executor={"kind": "local", "workers": 2})
     run = tmp_path / "run"
     run_bench(load_config(config), run_dir=run)
+    assert forked == ([] if (os.cpu_count() or 1) < 2 else [2, 2])  # recurrence, segmentation
     board = pd.read_csv(run / "leaderboard.csv")
     seg = board[board["task"] == "segmentation"]
     assert set(seg["region"]) == {"WT", "TC", "ET", "NETC", "SNFH"}  # RC: not in brats2023
@@ -137,3 +150,21 @@ def test_segmentation_end_to_end(bench_cohort, tmp_path) -> None:
     write_reports(run)
     html = (run / "report.html").read_text()
     assert "Volume agreement (whole tumour)" in html and "Dice per case" in html
+
+    # the cases were scored in 2 processes (the config's workers): scoring them again in this
+    # process, with the score memo emptied, writes the same bytes; so does a run from the memo
+    import sqlite3
+
+    names = ("per_case.csv", "leaderboard.csv", "comparisons.csv", "robustness.csv")
+    tables = {name: (run / name).read_bytes() for name in names}
+    examples = sorted(p.name for p in (run / "examples").iterdir())
+    with sqlite3.connect(run / "store" / "index.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM scores").fetchone()[0] >= 10
+        conn.execute("DELETE FROM scores")
+    monkeypatch.setattr(case_pool, "map_in_processes", _forbidden)
+    monkeypatch.setattr(case_pool, "scoring_workers", lambda _config: 1)
+    monkeypatch.setattr(segmentation_scoring, "scoring_workers", lambda _config: 1)
+    for _ in range(2):
+        run_bench(load_config(config), run_dir=run)
+        assert {name: (run / name).read_bytes() for name in names} == tables
+        assert sorted(p.name for p in (run / "examples").iterdir()) == examples

@@ -71,18 +71,23 @@ def _bits(array: np.ndarray) -> np.ndarray:
 
 
 def _too_many_values(bits: np.ndarray) -> bool:
-    """Certainly more than ``_PALETTE_MAX`` distinct values: more low-20-bit patterns are
-    occupied than that (each distinct value occupies one; collisions only lower the count).
-    About a fifth of the cost of the factorisation it saves on a map of distinct floats."""
-    low = (bits & np.asarray(0xFFFFF, dtype=bits.dtype)).astype(np.intp, copy=False)
-    return int(np.count_nonzero(np.bincount(low, minlength=1 << 20))) > _PALETTE_MAX
+    """Certainly more than ``_PALETTE_MAX`` distinct values, checked where a sample suggests
+    so: more low-17-bit patterns are occupied than that (each distinct value occupies one;
+    collisions only lower the count). A few ms against the tens of ms a factorisation takes
+    to fail on a map of distinct floats; ``False`` leaves the count to the factorisation."""
+    import pandas as pd
+
+    if bits.size <= _PALETTE_MAX or pd.unique(bits[::8]).size * 8 <= _PALETTE_MAX:
+        return False
+    low = (bits & np.asarray(0x1FFFF, dtype=bits.dtype)).astype(np.intp, copy=False)
+    return int(np.count_nonzero(np.bincount(low, minlength=1 << 17))) > _PALETTE_MAX
 
 
 def _palette(array: np.ndarray) -> EncodedArray | None:
     import pandas as pd  # hash-based factorisation: one O(n) pass, no sort of the map
 
     bits = _bits(array).ravel()
-    if bits.size > _PALETTE_MAX and _too_many_values(bits):
+    if _too_many_values(bits):
         return None
     codes, found = pd.factorize(bits, sort=False)
     if found.size > _PALETTE_MAX:

@@ -9,12 +9,14 @@ import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from imagination.atomic import atomic_write_bytes
 from imagination.cohort.case import Case, LoadedCase
 from imagination.cohort.loading import load_case
+from imagination.engine.case_pool import map_cases
 from imagination.engine.case_scoring import CaseScore
 from imagination.engine.hashing import canonical_json, file_digest
 from imagination.engine.plan import JobSpec
@@ -69,65 +71,68 @@ def recurrence_truth(loaded: LoadedCase) -> RecurrenceTruth | None:
 
 
 def score_recurrence(cases: Sequence[Case], jobs: Sequence[JobSpec], store: PredictionStore,
-                     *, margin_mm: float, examples_dir: Path | None = None,
+                     *, margin_mm: float, examples_dir: Path | None = None, workers: int = 1,
                      ) -> Iterator[CaseScore]:
-    """Score every recurrence job, one case (and one map) in memory at a time.
+    """Score every recurrence job, one case (and one map) in memory at a time per process.
 
+    Cases whose scores the store does not remember yet are scored first, in ``workers``
+    processes, and remembered; then every case's scores come from the memo, in case order.
     Perturbed jobs also get ``plan_dice_vs_clean``: the Dice of their plan with the clean one."""
     by_case: dict[str, list[JobSpec]] = {}
     for job in jobs:
         by_case.setdefault(job.case.case_id, []).append(job)
+    todo = [(case, by_case[case.case_id]) for case in cases if case.case_id in by_case]
+    keys = {case.case_id: _scores_key(case, case_jobs, store, margin_mm)
+            for case, case_jobs in todo}
+    found = {case.case_id: store.lookup_scores(keys[case.case_id]) for case, _ in todo}
+    missing = [item for item in todo if found[item[0].case_id] is None]
+    for (case, _), rows in zip(missing, map_cases(_score_case, (store, margin_mm), missing,
+                                                  workers), strict=True):
+        store.remember_scores(keys[case.case_id], rows)
+        found[case.case_id] = rows
     example_written: set[str] = set()
-    for case in cases:
-        case_jobs = by_case.get(case.case_id, [])
-        if not case_jobs:
+    for case, case_jobs in todo:
+        by_key = {job.key: job for job in case_jobs}
+        scores = [CaseScore(by_key[key], values, reason)
+                  for key, values, reason in found[case.case_id]]
+        if examples_dir is not None:
+            _restore_examples(examples_dir, case, scores, store, example_written, margin_mm)
+        yield from scores
+
+
+def _score_case(shared: tuple[PredictionStore, float], item: tuple[Case, list[JobSpec]]
+                ) -> list[list[Any]]:
+    """``[job key, values or None, reason]`` of every job of one case (a worker's unit)."""
+    store, margin_mm = shared
+    case, case_jobs = item
+    truth = recurrence_truth(load_case(case))
+    if truth is None:
+        return []
+    rows: list[list[Any]] = []
+    std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
+    k = int(np.count_nonzero(std))
+    perturbed = {j.adapter_label for j in case_jobs if j.variant.kind is not None}
+    clean_plans: dict[str, np.ndarray] = {}
+    for job in sorted(case_jobs, key=lambda j: j.variant.kind is not None):
+        record = store.get(job.key)
+        score_map = None if record is None else record.outputs.get(TASK)
+        if record is None or record.failure is not None or score_map is None:
+            reason = ("missing: no stored result" if record is None else
+                      f"{(record.failure or {}).get('kind', 'error')}: "
+                      f"{(record.failure or {}).get('reason', 'no map')}")
+            rows.append([job.key, None, reason])
             continue
-        memo_key = _scores_key(case, case_jobs, store, margin_mm)
-        remembered = store.lookup_scores(memo_key)
-        if remembered is not None:  # same predictions, same truth files, same metric versions
-            by_key = {job.key: job for job in case_jobs}
-            restored = [CaseScore(by_key[key], values, reason)
-                        for key, values, reason in remembered]
-            if examples_dir is not None:
-                _restore_examples(examples_dir, case, restored, store, example_written,
-                                  margin_mm)
-            yield from restored
-            continue
-        truth = recurrence_truth(load_case(case))
-        if truth is None:
-            store.remember_scores(memo_key, [])
-            continue
-        scored: list[CaseScore] = []
-        std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)
-        k = int(np.count_nonzero(std))
-        perturbed = {j.adapter_label for j in case_jobs if j.variant.kind is not None}
-        clean_plans: dict[str, np.ndarray] = {}
-        for job in sorted(case_jobs, key=lambda j: j.variant.kind is not None):
-            record = store.get(job.key)
-            score_map = None if record is None else record.outputs.get(TASK)
-            if record is None or record.failure is not None or score_map is None:
-                reason = ("missing: no stored result" if record is None else
-                          f"{(record.failure or {}).get('kind', 'error')}: "
-                          f"{(record.failure or {}).get('reason', 'no map')}")
-                scored.append(CaseScore(job, None, reason))
-                continue
-            values = declared_edge_cases(recurrence_case_metrics(
-                score_map, truth.recurrence, truth.core, truth.brain, truth.spacing,
-                margin_mm=margin_mm, enhancing_mask=truth.enhancing, standard=std), truth, k)
-            if job.adapter_label in perturbed:  # plans are compared with the clean one
-                plan = isovolumetric_plan(score_map, truth.brain, k, truth.spacing)
-                if job.variant.kind is None:
-                    clean_plans[job.adapter_label] = plan
-                elif job.adapter_label in clean_plans:
-                    values["plan_dice_vs_clean"] = plan_dice(clean_plans[job.adapter_label],
-                                                             plan)
-            scored.append(CaseScore(job, values, ""))
-            if (examples_dir is not None and _example_candidate(job, values, case)
-                    and job.adapter_label not in example_written and truth.t1c is not None):
-                write_example(examples_dir, job, truth, score_map, std)
-                example_written.add(job.adapter_label)
-        store.remember_scores(memo_key, [[s.job.key, s.values, s.reason] for s in scored])
-        yield from scored
+        values = declared_edge_cases(recurrence_case_metrics(
+            score_map, truth.recurrence, truth.core, truth.brain, truth.spacing,
+            margin_mm=margin_mm, enhancing_mask=truth.enhancing, standard=std), truth, k)
+        if job.adapter_label in perturbed:  # plans are compared with the clean one
+            plan = isovolumetric_plan(score_map, truth.brain, k, truth.spacing)
+            if job.variant.kind is None:
+                clean_plans[job.adapter_label] = plan
+            elif job.adapter_label in clean_plans:
+                values["plan_dice_vs_clean"] = plan_dice(clean_plans[job.adapter_label], plan)
+        rows.append([job.key, values, ""])
+    return rows
 
 
 def declared_edge_cases(values: dict[str, float], truth: RecurrenceTruth,
@@ -164,8 +169,8 @@ def example_path(folder: Path, job: JobSpec) -> Path:
 
 def _restore_examples(folder: Path, case: Case, scores: Sequence[CaseScore],
                       store: PredictionStore, written: set[str], margin_mm: float) -> None:
-    """Scores came from the memo: write the example slices this case owes that are missing
-    on disk (idempotent: an existing file is kept)."""
+    """Write the example slices this case owes (the first candidate per adapter, in case
+    order) that are missing on disk (idempotent: an existing file is kept)."""
     owed = [s.job for s in scores if s.job.adapter_label not in written
             and _example_candidate(s.job, s.values, case)]
     written.update(job.adapter_label for job in owed)

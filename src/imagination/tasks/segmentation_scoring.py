@@ -11,6 +11,7 @@ of predicted volumes (``reproducibility.csv``)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -19,12 +20,17 @@ from typing import Any
 import numpy as np
 
 from imagination.atomic import atomic_write_bytes
+from imagination.cohort.case import Case
 from imagination.cohort.labelmap import LabelMap
 from imagination.cohort.loading import load_case
 from imagination.cohort.vocabulary import SCORED_REGIONS
+from imagination.engine.case_pool import map_cases, scoring_workers
 from imagination.engine.case_scoring import STABILITY_SUFFIX, CaseScore, case_task_tables
+from imagination.engine.hashing import canonical_json, file_digest
 from imagination.engine.plan import CLEAN, JobSpec
+from imagination.engine.store import PredictionStore
 from imagination.metrics.brats import NSD_TOLERANCE_MM, region_scores
+from imagination.metrics.registry import policy_versions
 from imagination.metrics.segmentation import dice, union_box
 from imagination.stats.robustness import retest_agreement
 from imagination.tasks.base import ScoringContext, TaskKind, TaskTables
@@ -61,55 +67,126 @@ def segmentation_tables(kind: TaskKind, ctx: ScoringContext, task: str) -> TaskT
 
 def score_segmentation(ctx: ScoringContext, jobs: Sequence[JobSpec], task: str, *,
                        examples_dir: Path | None = None) -> Iterator[tuple[str, CaseScore]]:
-    """(region, score) of every job, one case and one label map in memory at a time."""
+    """(region, score) of every job, in case order.
+
+    Cases whose scores the store does not remember yet are scored first, one case and one
+    label map in memory at a time per process, in the run's scoring processes, and
+    remembered (``PredictionStore.remember_scores``); then every case comes from the memo."""
     by_case: dict[str, list[JobSpec]] = {}
     for job in jobs:
         by_case.setdefault(job.case.case_id, []).append(job)
-    examples: dict[str, tuple[int, str, dict[str, Any]]] = {}  # adapter -> largest WT case
-    for case in ctx.cohort.cases:
-        case_jobs = by_case.get(case.case_id, [])
-        truth_map = case.label_map
-        if not case_jobs or truth_map is None or "tumor" not in case.masks:
-            continue
-        loaded = load_case(case)
-        truth = loaded.masks["tumor"]
-        spacing = loaded.grid.spacing
-        clean: dict[str, dict[str, np.ndarray]] = {}
-        for job in sorted(case_jobs, key=lambda j: j.variant.kind is not None):
-            pred_map = declared_label_map(ctx.adapters.get(job.adapter_label))
-            regions = [r for r in truth_map.scored_regions()
-                       if pred_map is not None and pred_map.defines(r)]
-            record = ctx.store.get(job.key)
-            labels = None if record is None else record.outputs.get(task)
-            if record is None or record.failure is not None or labels is None:
-                reason = ("missing: no stored result" if record is None else
-                          f"{(record.failure or {}).get('kind', 'error')}: "
-                          f"{(record.failure or {}).get('reason', 'no label map')}")
-                for region in regions:
-                    yield region, CaseScore(job, None, reason)
-                continue
-            assert pred_map is not None
-            box = union_box(truth, labels) or tuple(slice(0, 1) for _ in truth.shape)
-            t = truth_map.region_masks(truth[box], regions)
-            p = pred_map.region_masks(labels[box], regions)
-            if job.variant.kind is None:
-                clean[job.adapter_label] = {r: _placed(p[r], box, truth.shape) for r in regions}
-            for region in regions:
-                values = region_scores(t[region], p[region], spacing,
-                                       tolerance_mm=NSD_TOLERANCE_MM)
-                reference = clean.get(job.adapter_label, {}).get(region)
-                if job.variant.kind is not None and reference is not None:
-                    values[STABILITY + STABILITY_SUFFIX] = dice(
-                        reference, _placed(p[region], box, truth.shape), spacing)
-                yield region, CaseScore(job, values, "")
-            size = int(np.count_nonzero(t["WT"])) if "WT" in t else 0
-            if (examples_dir is not None and job.variant.kind is None and size
-                    and size > examples.get(job.adapter_label, (0, "", {}))[0]):
-                examples[job.adapter_label] = (size, case.case_id, example_arrays(
-                    loaded.images, truth_map, truth, pred_map, labels, spacing))
+    todo = [(case, by_case[case.case_id]) for case in ctx.cohort.cases
+            if case.case_id in by_case and case.label_map is not None
+            and "tumor" in case.masks]
+    label_maps = {label: declared_label_map(adapter) for label, adapter in ctx.adapters.items()}
+    keys = {case.case_id: _scores_key(case, case_jobs, ctx.store, label_maps)
+            for case, case_jobs in todo}
+    found = {case.case_id: ctx.store.lookup_scores(keys[case.case_id]) for case, _ in todo}
+    missing = [item for item in todo if found[item[0].case_id] is None]
+    shared = (ctx.store, label_maps, task)
+    for (case, _), scored in zip(missing, map_cases(_score_case, shared, missing,
+                                                    scoring_workers(ctx.config)), strict=True):
+        ctx.store.remember_scores(keys[case.case_id], scored)
+        found[case.case_id] = scored
+    examples: dict[str, tuple[int, Any, str]] = {}  # adapter -> (WT voxels, case, job key)
+    for case, case_jobs in todo:
+        scored = found[case.case_id]
+        by_key = {job.key: job for job in case_jobs}
+        for key, region, values, reason in scored["rows"]:
+            yield region, CaseScore(by_key[key], values, reason)
+        for adapter, (size, key) in scored["examples"].items():
+            if size > examples.get(adapter, (0, None, ""))[0]:
+                examples[adapter] = (size, case, key)
     if examples_dir is not None:
-        for adapter, (_, case_id, arrays) in sorted(examples.items()):
-            write_example(examples_dir / f"segmentation_{adapter}_{case_id}.npz", arrays)
+        for adapter, (_, case, key) in sorted(examples.items()):
+            _write_owed_example(examples_dir, ctx, task, case, key, label_maps[adapter])
+
+
+#: Bump when the scoring of a case changes in a way the metric versions do not record.
+SCORES_VERSION = 1
+
+
+def _scores_key(case: Case, jobs: Sequence[JobSpec], store: PredictionStore,
+                label_maps: Mapping[str, LabelMap | None]) -> str:
+    """Content key of a case's segmentation scores: its jobs' keys, the digest of its truth
+    mask, both label maps, the surface tolerance and the metric versions."""
+    root = None if case.manifest is None else case.manifest.parent
+    document = {
+        "version": SCORES_VERSION, "kind": "segmentation",
+        "jobs": sorted(job.key for job in jobs),
+        "truth": file_digest(case.masks["tumor"], store, root=root),
+        "label_map": _codes(case.label_map),
+        "adapter_label_maps": {job.adapter_label: _codes(label_maps.get(job.adapter_label))
+                               for job in sorted(jobs, key=lambda j: j.adapter_label)},
+        "tolerance_mm": NSD_TOLERANCE_MM, "metrics": policy_versions(),
+    }
+    return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+def _codes(label_map: LabelMap | None) -> dict[str, str] | None:
+    return None if label_map is None else {
+        str(code): region for code, region in sorted(label_map.codes.items())}
+
+
+def _score_case(shared: tuple[PredictionStore, Mapping[str, LabelMap | None], str],
+                item: tuple[Case, list[JobSpec]]) -> dict[str, Any]:
+    """One case's ``rows`` (``[job key, region, values or None, reason]``) and, per adapter,
+    its clean job's example size (whole-tumour voxels) and key: a scoring process's unit."""
+    store, label_maps, task = shared
+    case, case_jobs = item
+    truth_map = case.label_map
+    assert truth_map is not None
+    loaded = load_case(case)
+    truth = loaded.masks["tumor"]
+    spacing = loaded.grid.spacing
+    rows: list[list[Any]] = []
+    examples: dict[str, tuple[int, str]] = {}
+    clean: dict[str, dict[str, np.ndarray]] = {}
+    for job in sorted(case_jobs, key=lambda j: j.variant.kind is not None):
+        pred_map = label_maps.get(job.adapter_label)
+        regions = [r for r in truth_map.scored_regions()
+                   if pred_map is not None and pred_map.defines(r)]
+        record = store.get(job.key)
+        labels = None if record is None else record.outputs.get(task)
+        if record is None or record.failure is not None or labels is None:
+            reason = ("missing: no stored result" if record is None else
+                      f"{(record.failure or {}).get('kind', 'error')}: "
+                      f"{(record.failure or {}).get('reason', 'no label map')}")
+            rows.extend([job.key, region, None, reason] for region in regions)
+            continue
+        assert pred_map is not None
+        box = union_box(truth, labels) or tuple(slice(0, 1) for _ in truth.shape)
+        t = truth_map.region_masks(truth[box], regions)
+        p = pred_map.region_masks(labels[box], regions)
+        if job.variant.kind is None:
+            clean[job.adapter_label] = {r: _placed(p[r], box, truth.shape) for r in regions}
+        for region in regions:
+            values = region_scores(t[region], p[region], spacing, tolerance_mm=NSD_TOLERANCE_MM)
+            reference = clean.get(job.adapter_label, {}).get(region)
+            if job.variant.kind is not None and reference is not None:
+                values[STABILITY + STABILITY_SUFFIX] = dice(
+                    reference, _placed(p[region], box, truth.shape), spacing)
+            rows.append([job.key, region, values, ""])
+        size = int(np.count_nonzero(t["WT"])) if "WT" in t else 0
+        if job.variant.kind is None and size:
+            examples[job.adapter_label] = (size, job.key)
+    return {"rows": rows, "examples": examples}
+
+
+def _write_owed_example(folder: Path, ctx: ScoringContext, task: str, case: Case, key: str,
+                        pred_map: LabelMap | None) -> None:
+    """The example slice of the job ``key`` (an adapter's clean job on its case with the
+    largest whole tumour, the first such case in cohort order), unless already on disk."""
+    record = ctx.store.get(key)
+    if record is None:
+        return
+    path = folder / f"segmentation_{record.adapter}_{case.case_id}.npz"
+    labels = record.outputs.get(task)
+    if labels is None or pred_map is None or case.label_map is None:
+        return
+    loaded = load_case(case)
+    write_example(path, example_arrays(loaded.images, case.label_map, loaded.masks["tumor"],
+                                       pred_map, labels, loaded.grid.spacing))
 
 
 def _placed(mask: np.ndarray, box: tuple[slice, ...], shape: Sequence[int]) -> np.ndarray:

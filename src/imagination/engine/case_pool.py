@@ -1,0 +1,48 @@
+"""Per-case scoring work spread over forked processes.
+
+Scoring reads each case's truth and stored maps once and computes its metrics; cases are
+independent, so the cases whose scores are not yet remembered (the store's score memo) are
+scored in ``workers`` forked processes, and the serial scoring loop then finds every case in
+the memo. What the workers share (the store, settings) is inherited through ``fork``, never
+pickled; each item (a case and its jobs) is pickled, and each result comes back pickled.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from imagination.signals import map_in_processes
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_SHARED: Any = None
+_FUNCTION: Callable[[Any, Any], Any] | None = None
+
+
+def scoring_workers(config: Any) -> int:
+    """Processes for scoring: the run's local workers, at most the machine's cores."""
+    executor = getattr(config, "executor", None)
+    wanted = int(getattr(executor, "workers", 1) or 1)
+    return max(1, min(wanted, os.cpu_count() or 1))
+
+
+def _call(item: Any) -> Any:
+    assert _FUNCTION is not None
+    return _FUNCTION(_SHARED, item)
+
+
+def map_cases(function: Callable[[Any, T], R], shared: Any, items: Sequence[T],
+              workers: int) -> list[R]:
+    """``[function(shared, item) for item in items]``, in ``workers`` forked processes when
+    there are at least two items (in this process otherwise), in order."""
+    if workers <= 1 or len(items) < 2:
+        return [function(shared, item) for item in items]
+    global _SHARED, _FUNCTION
+    _SHARED, _FUNCTION = shared, function
+    try:
+        return map_in_processes(_call, items, min(workers, len(items)))
+    finally:
+        _SHARED, _FUNCTION = None, None
