@@ -1,6 +1,7 @@
 """Lossless compression of the arrays a job stores (score maps, label maps).
 
-Two codecs; :func:`encode_array` tries both where they apply and keeps the smaller:
+Two codecs; :func:`encode_array` uses the palette for a float map it can hold, the plain codec
+otherwise (small arrays: both tried, the smaller kept):
 
 * ``shuffle-zstd``: the array's bytes regrouped by byte position (all first bytes, then all
   second bytes, ...; the exponent bytes of a smooth float field are nearly constant), then
@@ -25,6 +26,10 @@ import zstandard
 #: several times the cost.
 ZSTD_LEVEL = 3
 _PALETTE_MAX = 65_535
+#: From this many voxels on, a float map the palette can hold is stored with it without also
+#: trying the plain codec: on every such map of the demo (815 maps) the palette was smaller,
+#: by 2 % to 62 %, and trying both cost a third more time. Smaller arrays try both.
+_PALETTE_MIN_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -109,9 +114,13 @@ def encode_array(array: np.ndarray) -> EncodedArray:
     array = np.ascontiguousarray(array)
     if array.dtype.hasobject or array.dtype.kind not in "biufc":
         raise ValueError(f"cannot store an array of dtype {array.dtype}")
+    if array.dtype.kind == "f" and array.size >= _PALETTE_MIN_SIZE:
+        palette = _palette(array)
+        if palette is not None:
+            return palette
     plain = EncodedArray("shuffle-zstd", array.dtype.str, array.shape,
                          _compress(_shuffle(array.tobytes(), array.dtype.itemsize)), {})
-    if array.dtype.kind == "f" and array.size > 0:
+    if array.dtype.kind == "f" and 0 < array.size < _PALETTE_MIN_SIZE:
         palette = _palette(array)
         if palette is not None and len(palette.payload) < len(plain.payload):
             return palette
