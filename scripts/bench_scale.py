@@ -6,7 +6,7 @@ Not a test. ``.venv/bin/python scripts/bench_scale.py --cases 200 [--small 20] [
    mask onto the BraTS grid, 240×240×155 at 1 mm: zero-padded in x and y, cropped in z to the
    155 slices holding the brain (slices 0–154 of the template: nothing of the brain is cut);
    the affine keeps every voxel's world position, so PET (its own 4 mm grid) still aligns.
-2. Runs ``bench`` on it with margin-15mm, fk-growth, random and radiomics-lr (tumour type, IDH,
+2. Runs ``bench`` on it with margin-15mm, fk-growth, random and radiomics-lr (tumour type and
    recurrence), once on ``--small`` cases and once on ``--cases`` cases.
 3. Prints: wall time per stage; the harness overhead share (1 − adapter time / worker time,
    adapter time = the adapters alone on pre-loaded cases, measured on ``--sample`` cases and
@@ -93,7 +93,7 @@ def cohort(root: Path, n_cases: int, workers: int) -> Path:
 
 def write_config(folder: Path, manifest: Path, workers: int) -> Path:
     doc = {"name": "scale", "cohort": {"manifests": [str(manifest)]},
-           "tasks": ["tumor_type", "idh", "recurrence"], "adapters": ADAPTERS,
+           "tasks": ["tumor_type", "recurrence"], "adapters": ADAPTERS,
            "statistics": {"n_resamples": 500}, "crossfit": {"n_folds": 5},
            "executor": {"kind": "local", "workers": workers}}
     path = folder / f"scale-{manifest.parent.name}.yaml"

@@ -45,6 +45,19 @@ class CaseScore:
     reason: str
 
 
+def stored_output(store: Any, job: JobSpec, name: str, what: str) -> tuple[Any | None, str]:
+    """``(output, "")`` of a job's stored output ``name``, or ``(None, reason)``: no stored
+    result, the job's failure (``kind: reason``), or ``what`` missing from its record."""
+    record = store.get(job.key)
+    output = None if record is None else record.outputs.get(name)
+    if record is None:
+        return None, "missing: no stored result"
+    if record.failure is not None or output is None:
+        failure = record.failure or {}
+        return None, f"{failure.get('kind', 'error')}: {failure.get('reason', what)}"
+    return output, ""
+
+
 def case_task_tables(kind: TaskKind, ctx: ScoringContext, task: str,
                      scores: Iterable[CaseScore]) -> TaskTables:
     """Every table's rows of one per-case task."""

@@ -17,7 +17,7 @@ from imagination.atomic import atomic_write_bytes
 from imagination.cohort.case import Case, LoadedCase
 from imagination.cohort.loading import load_case
 from imagination.engine.case_pool import map_cases
-from imagination.engine.case_scoring import CaseScore
+from imagination.engine.case_scoring import CaseScore, stored_output
 from imagination.engine.hashing import canonical_json, file_digest
 from imagination.engine.plan import JobSpec
 from imagination.engine.store import PredictionStore
@@ -114,12 +114,8 @@ def _score_case(shared: tuple[PredictionStore, float], item: tuple[Case, list[Jo
     perturbed = {j.adapter_label for j in case_jobs if j.variant.kind is not None}
     clean_plans: dict[str, np.ndarray] = {}
     for job in sorted(case_jobs, key=lambda j: j.variant.kind is not None):
-        record = store.get(job.key)
-        score_map = None if record is None else record.outputs.get(TASK)
-        if record is None or record.failure is not None or score_map is None:
-            reason = ("missing: no stored result" if record is None else
-                      f"{(record.failure or {}).get('kind', 'error')}: "
-                      f"{(record.failure or {}).get('reason', 'no map')}")
+        score_map, reason = stored_output(store, job, TASK, "no map")
+        if score_map is None:
             rows.append([job.key, None, reason])
             continue
         values = declared_edge_cases(recurrence_case_metrics(

@@ -25,7 +25,12 @@ from imagination.cohort.labelmap import LabelMap
 from imagination.cohort.loading import load_case
 from imagination.cohort.vocabulary import SCORED_REGIONS
 from imagination.engine.case_pool import map_cases, scoring_workers
-from imagination.engine.case_scoring import STABILITY_SUFFIX, CaseScore, case_task_tables
+from imagination.engine.case_scoring import (
+    STABILITY_SUFFIX,
+    CaseScore,
+    case_task_tables,
+    stored_output,
+)
 from imagination.engine.hashing import canonical_json, file_digest
 from imagination.engine.plan import CLEAN, JobSpec
 from imagination.engine.store import PredictionStore
@@ -146,12 +151,8 @@ def _score_case(shared: tuple[PredictionStore, Mapping[str, LabelMap | None], st
         pred_map = label_maps.get(job.adapter_label)
         regions = [r for r in truth_map.scored_regions()
                    if pred_map is not None and pred_map.defines(r)]
-        record = store.get(job.key)
-        labels = None if record is None else record.outputs.get(task)
-        if record is None or record.failure is not None or labels is None:
-            reason = ("missing: no stored result" if record is None else
-                      f"{(record.failure or {}).get('kind', 'error')}: "
-                      f"{(record.failure or {}).get('reason', 'no label map')}")
+        labels, reason = stored_output(store, job, task, "no label map")
+        if labels is None:
             rows.extend([job.key, region, None, reason] for region in regions)
             continue
         assert pred_map is not None
