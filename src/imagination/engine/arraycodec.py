@@ -10,6 +10,10 @@ otherwise (small arrays: both tried, the smaller kept):
   sorted distinct values, plus each voxel's index into them as uint16, differenced along the
   array's C order (mod 2**16) and zig-zag mapped, then shuffled and zstd'd.
 
+Before either, an array is cropped to the box around the elements that differ from its first
+element (outside the brain, a score map is one background value; on a 1 mm BraTS grid most of
+the array): only the box is compressed, the background is rebuilt on decoding.
+
 Decoding rebuilds the exact bytes (NaN payloads and signed zeros included: values are compared
 and sorted by their bit patterns, never as floats).
 """
@@ -30,6 +34,8 @@ _PALETTE_MAX = 65_535
 #: trying the plain codec: on every such map of the demo (815 maps) the palette was smaller,
 #: by 2 % to 62 %, and trying both cost a third more time. Smaller arrays try both.
 _PALETTE_MIN_SIZE = 4096
+#: Arrays from this size on are cropped to the box around what is not background.
+_BOX_MIN_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -109,11 +115,39 @@ def _palette(array: np.ndarray) -> EncodedArray | None:
                         {"n_values": int(values.size)})
 
 
+def _content_box(array: np.ndarray) -> tuple[slice, ...] | None:
+    """The smallest box holding every element whose bits differ from the first element's (a
+    map's background), or ``None`` when it would not save a tenth of the array."""
+    if array.ndim == 0 or array.size < _BOX_MIN_SIZE or array.dtype.kind == "c":
+        return None
+    bits = _bits(array)
+    differs = bits != bits.flat[0]
+    box = []
+    for axis in range(array.ndim):
+        along = np.flatnonzero(differs.any(axis=tuple(a for a in range(array.ndim) if a != axis)))
+        box.append(slice(int(along[0]), int(along[-1]) + 1) if along.size else slice(0, 0))
+    inner = int(np.prod([b.stop - b.start for b in box], dtype=np.int64))
+    return tuple(box) if inner <= 0.9 * array.size else None
+
+
 def encode_array(array: np.ndarray) -> EncodedArray:
-    """The smallest lossless encoding of ``array`` (any numeric dtype, any shape)."""
+    """The smallest lossless encoding of ``array`` (any numeric dtype, any shape).
+
+    Only the box around the elements that differ from the first one is compressed (the rest is
+    that background, rebuilt on decoding: ``box`` and ``fill`` in the spec)."""
     array = np.ascontiguousarray(array)
     if array.dtype.hasobject or array.dtype.kind not in "biufc":
         raise ValueError(f"cannot store an array of dtype {array.dtype}")
+    box = _content_box(array)
+    if box is None:
+        return _encode(array)
+    inner = _encode(np.ascontiguousarray(array[box]))
+    return EncodedArray(inner.codec, inner.dtype, array.shape, inner.payload, {
+        **inner.extra, "box": [[b.start, b.stop] for b in box],
+        "fill": int(_bits(array).flat[0])})
+
+
+def _encode(array: np.ndarray) -> EncodedArray:
     if array.dtype.kind == "f" and array.size >= _PALETTE_MIN_SIZE:
         palette = _palette(array)
         if palette is not None:
@@ -131,6 +165,19 @@ def decode_array(spec: dict[str, Any], payload: bytes) -> np.ndarray:
     """The array ``encode_array`` encoded (``spec`` as returned by ``EncodedArray.spec``)."""
     dtype = np.dtype(spec["dtype"])
     shape = tuple(int(n) for n in spec["shape"])
+    if "box" not in spec:
+        return _decode(spec, payload, dtype, shape)
+    box = tuple(slice(int(start), int(stop)) for start, stop in spec["box"])
+    if len(box) != len(shape) or any(not 0 <= b.start <= b.stop <= n
+                                     for b, n in zip(box, shape, strict=True)):
+        raise ValueError("array box out of range")
+    out = np.full(shape, int(spec["fill"]), dtype=f"u{dtype.itemsize}").view(dtype)
+    out[box] = _decode(spec, payload, dtype, tuple(b.stop - b.start for b in box))
+    return out
+
+
+def _decode(spec: dict[str, Any], payload: bytes, dtype: np.dtype,
+            shape: tuple[int, ...]) -> np.ndarray:
     count = int(np.prod(shape, dtype=np.int64))
     if spec["codec"] == "shuffle-zstd":
         raw = _unshuffle(_decompress(payload, count * dtype.itemsize), dtype.itemsize)
