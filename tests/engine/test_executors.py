@@ -254,3 +254,21 @@ def test_jobs_too_big_to_queue_wait_for_an_idle_worker_and_all_run():
             assert all(len(w.jobs) <= 1 for w in executor._pool)
             results[item] = outcome
     assert {k: v.value for k, v in results.items()} == {i: i.upper() for i in items}
+
+
+def test_a_worker_that_died_before_its_next_job_was_sent_reports_its_own_job():
+    """The worker takes the queued 'exit' and dies while the caller handles 'a'; sending it the
+    next job fails: 'exit' is still reported (a crash) and the next job runs elsewhere."""
+    import time
+
+    results = {}
+    with LocalExecutor(1) as executor:
+        for item, outcome in executor.map_unordered(misbehave, ["a", "exit", "b", "c"],
+                                                    timeout_s=30):
+            results[item] = outcome
+            if item == "a":
+                time.sleep(0.5)  # the worker has died by the time the next job is sent
+    assert sorted(results) == ["a", "b", "c", "exit"]
+    crash = results["exit"].failure
+    assert crash.kind == "crash" and "exit code 7" in crash.message
+    assert [results[k].value for k in "abc"] == ["A", "B", "C"]

@@ -497,6 +497,7 @@ class LocalExecutor:
                         if worker is None and len(self._pool) >= self.workers:
                             pending.give_back(item)  # too big to queue: wait for an idle one
                             break
+                    given_back = False
                     for _attempt in range(_SUBMIT_ATTEMPTS):
                         if worker is None:
                             worker = _Worker(self._context)
@@ -505,12 +506,18 @@ class LocalExecutor:
                             worker.submit(fn_payload, item, item_payload)
                             worker.affinity = pending.key(item)
                             break
-                        except OSError:  # an idle worker died (e.g. OOM killer): use another
-                            self._retire(worker, pending)
+                        except OSError:
+                            if worker.jobs:  # a busy worker died: collecting reports its job
+                                pending.give_back(item)
+                                given_back = True
+                                break
+                            self._retire(worker, pending)  # an idle one died (OOM killer?)
                             worker = next((w for w in self._pool if not w.jobs), None)
                     else:
                         raise RunIncomplete("worker processes die before taking a job; "
                                             "check memory limits, then run the same command")
+                    if given_back:
+                        break  # collect what the dead worker leaves first
                 busy = [w for w in self._pool if w.job is not None]
                 if not busy:
                     if exhausted:
