@@ -84,7 +84,7 @@ def score_segmentation(ctx: ScoringContext, jobs: Sequence[JobSpec], task: str, 
             if case.case_id in by_case and case.label_map is not None
             and "tumor" in case.masks]
     label_maps = {label: declared_label_map(adapter) for label, adapter in ctx.adapters.items()}
-    keys = {case.case_id: _scores_key(case, case_jobs, ctx.store, label_maps)
+    keys = {case.case_id: _scores_key(task, case, case_jobs, ctx.store, label_maps)
             for case, case_jobs in todo}
     found = {case.case_id: ctx.store.lookup_scores(keys[case.case_id]) for case, _ in todo}
     missing = [item for item in todo if found[item[0].case_id] is None]
@@ -111,13 +111,13 @@ def score_segmentation(ctx: ScoringContext, jobs: Sequence[JobSpec], task: str, 
 SCORES_VERSION = 1
 
 
-def _scores_key(case: Case, jobs: Sequence[JobSpec], store: PredictionStore,
+def _scores_key(task: str, case: Case, jobs: Sequence[JobSpec], store: PredictionStore,
                 label_maps: Mapping[str, LabelMap | None]) -> str:
-    """Content key of a case's segmentation scores: its jobs' keys, the digest of its truth
+    """Content key of a case's scores for ``task``: its jobs' keys, the digest of its truth
     mask, both label maps, the surface tolerance and the metric versions."""
     root = None if case.manifest is None else case.manifest.parent
     document = {
-        "version": SCORES_VERSION, "kind": "segmentation",
+        "version": SCORES_VERSION, "kind": "segmentation", "task": task,
         "jobs": sorted(job.key for job in jobs),
         "truth": file_digest(case.masks["tumor"], store, root=root),
         "label_map": _codes(case.label_map),
