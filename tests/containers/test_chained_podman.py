@@ -20,24 +20,28 @@ from tests.containers import expected
 pytestmark = pytest.mark.xdist_group("containers")
 
 
-def chained_config(folder: Path, manifest: Path, archives) -> Path:  # type: ignore[no-untyped-def]
+def chained_config(folder: Path, manifest: Path, archives,  # type: ignore[no-untyped-def]
+                   *, seg_tasks: tuple[str, ...] = ("recurrence",),
+                   seg_options: dict | None = None, timeout_s: int = 60,
+                   **extra: object) -> Path:
+    """A ``brats``-layout segmenter (``seg``) whose mask feeds a ``predict-gbm`` growth image
+    (``growth``); ``extra`` adds or replaces top-level config keys."""
     seg_archive, seg_id = archives["brats"]
     growth_archive, growth_id = archives["predict-gbm"]
+    seg_params = {"image_archive": str(seg_archive), "digest": seg_id, "layout": "brats",
+                  "tasks": list(seg_tasks), "runtime": "podman", "timeout_s": timeout_s}
+    if seg_options is not None:
+        seg_params["layout_options"] = seg_options
     doc = {"name": "chained", "cohort": {"manifests": [str(manifest)]},
            "tasks": ["recurrence"], "statistics": {"n_resamples": 100},
            "executor": {"workers": 1},
            "adapters": [
-               # the segmenter's label map doubles as its own score map, so the growth model
-               # (which returns its tumorseg input) must score exactly as the segmenter
-               {"name": "container", "id": "seg",
-                "params": {"image_archive": str(seg_archive), "digest": seg_id,
-                           "layout": "brats", "tasks": ["recurrence"], "runtime": "podman",
-                           "timeout_s": 60,
-                           "layout_options": {"outputs": {"score_map": "BraTS-*.nii.gz"}}}},
+               {"name": "container", "id": "seg", "params": seg_params},
                {"name": "container", "id": "growth", "inputs": {"mask_tumor": {"from": "seg"}},
                 "params": {"image_archive": str(growth_archive), "digest": growth_id,
                            "layout": "predict-gbm", "tasks": ["recurrence"],
-                           "runtime": "podman", "timeout_s": 60}}]}
+                           "runtime": "podman", "timeout_s": timeout_s}}],
+           **extra}
     path = folder / "bench.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -45,7 +49,10 @@ def chained_config(folder: Path, manifest: Path, archives) -> Path:  # type: ign
 
 def test_chained_run_scores_recurrence_next_to_reference(podman, archives, glioma_cohort,  # type: ignore[no-untyped-def]
                                                         tmp_path: Path) -> None:
-    path = chained_config(tmp_path, glioma_cohort, archives)
+    # the segmenter's label map doubles as its own score map, so the growth model (which
+    # returns its tumorseg input) must score exactly as the segmenter
+    path = chained_config(tmp_path, glioma_cohort, archives,
+                          seg_options={"outputs": {"score_map": "BraTS-*.nii.gz"}})
     assert run_app(["bench", str(path), "--out", str(tmp_path / "run")]) == 0
     run = tmp_path / "run"
     assert pd.read_csv(run / "failures.csv").empty
@@ -72,23 +79,11 @@ def test_segmenter_feeds_growth_model_and_both_tasks_are_scored(podman, archives
     """A BraTS-layout segmenter doing ``segmentation`` feeds a PREDICT-GBM growth image (which
     returns its tumorseg input as the density map): the growth model's recurrence AUROC is that
     of the segmenter's label map (BraTS 2024 codes), its twin's that of the reference mask."""
-    seg_archive, seg_id = archives["brats"]
-    growth_archive, growth_id = archives["predict-gbm"]
-    doc = {"name": "chained-seg", "cohort": {"manifests": [str(glioma_cohort)]},
-           "tasks": ["segmentation", "recurrence"],
-           "metrics": {"segmentation": ["dice"], "recurrence": ["voxel_auroc"]},
-           "statistics": {"n_resamples": 200}, "executor": {"workers": 1},
-           "adapters": [
-               {"name": "container", "id": "seg",
-                "params": {"image_archive": str(seg_archive), "digest": seg_id,
-                           "layout": "brats", "tasks": ["segmentation"], "runtime": "podman",
-                           "timeout_s": 120}},
-               {"name": "container", "id": "growth", "inputs": {"mask_tumor": {"from": "seg"}},
-                "params": {"image_archive": str(growth_archive), "digest": growth_id,
-                           "layout": "predict-gbm", "tasks": ["recurrence"],
-                           "runtime": "podman", "timeout_s": 120}}]}
-    config = tmp_path / "bench.yaml"
-    config.write_text(yaml.safe_dump(doc))
+    config = chained_config(
+        tmp_path, glioma_cohort, archives, seg_tasks=("segmentation",), timeout_s=120,
+        name="chained-seg", tasks=["segmentation", "recurrence"],
+        metrics={"segmentation": ["dice"], "recurrence": ["voxel_auroc"]},
+        statistics={"n_resamples": 200})
     run = tmp_path / "run"
     assert run_app(["bench", str(config), "--out", str(run)]) == 0
     assert pd.read_csv(run / "failures.csv").empty
