@@ -297,9 +297,8 @@ def _execute(jobs: Sequence[JobSpec], store: PredictionStore, config: BenchConfi
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="store") as writer:
         pending: list[Future[None]] = []
         for timeout, group in by_timeout.items():
-            in_process = executor_kind == "local" and workers == 1 and timeout is None
             job_fn: Callable[[JobSpec], JobRecord | EncodedRecord] = (
-                run_job if in_process else run_job_encoded)
+                run_job if executor.runs_in_process(timeout) else run_job_encoded)
             for spec, outcome in executor.map_unordered(job_fn, group, timeout_s=timeout,
                                                         affinity=_case_of):
                 result = outcome.value if outcome.ok else None

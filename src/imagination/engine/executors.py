@@ -131,6 +131,10 @@ class Executor(Protocol):
                       ) -> Iterator[tuple[T, Outcome[R]]]:
         ...
 
+    def runs_in_process(self, timeout_s: float | None) -> bool:
+        """Whether ``map_unordered`` with this timeout runs jobs in the calling process."""
+        ...
+
     def close(self) -> None:
         ...
 
@@ -424,6 +428,10 @@ class LocalExecutor:
         """Stop the worker processes (they are restarted if the executor is used again)."""
         _shutdown(self._pool)
 
+    def runs_in_process(self, timeout_s: float | None) -> bool:
+        """One worker and no timeout: jobs run in the calling process."""
+        return self.workers == 1 and timeout_s is None
+
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
                       timeout_s: float | None = None,
                       affinity: Callable[[T], Hashable] | None = None,
@@ -432,23 +440,20 @@ class LocalExecutor:
         that key last (see the module docstring)."""
         if timeout_s is not None and timeout_s <= 0:
             raise InputError(f"timeout must be positive, got {timeout_s}")
-        if self.workers == 1 and timeout_s is None:
+        if self.runs_in_process(timeout_s):
             with threadpool_limits(limits=1):
                 for item in items:
                     yield item, run_captured(fn, item)
             return
         yield from self._map_in_workers(fn, _Dispatcher(items, affinity), timeout_s)
 
-    def _retire(self, worker: _Worker, pending: _Dispatcher[Any] | None = None) -> None:
+    def _retire(self, worker: _Worker, pending: _Dispatcher[Any]) -> None:
         """Drop a dead or killed worker (a fresh one starts when a job needs it); jobs queued
         behind its running one go back to ``pending``."""
         self._pool.remove(worker)
-        if worker.jobs:
-            worker.jobs.popleft()
-        while worker.jobs:
-            queued = worker.jobs.pop()
-            if pending is not None:
-                pending.give_back(queued.item)
+        for queued in list(worker.jobs)[:0:-1]:  # newest first, so the oldest is next
+            pending.give_back(queued.item)
+        worker.jobs.clear()
         worker.kill()
 
     def _next_worker(self, pending: _Dispatcher[Any]) -> tuple[_Worker | None, bool]:
@@ -658,6 +663,10 @@ class DaskExecutor:
         client holds only a bounded slice of the plan."""
         threads = sum(self.client.nthreads().values()) or 1
         return max(2 * threads, 4)
+
+    def runs_in_process(self, timeout_s: float | None) -> bool:
+        """Never: jobs run on the cluster's workers."""
+        return False
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], *,
                       timeout_s: float | None = None,
