@@ -27,6 +27,7 @@ import json
 import os
 import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
@@ -48,34 +49,39 @@ ADAPTERS = [{"name": "margin-15mm"}, {"name": "fk-growth"}, {"name": "random"},
             {"name": "radiomics-lr"}]
 
 
-def to_brats_grid(cohort: Path) -> int:
-    """Pad/crop every 1 mm MRI and mask of ``cohort`` onto 240×240×155; returns files moved."""
-    moved = 0
-    for path in sorted(cohort.rglob("*.nii.gz")):
-        image = nib.load(path)
-        if image.shape == BRATS_SHAPE or len(image.shape) != 3:
-            continue
-        if tuple(float(z) for z in image.header.get_zooms()) != (1.0, 1.0, 1.0):
-            continue  # PET keeps its own grid
-        data = np.asarray(image.dataobj)
-        out = np.zeros(BRATS_SHAPE, dtype=data.dtype)
-        src, dst, shift = [], [], []
-        for n_in, n_out in zip(data.shape, BRATS_SHAPE, strict=True):
-            if n_in <= n_out:  # pad, centred
-                before = (n_out - n_in) // 2
-                src.append(slice(0, n_in))
-                dst.append(slice(before, before + n_in))
-                shift.append(-before)
-            else:  # crop: keep the first n_out slices (the template's brain is in 0..154)
-                src.append(slice(0, n_out))
-                dst.append(slice(0, n_out))
-                shift.append(0)
-        out[tuple(dst)] = data[tuple(src)]
-        affine = image.affine.copy()
-        affine[:3, 3] = image.affine[:3, :3] @ np.asarray(shift, float) + image.affine[:3, 3]
-        write_nifti(path, out, affine, dtype=data.dtype)
-        moved += 1
-    return moved
+def to_brats_grid(cohort: Path, workers: int) -> int:
+    """Pad/crop every 1 mm MRI and mask of ``cohort`` onto 240×240×155 in ``workers``
+    processes; returns files moved."""
+    paths = sorted(cohort.rglob("*.nii.gz"))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(move_to_brats_grid, paths, chunksize=8))
+
+
+def move_to_brats_grid(path: Path) -> int:
+    """Pad/crop one 1 mm image onto 240×240×155 in place; 1 if moved, 0 if left alone."""
+    image = nib.load(path)
+    if image.shape == BRATS_SHAPE or len(image.shape) != 3:
+        return 0
+    if tuple(float(z) for z in image.header.get_zooms()) != (1.0, 1.0, 1.0):
+        return 0  # PET keeps its own grid
+    data = np.asarray(image.dataobj)
+    out = np.zeros(BRATS_SHAPE, dtype=data.dtype)
+    src, dst, shift = [], [], []
+    for n_in, n_out in zip(data.shape, BRATS_SHAPE, strict=True):
+        if n_in <= n_out:  # pad, centred
+            before = (n_out - n_in) // 2
+            src.append(slice(0, n_in))
+            dst.append(slice(before, before + n_in))
+            shift.append(-before)
+        else:  # crop: keep the first n_out slices (the template's brain is in 0..154)
+            src.append(slice(0, n_out))
+            dst.append(slice(0, n_out))
+            shift.append(0)
+    out[tuple(dst)] = data[tuple(src)]
+    affine = image.affine.copy()
+    affine[:3, 3] = image.affine[:3, :3] @ np.asarray(shift, float) + image.affine[:3, 3]
+    write_nifti(path, out, affine, dtype=data.dtype)
+    return 1
 
 
 def cohort(root: Path, n_cases: int, workers: int) -> Path:
@@ -87,7 +93,7 @@ def cohort(root: Path, n_cases: int, workers: int) -> Path:
     generate_cohort(folder, SynthConfig(n_cases=n_cases, n_sites=min(3, n_cases), seed=11,
                                         resolution_mm=1.0,
                                         workers=workers))
-    moved = to_brats_grid(folder)
+    moved = to_brats_grid(folder, workers)
     print(f"cohort: {n_cases} cases generated and {moved} files moved to 240x240x155 in "
           f"{time.perf_counter() - start:.0f} s", flush=True)
     return manifest

@@ -30,6 +30,15 @@ def misbehave(item: str) -> str:
     return item.upper()
 
 
+def pool_threads(_: int) -> tuple[int, int]:
+    """ITK's default filter threads and the largest BLAS/OpenMP pool seen by a job."""
+    import SimpleITK as sitk
+    from threadpoolctl import threadpool_info
+
+    pools = [pool["num_threads"] for pool in threadpool_info()] or [1]
+    return sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(), max(pools)
+
+
 def worker_pid(_: int) -> int:
     time.sleep(0.05)
     return os.getpid()

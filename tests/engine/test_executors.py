@@ -14,7 +14,7 @@ from imagination.engine.executors import (
 )
 from imagination.errors import InputError
 
-from .jobs import misbehave, square_with_noise, worker_pid
+from .jobs import misbehave, pool_threads, square_with_noise, worker_pid
 
 ITEMS = ["a", "raise", "b", "hang", "c", "exit", "segfault", "d"]
 
@@ -59,6 +59,24 @@ def test_local_workers_isolate_error_timeout_exit_and_segfault():
         again = dict(executor.map_unordered(misbehave, ["e", "f"], timeout_s=3.0))
     _check_isolation(results, expect_segfault_signal=True)
     assert {k: v.value for k, v in again.items()} == {"e": "E", "f": "F"}
+
+
+def test_jobs_run_single_threaded_in_process_and_in_workers_and_itk_is_restored():
+    """ITK reads its thread count once per process: an in-process run must set it (it used 2
+    threads here while the docs promised one), and put the caller's value back."""
+    import SimpleITK as sitk
+
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(2)
+    try:
+        for workers in (1, 2):
+            with LocalExecutor(workers) as executor:
+                seen = {outcome.value for _, outcome in executor.map_unordered(pool_threads,
+                                                                                [1, 2, 3])}
+            assert seen == {(1, 1)}, workers
+            assert sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() == 2
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
 
 
 def test_local_workers_run_in_other_processes_and_reuse_them():

@@ -24,9 +24,9 @@ fails exactly its own job, with the exit code, and is replaced. The job queued b
 started: it goes back to the queue. Other jobs are not disturbed. ``workers=1`` without a
 timeout runs jobs in the calling process (easy to debug, same outcomes). Jobs run with
 BLAS/OpenMP pools limited to one thread everywhere (environment variables set before a worker
-imports them, ``threadpoolctl`` for libraries already loaded, Dask's own worker environment), so
-results do not depend on the executor or the worker count, and workers do not oversubscribe the
-cores.
+imports them, ``threadpoolctl`` for libraries already loaded, ITK's global default for jobs run
+in the calling process, Dask's own worker environment), so results do not depend on the
+executor or the worker count, and workers do not oversubscribe the cores.
 
 Dask executor: a ``distributed.Client`` to a scheduler address, or a ``LocalCluster`` of
 ``workers`` single-threaded worker processes. Jobs are submitted in a bounded window and
@@ -185,6 +185,22 @@ def _exit_when_orphaned(owner_pid: int, owner_created: float) -> None:
     while _process_alive(owner_pid, owner_created):
         time.sleep(1.0)
     os._exit(1)
+
+
+@contextlib.contextmanager
+def single_threaded_pools() -> Iterator[None]:
+    """BLAS/OpenMP pools and ITK's filters at one thread while jobs run in this process, as in
+    a worker process (whose environment sets them before anything is imported). ITK reads
+    its environment variable once, so its global default is set and restored here."""
+    import SimpleITK as sitk  # a core dependency; every in-process job can reach ITK
+
+    before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(before)
 
 
 def _worker_main(conn: multiprocessing.connection.Connection, owner: tuple[int, float]) -> None:
@@ -441,7 +457,7 @@ class LocalExecutor:
         if timeout_s is not None and timeout_s <= 0:
             raise InputError(f"timeout must be positive, got {timeout_s}")
         if self.runs_in_process(timeout_s):
-            with threadpool_limits(limits=1):
+            with single_threaded_pools():
                 for item in items:
                     yield item, run_captured(fn, item)
             return
