@@ -122,9 +122,14 @@ def _content_box(array: np.ndarray) -> tuple[slice, ...] | None:
         return None
     bits = _bits(array)
     differs = bits != bits.flat[0]
+    # two passes over the array: its last axis's profile, and the rest reduced over that axis
+    last = differs.any(axis=tuple(range(array.ndim - 1)))
+    rest = differs.any(axis=array.ndim - 1)
+    profiles = [rest.any(axis=tuple(a for a in range(rest.ndim) if a != axis))
+                for axis in range(rest.ndim)] + [last]
     box = []
-    for axis in range(array.ndim):
-        along = np.flatnonzero(differs.any(axis=tuple(a for a in range(array.ndim) if a != axis)))
+    for profile in profiles:
+        along = np.flatnonzero(profile)
         box.append(slice(int(along[0]), int(along[-1]) + 1) if along.size else slice(0, 0))
     inner = int(np.prod([b.stop - b.start for b in box], dtype=np.int64))
     return tuple(box) if inner <= 0.9 * array.size else None
