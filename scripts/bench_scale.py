@@ -9,13 +9,16 @@ Not a test. ``.venv/bin/python scripts/bench_scale.py --cases 200 [--small 20] [
 2. Runs ``bench`` on it with margin-15mm, fk-growth, random and radiomics-lr (tumour type and
    recurrence), once on ``--small`` cases and once on ``--cases`` cases.
 3. Prints: wall time per stage; the harness overhead share (1 − adapter time / worker time,
-   adapter time = the adapters alone on pre-loaded cases, timed on ``--sample`` cases spread
-   over the big cohort and scaled by those cases' share of the run's job time; worker time =
+   adapter time = the adapters alone on pre-loaded cases, one thread per library as in jobs,
+   timed on ``--sample`` cases from the middle of equal stretches of the big cohort (not the
+   first cases, whose jobs carry the workers' warm-up) and scaled by those cases' share of
+   the run's job time; worker time =
    models stage × workers), split into time inside jobs (case loading, checks) and outside
    them (compression, transfer, start-up); the largest per-job peak RSS of a worker in
    each run (flat in cohort size when the per-worker figure does not grow); store bytes per
    case; and a linear extrapolation of wall time and store size to 1,000 patients.
 
+``--reuse`` reads the figures of runs already in ``--root`` instead of running them again.
 On the shared 2-core machine the full 200 cases may take longer than there is: run what fits
 and read the extrapolation (it says from how many cases it came).
 """
@@ -34,6 +37,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import yaml
+from zlib_ng import gzip_ng
 
 from imagination.adapters.registry import create
 from imagination.cohort.loading import load_case
@@ -42,6 +46,7 @@ from imagination.cohort.nifti import write_nifti
 from imagination.cohort.synthetic import SynthConfig, generate_cohort
 from imagination.config import load_config
 from imagination.engine.bench import run_bench
+from imagination.engine.executors import single_threaded_pools
 from imagination.engine.plan import blinded
 
 BRATS_SHAPE = (240, 240, 155)
@@ -109,31 +114,41 @@ def write_config(folder: Path, manifest: Path, workers: int) -> Path:
     return path
 
 
-def adapter_seconds(manifest: Path, sample: int) -> tuple[float, list[str]]:
-    """The four adapters' own time on ``sample`` pre-loaded cases spread over the cohort, and
-    those cases' ids."""
+def adapter_seconds(manifest: Path, sample: int) -> tuple[float, float, list[str]]:
+    """The four adapters' own time on ``sample`` pre-loaded cases spread over the cohort, the
+    raw reading of those cases' input files (gunzip with zlib-ng, the floor any program that
+    reads them pays), and the cases' ids."""
     every = read_manifest(manifest).cases()
-    cases = every[:: max(1, len(every) // sample)][:sample]
+    step = max(1, len(every) // sample)
+    # from the middle of each stretch: the first cases' jobs carry the workers' warm-up
+    cases = every[step // 2:: step][:sample]
     built = [create(a["name"]) for a in ADAPTERS]
-    total = 0.0
-    for case in cases:
-        loaded = load_case(blinded(case))
-        for adapter in built:
+    total = reading = 0.0
+    with single_threaded_pools():  # as jobs run: one BLAS/OpenMP/ITK thread
+        for case in cases:
+            seen = blinded(case)
             start = time.perf_counter()
-            if hasattr(adapter, "extract"):
-                adapter.extract(loaded)
-            else:
-                adapter.predict(loaded)
-            total += time.perf_counter() - start
-    return total, [case.case_id for case in cases]
+            for path in [*seen.images.values(), *seen.masks.values()]:
+                gzip_ng.decompress(path.read_bytes())
+            reading += time.perf_counter() - start
+            loaded = load_case(seen)
+            for adapter in built:
+                start = time.perf_counter()
+                if hasattr(adapter, "extract"):
+                    adapter.extract(loaded)
+                else:
+                    adapter.predict(loaded)
+                total += time.perf_counter() - start
+    return total, reading, [case.case_id for case in cases]
 
 
-def run(manifest: Path, folder: Path, workers: int) -> dict[str, float]:
+def run(manifest: Path, folder: Path, workers: int, reuse: bool) -> dict[str, float]:
+    """Bench the cohort (``reuse``: read the figures of a finished run instead)."""
     run_dir = folder / f"run-{manifest.parent.name}"
-    start = time.perf_counter()
-    run_bench(load_config(write_config(folder, manifest, workers)), run_dir=run_dir)
-    wall = time.perf_counter() - start
+    if not (reuse and (run_dir / "run.json").is_file()):
+        run_bench(load_config(write_config(folder, manifest, workers)), run_dir=run_dir)
     timings = json.loads((run_dir / "run.json").read_text())["timings"]
+    wall = float(timings["wall_s"])
     cost = pd.read_csv(run_dir / "cost.csv")
     objects = sum(p.stat().st_size for p in (run_dir / "store" / "objects").rglob("*.rec"))
     n_cases = len(read_manifest(manifest).cases())
@@ -151,21 +166,25 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=6, help="cases timed without the harness")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--root", type=Path, default=Path("/tmp/imagination-scale"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="read the figures of finished runs in --root instead of re-running")
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {os.getloadavg()}", flush=True)
     results = []
     for n in (args.small, args.cases):
         manifest = cohort(args.root, n, args.workers)
-        result = run(manifest, args.root, args.workers)
+        result = run(manifest, args.root, args.workers, args.reuse)
         results.append(result)
         print(json.dumps(result), flush=True)
     big = results[-1]
-    adapter_s, sampled = adapter_seconds(cohort(args.root, args.cases, args.workers), args.sample)
+    adapter_s, reading_s, sampled = adapter_seconds(cohort(args.root, args.cases, args.workers),
+                                                    args.sample)
     cost = pd.read_csv(Path(big["run_dir"]) / "cost.csv")
     sampled_job_s = float(cost.loc[cost.case_id.isin(sampled), "wall_s"].sum())
     # adapters' share of job time, from the sampled cases, applied to all jobs
     adapter_total = big["job_s"] * adapter_s / sampled_job_s
+    reading_total = big["job_s"] * reading_s / sampled_job_s
     worker_s = big["models_s"] * args.workers
     print(f"\n{big['n_cases']} cases, 240x240x155, 4 adapters, {args.workers} workers "
           f"(load average now {os.getloadavg()[0]:.1f})")
@@ -176,6 +195,8 @@ def main() -> None:
           f"inside jobs (load, checks; from {len(sampled)} cases timed alone) "
           f"{100 * (1 - adapter_total / big['job_s']):.1f} %, outside jobs (compression, "
           f"transfer, start-up) {100 * (1 - big['job_s'] / worker_s):.1f} %")
+    print(f"beyond the adapters and the raw reading of their input files (gunzip "
+          f"{reading_total:.0f} s): {100 * (1 - (adapter_total + reading_total) / worker_s):.1f} %")
     small = results[0]
     print(f"peak RSS per worker: {small['worker_peak_mb']:.0f} MiB ({small['n_cases']} cases) vs "
           f"{big['worker_peak_mb']:.0f} MiB ({big['n_cases']} cases) = "
