@@ -54,22 +54,27 @@ def ignore_sigint() -> None:
 
 
 def map_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
-    """``[fn(item) for item in items]`` in ``workers`` forked processes, in order.
+    """``[fn(item) for item in items]`` in ``workers`` forked processes, in order."""
+    return list(imap_in_processes(fn, items, workers))
 
-    A worker's exception is raised here. On Ctrl-C (or any other error) the workers are
-    terminated at once, not waited for, and the interrupt propagates."""
+
+def imap_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``fn(item)`` for each item, in order, as they come, from ``workers`` forked processes.
+
+    A worker's exception is raised here. On Ctrl-C (or any other error, or when the caller
+    stops iterating) the workers are terminated at once, not waited for, and the interrupt
+    propagates."""
     context = multiprocessing.get_context("fork")
     with sigint_blocked():  # the workers are forked here, with SIGINT blocked
         pool = context.Pool(processes=workers, initializer=ignore_sigint)
     try:
-        results = list(pool.imap(fn, items, chunksize=1))
+        yield from pool.imap(fn, items, chunksize=1)
     except BaseException:
         pool.terminate()
         pool.join()
         raise
     pool.close()
     pool.join()
-    return results
 
 
 class InterruptWatch:

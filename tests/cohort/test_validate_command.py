@@ -66,6 +66,9 @@ def test_ten_kinds_of_problem_are_all_reported_in_one_run(tmp_path, capsys):
         assert set(problem) == {"case_id", "column", "file", "code", "severity", "message"}
         assert problem["case_id"] and problem["column"] and problem["file"]
     assert "Traceback" not in captured.err and "validation failed" in captured.err
+    # files read in two processes: the same problems, in the same order
+    assert run_app(["validate", "--json", "--workers", "2", str(manifest)]) == 2
+    assert json.loads(capsys.readouterr().out) == problems
 
 
 def test_human_output_is_a_table_grouped_by_case_and_a_summary(tmp_path, capsys):

@@ -375,3 +375,33 @@ def test_progress_callback_counts_the_cases(tmp_path, rows):
     seen: list[tuple[int, int]] = []
     validate([write_cohort(tmp_path, rows)], on_case=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 2), (2, 2)]
+
+
+def test_files_checked_in_two_processes_give_the_same_problems_in_case_order(tmp_path,
+                                                                             monkeypatch):
+    from imagination.cohort.validation import run as validation_run
+    from imagination.cohort.validation import validate
+
+    rows = [case_row(tmp_path, f"c{i}", site=f"site_{i % 2}") for i in range(1, 6)]
+    rows[3]["t1c"] = "c4/absent.nii.gz"
+    data = image_array()
+    data[2, 2, 2] = np.nan
+    write_nifti(tmp_path / "c2/flair.nii.gz", data, make_affine())
+    truncated = tmp_path / "c5/t1c.nii.gz"
+    truncated.write_bytes(truncated.read_bytes()[:-200])
+    manifest = write_cohort(tmp_path, rows)
+    forked = []
+    real = validation_run.imap_in_processes
+    monkeypatch.setattr(validation_run, "imap_in_processes",
+                        lambda *args: forked.append(args[2]) or real(*args))
+    progress: list[tuple[int, int]] = []
+    found = {workers: validate([manifest], workers=workers,
+                               on_case=lambda *done: progress.append(done)).problems
+             for workers in (1, 2)}
+    assert forked == [2]
+    expected = [("c2", "flair", "nonfinite_voxels"), ("c4", "t1c", "missing_file"),
+                ("c5", "t1c", "truncated_gzip")]
+    for problems in found.values():
+        assert [(p.case_id, p.column, p.code) for p in problems] == expected
+    assert [str(p) for p in found[1]] == [str(p) for p in found[2]]
+    assert progress == [(n, 5) for n in range(1, 6)] * 2

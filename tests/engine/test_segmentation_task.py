@@ -162,8 +162,8 @@ def test_segmentation_end_to_end(bench_cohort, tmp_path, monkeypatch) -> None:
         assert conn.execute("SELECT count(*) FROM scores").fetchone()[0] >= 10
         conn.execute("DELETE FROM scores")
     monkeypatch.setattr(case_pool, "map_in_processes", _forbidden)
-    monkeypatch.setattr(case_pool, "scoring_workers", lambda _config: 1)
-    monkeypatch.setattr(segmentation_scoring, "scoring_workers", lambda _config: 1)
+    monkeypatch.setattr(case_pool, "local_processes", lambda _config: 1)
+    monkeypatch.setattr(segmentation_scoring, "local_processes", lambda _config: 1)
     for _ in range(2):
         run_bench(load_config(config), run_dir=run)
         assert {name: (run / name).read_bytes() for name in names} == tables

@@ -15,9 +15,10 @@ def test_files_are_revalidated_only_when_touched(bench_cohort: Path, tmp_path: P
     calls: list[bool] = []
     real = Cohort.from_manifests.__func__  # type: ignore[attr-defined]
 
-    def spy(cls, paths, *, allow_outside_root=False, check_files=True):
+    def spy(cls, paths, *, allow_outside_root=False, check_files=True, workers=1):
         calls.append(check_files)
-        return real(cls, paths, allow_outside_root=allow_outside_root, check_files=check_files)
+        return real(cls, paths, allow_outside_root=allow_outside_root, check_files=check_files,
+                    workers=workers)
 
     monkeypatch.setattr(Cohort, "from_manifests", classmethod(spy))
     run_dir = tmp_path / "run"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,8 @@ def validate_command(
     strict: bool = typer.Option(False, "--strict", help="Warnings fail too (exit 2)."),
     allow_outside_root: bool = typer.Option(
         False, "--allow-outside-root", help="Allow paths that leave the manifest's folder."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Processes reading the cases' files (at most the cores)."),
 ) -> None:
     """Check every case of the manifests and report every problem in one run.
 
@@ -90,6 +93,7 @@ def validate_command(
                   disable=not err_console.is_terminal) as progress:
         task = progress.add_task("validate", total=None)
         report = validate(manifests, allow_outside_root=allow_outside_root,
+                          workers=min(workers, os.cpu_count() or 1),
                           on_case=lambda done, total: progress.update(task, completed=done,
                                                                       total=total))
     unreadable = [p for p in report.problems if p.code == "unreadable_manifest"]

@@ -28,14 +28,15 @@ class Cohort:
 
     @classmethod
     def from_manifests(cls, paths: Sequence[str | Path], *, allow_outside_root: bool = False,
-                       check_files: bool = True) -> Cohort:
+                       check_files: bool = True, workers: int = 1) -> Cohort:
         """Validate the manifests together, then build the cohort.
 
         Errors raise :class:`InputError` listing them; warnings are logged. ``check_files=False``
-        skips reading the images (the table, identity and leakage checks still run).
+        skips reading the images (the table, identity and leakage checks still run);
+        ``workers`` processes read them otherwise.
         """
         report = validate(paths, allow_outside_root=allow_outside_root,
-                          check_files=check_files)
+                          check_files=check_files, workers=workers)
         if report.errors:
             listed = "\n".join(f"  {p}" for p in report.errors[:MAX_LISTED_ERRORS])
             more = len(report.errors) - MAX_LISTED_ERRORS

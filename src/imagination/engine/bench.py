@@ -33,6 +33,7 @@ from imagination.cohort.vocabulary import CLASSIFICATION_TASKS
 from imagination.config import BenchConfig, SyntheticCohort
 from imagination.config_checks import GateRef, check_against_run
 from imagination.engine.aggregate import STATISTICAL_TESTS
+from imagination.engine.case_pool import local_processes
 from imagination.engine.chaining import (
     REFERENCE_SUFFIX,
     with_reference_twins,
@@ -189,10 +190,10 @@ def cohort_fingerprint(manifests: Sequence[Path]) -> str | None:
 
 
 def load_cohort(manifests: Sequence[Path], run_dir: Path, *,
-                allow_outside_root: bool) -> Cohort:
-    """The validated cohort. The voxel-level checks (every file read in full) are skipped when
-    this run folder validated exactly these files before (same fingerprint); the table,
-    identity and leakage checks always run."""
+                allow_outside_root: bool, workers: int = 1) -> Cohort:
+    """The validated cohort. The voxel-level checks (every file read in full, in ``workers``
+    processes) are skipped when this run folder validated exactly these files before (same
+    fingerprint); the table, identity and leakage checks always run."""
     known = None
     try:
         known = json.loads((run_dir / VALIDATED_FILE).read_text()).get("fingerprint")
@@ -202,7 +203,7 @@ def load_cohort(manifests: Sequence[Path], run_dir: Path, *,
     if unchanged:
         log.info("cohort files unchanged since their last validation: header checks only")
     return Cohort.from_manifests(manifests, allow_outside_root=allow_outside_root,
-                                 check_files=not unchanged)
+                                 check_files=not unchanged, workers=workers)
 
 
 def cohort_vocabularies(manifests: Sequence[Path]) -> dict[str, tuple[str, ...]]:
@@ -367,7 +368,8 @@ def prepare_bench(config: BenchConfig, *, run_dir: Path, workers: int | None = N
     config = with_reference_twins(config)
     manifests = resolve_manifests(config, workers=workers or config.executor.workers)
     cohort = load_cohort(manifests, Path(run_dir).resolve(),
-                         allow_outside_root=config.cohort.allow_outside_root)
+                         allow_outside_root=config.cohort.allow_outside_root,
+                         workers=local_processes(config, workers))
     vocabularies = cohort_vocabularies(cohort.manifests)
     adapters = build_adapters(config)
     check_against_run(config, {label: adapter_tasks(a, config) for label, a in adapters.items()},

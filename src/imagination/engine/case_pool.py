@@ -1,4 +1,4 @@
-"""Per-case scoring work spread over forked processes.
+"""Per-case scoring work spread over forked processes (and how many: :func:`local_processes`).
 
 Scoring reads each case's truth and stored maps once and computes its metrics; cases are
 independent, so the cases whose scores are not yet remembered (the store's score memo) are
@@ -22,10 +22,12 @@ _SHARED: Any = None
 _FUNCTION: Callable[[Any, Any], Any] | None = None
 
 
-def scoring_workers(config: Any) -> int:
-    """Processes for scoring: the run's local workers, at most the machine's cores."""
+def local_processes(config: Any, workers: int | None = None) -> int:
+    """Processes for the parent's own per-case work (reading the cohort's files to check them,
+    scoring): the run's local workers (``workers`` when the command line overrides them), at
+    most the machine's cores."""
     executor = getattr(config, "executor", None)
-    wanted = int(getattr(executor, "workers", 1) or 1)
+    wanted = int(workers or getattr(executor, "workers", 1) or 1)
     return max(1, min(wanted, os.cpu_count() or 1))
 
 

@@ -35,7 +35,7 @@ class RecurrenceKind(TaskKind):
         return RECURRENCE_METRICS
 
     def score(self, context: ScoringContext, tasks: Sequence[str]) -> TaskTables:
-        from imagination.engine.case_pool import scoring_workers
+        from imagination.engine.case_pool import local_processes
         from imagination.engine.case_scoring import case_task_tables
         from imagination.tasks.recurrence_scoring import score_recurrence
 
@@ -45,6 +45,6 @@ class RecurrenceKind(TaskKind):
             scores = score_recurrence(list(context.cohort.cases), jobs, context.store,
                                       margin_mm=context.config.recurrence_margin_mm,
                                       examples_dir=inside(context.run_dir, "examples"),
-                                      workers=scoring_workers(context.config))
+                                      workers=local_processes(context.config))
             out.extend(case_task_tables(self, context, task, scores))
         return out

@@ -24,7 +24,7 @@ from imagination.cohort.case import Case
 from imagination.cohort.labelmap import LabelMap
 from imagination.cohort.loading import load_case
 from imagination.cohort.vocabulary import SCORED_REGIONS
-from imagination.engine.case_pool import map_cases, scoring_workers
+from imagination.engine.case_pool import local_processes, map_cases
 from imagination.engine.case_scoring import (
     STABILITY_SUFFIX,
     CaseScore,
@@ -90,7 +90,7 @@ def score_segmentation(ctx: ScoringContext, jobs: Sequence[JobSpec], task: str, 
     missing = [item for item in todo if found[item[0].case_id] is None]
     shared = (ctx.store, label_maps, task)
     for (case, _), scored in zip(missing, map_cases(_score_case, shared, missing,
-                                                    scoring_workers(ctx.config)), strict=True):
+                                                    local_processes(ctx.config)), strict=True):
         ctx.store.remember_scores(keys[case.case_id], scored)
         found[case.case_id] = scored
     examples: dict[str, tuple[int, Any, str]] = {}  # adapter -> (WT voxels, case, job key)

@@ -33,6 +33,7 @@ from imagination.cohort.validation.table import (
 )
 from imagination.cohort.vocabulary import MASK_PREFIX, TISSUE_PREFIX
 from imagination.errors import InputError
+from imagination.signals import imap_in_processes
 
 
 @dataclass
@@ -103,12 +104,19 @@ def _unique(paths: Sequence[str | Path]) -> list[Path]:
     return list(first.values())
 
 
+def _case_file_problems(item: tuple[Case, bool]) -> list[Problem]:
+    case, check_codes = item
+    return file_problems(case, check_codes=check_codes)
+
+
 def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
-             check_files: bool = True,
+             check_files: bool = True, workers: int = 1,
              on_case: Callable[[int, int], None] | None = None) -> ValidationReport:
     """Check manifests, their rows, identities across them and (optionally) every file.
 
-    ``on_case(done, total)`` is called after each case's files are checked (for progress).
+    Cases' files are read in ``workers`` forked processes (one case each at a time; the
+    problems come back in case order, as with one). ``on_case(done, total)`` is called after
+    each case's files are checked (for progress).
     """
     report = ValidationReport()
     for path in _unique(paths):
@@ -136,10 +144,15 @@ def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
     report.problems += link_problems(entries)
     if check_files:
         report.problems += grid_problems(entries)
-        for done, entry in enumerate(entries, start=1):
+        items = []
+        for entry in entries:
             case = _files_case(entry.manifest, entry, allow_outside_root=allow_outside_root)
-            report.problems += file_problems(case, check_codes=case.label_map is not None
-                                             or entry.manifest.meta.label_map is None)
+            items.append((case, case.label_map is not None
+                          or entry.manifest.meta.label_map is None))
+        found = (imap_in_processes(_case_file_problems, items, min(workers, len(items)))
+                 if workers > 1 and len(items) > 1 else map(_case_file_problems, items))
+        for done, problems in enumerate(found, start=1):
+            report.problems += problems
             if on_case is not None:
                 on_case(done, len(entries))
     return report
