@@ -26,12 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
 
 from imagination.adapters.baselines.memo import clear_all
 from imagination.adapters.registry import create
+from imagination.cohort.case import Case
 from imagination.cohort.loading import load_case
 from imagination.cohort.manifest import read_manifest
 from imagination.cohort.synthetic import SynthConfig, generate_cohort
@@ -97,10 +99,15 @@ def adapter_only_seconds(manifest: Path, adapters: list[dict]) -> float:
     """Summed time of the adapters' own work on pre-loaded, blinded cases, with one thread per
     library as in jobs."""
     clear_all()
-    cases = read_manifest(manifest).cases()
+    return time_adapters(read_manifest(manifest).cases(), adapters)
+
+
+def time_adapters(cases: Sequence[Case], adapters: list[dict]) -> float:
+    """Summed time of ``adapters`` on each of ``cases``, loaded and blinded beforehand, with one
+    BLAS/OpenMP/ITK thread as in jobs (the loading is not timed)."""
     built = [create(a["name"]) for a in adapters]
     total = 0.0
-    with single_threaded_pools():  # as jobs run: one BLAS/OpenMP/ITK thread
+    with single_threaded_pools():
         for case in cases:
             loaded = load_case(blinded(case))
             for adapter in built:

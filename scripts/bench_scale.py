@@ -39,14 +39,12 @@ import pandas as pd
 import yaml
 from zlib_ng import gzip_ng
 
-from imagination.adapters.registry import create
-from imagination.cohort.loading import load_case
+from bench_engine import time_adapters  # scripts/ is on sys.path when a script runs
 from imagination.cohort.manifest import read_manifest
 from imagination.cohort.nifti import write_nifti
 from imagination.cohort.synthetic import SynthConfig, generate_cohort
 from imagination.config import load_config
 from imagination.engine.bench import run_bench
-from imagination.engine.executors import single_threaded_pools
 from imagination.engine.plan import blinded
 
 BRATS_SHAPE = (240, 240, 155)
@@ -122,24 +120,13 @@ def adapter_seconds(manifest: Path, sample: int) -> tuple[float, float, list[str
     step = max(1, len(every) // sample)
     # from the middle of each stretch: the first cases' jobs carry the workers' warm-up
     cases = every[step // 2:: step][:sample]
-    built = [create(a["name"]) for a in ADAPTERS]
-    total = reading = 0.0
-    with single_threaded_pools():  # as jobs run: one BLAS/OpenMP/ITK thread
-        for case in cases:
-            seen = blinded(case)
-            start = time.perf_counter()
-            for path in [*seen.images.values(), *seen.masks.values()]:
-                gzip_ng.decompress(path.read_bytes())
-            reading += time.perf_counter() - start
-            loaded = load_case(seen)
-            for adapter in built:
-                start = time.perf_counter()
-                if hasattr(adapter, "extract"):
-                    adapter.extract(loaded)
-                else:
-                    adapter.predict(loaded)
-                total += time.perf_counter() - start
-    return total, reading, [case.case_id for case in cases]
+    start = time.perf_counter()
+    for case in cases:
+        seen = blinded(case)
+        for path in [*seen.images.values(), *seen.masks.values()]:
+            gzip_ng.decompress(path.read_bytes())
+    reading = time.perf_counter() - start
+    return time_adapters(cases, ADAPTERS), reading, [case.case_id for case in cases]
 
 
 def run(manifest: Path, folder: Path, workers: int, reuse: bool) -> dict[str, float]:
