@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,13 +86,14 @@ def validate_command(
     )
 
     from imagination.cohort.validation import validate
+    from imagination.engine.case_pool import at_most_cores
 
     with Progress(TextColumn("checking files"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True,
                   disable=not err_console.is_terminal) as progress:
         task = progress.add_task("validate", total=None)
         report = validate(manifests, allow_outside_root=allow_outside_root,
-                          workers=min(workers, os.cpu_count() or 1),
+                          workers=at_most_cores(workers),
                           on_case=lambda done, total: progress.update(task, completed=done,
                                                                       total=total))
     unreadable = [p for p in report.problems if p.code == "unreadable_manifest"]

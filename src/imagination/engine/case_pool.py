@@ -27,7 +27,11 @@ def local_processes(config: Any, workers: int | None = None) -> int:
     scoring): the run's local workers (``workers`` when the command line overrides them), at
     most the machine's cores."""
     executor = getattr(config, "executor", None)
-    wanted = int(workers or getattr(executor, "workers", 1) or 1)
+    return at_most_cores(int(workers or getattr(executor, "workers", 1) or 1))
+
+
+def at_most_cores(wanted: int) -> int:
+    """``wanted`` processes, at least one and at most the machine's cores."""
     return max(1, min(wanted, os.cpu_count() or 1))
 
 
