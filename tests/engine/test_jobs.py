@@ -22,8 +22,8 @@ def test_cached_cases_are_read_only_and_each_job_gets_its_own_dicts(bench_cohort
     cases = read_manifest(bench_cohort).cases()[:1]
     plan = build_plan(config, cases, build_adapters(config), cohort_vocabularies([bench_cohort]))
     loads: list[str] = []
-    real = jobs.load_case
-    monkeypatch.setattr(jobs, "load_case", lambda case: loads.append(case.case_id) or real(case))
+    real = jobs.open_case
+    monkeypatch.setattr(jobs, "open_case", lambda case: loads.append(case.case_id) or real(case))
     jobs._LOADED.clear()
     first, second = (jobs.prepare_case(job) for job in plan[:2])
     assert loads == [cases[0].case_id]  # the second job of the case reuses the load
@@ -32,5 +32,8 @@ def test_cached_cases_are_read_only_and_each_job_gets_its_own_dicts(bench_cohort
     assert "t1c" in second.images
     with pytest.raises(ValueError, match="read-only"):
         second.images["flair"][0, 0, 0] = np.float32(1)
+    assert first.images.read() == ["flair"]  # one read, seen by both jobs' mappings
+    with pytest.raises(ValueError, match="read-only"):
+        first.tissues["wm"][0, 0, 0] = np.float32(1)  # read after the freeze: read-only too
     record = jobs.run_job(plan[0])
     assert record.failure is None and record.outputs["recurrence"] is not None

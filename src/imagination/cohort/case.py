@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,14 +97,18 @@ class Grid:
 
 @dataclass
 class LoadedCase:
-    """A case's arrays, all on ``grid``: images float32, masks integer."""
+    """A case's arrays, all on ``grid``: images float32, masks integer.
+
+    Each mapping behaves as a ``dict``; in a benchmark job it is a
+    :class:`~imagination.cohort.lazy.LazyArrays` that reads a file the first time its array is
+    used (``"pet" in case.images`` reads nothing)."""
 
     case: Case
     grid: Grid
-    images: dict[str, np.ndarray] = field(default_factory=dict)
-    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    images: MutableMapping[str, np.ndarray] = field(default_factory=dict)
+    masks: MutableMapping[str, np.ndarray] = field(default_factory=dict)
     #: tissue probability maps, float32 in [0, 1]
-    tissues: dict[str, np.ndarray] = field(default_factory=dict)
+    tissues: MutableMapping[str, np.ndarray] = field(default_factory=dict)
     #: the job's other exams by role (``baseline`` of a follow-up pair), each blinded and
     #: loaded on its own grid (``TaskKind.job_cases``); empty for single-exam tasks
     companions: dict[str, LoadedCase] = field(default_factory=dict)

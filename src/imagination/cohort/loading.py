@@ -13,7 +13,9 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +35,7 @@ from imagination.cohort.bounded import (
     read_regular,
 )
 from imagination.cohort.case import Case, Grid, LoadedCase
+from imagination.cohort.lazy import LazyArrays
 from imagination.cohort.vocabulary import mask_column, tissue_column
 from imagination.errors import CaseError
 
@@ -445,11 +448,59 @@ def load_case(case: Case) -> LoadedCase:
     target = volumes[reference].grid
     loaded = LoadedCase(case=case, grid=target)
     for ref, volume in volumes.items():
-        array = volume.array
-        if is_resampled(case, ref) and target.differences(
-                volume.grid, atol_mm=GRID_ATOL_MM, atol_direction=GRID_ATOL_DIRECTION):
-            array = resample_onto(array, volume.grid, target, nearest=ref.kind == "mask")
-        {"image": loaded.images, "mask": loaded.masks, "tissue": loaded.tissues}[ref.kind][
-            ref.key] = array
+        _arrays_of(loaded, ref)[ref.key] = _placed(case, ref, volume, target)
     return loaded
 
+
+def open_case(case: Case) -> LoadedCase:
+    """:func:`load_case` reading each file's voxels only when first used.
+
+    Every header is read and every grid checked now (the same errors as :func:`load_case`
+    for a missing or unreadable file, a non-3-D image or a grid mismatch); a file's voxels
+    are read, checked and resampled the first time its array is used (a job's adapter, a
+    scoring function), so damage inside a file an adapter never reads costs nothing and
+    damage in one it reads raises the same :class:`CaseError` there.
+    """
+    grids: dict[FileRef, Grid] = {}
+    errors: list[CaseError] = []
+    for ref in case_files(case):
+        try:
+            grids[ref] = load_grid(ref.path, case_id=case.case_id, column=ref.column)
+        except CaseError as exc:
+            errors.append(exc)
+    errors += grid_errors(case, grids)
+    if errors:
+        raise _first_error(case, errors)
+    reference = reference_file(case)
+    if reference is None:
+        return LoadedCase(case=case, grid=Grid(shape=(0, 0, 0), affine=np.eye(4)))
+    target = grids[reference]
+    loaders: dict[Kind, dict[str, Callable[[], np.ndarray]]] = {
+        "image": {}, "mask": {}, "tissue": {}}
+    for ref, grid in grids.items():
+        loaders[ref.kind][ref.key] = partial(_read_placed, case, ref, grid, target)
+    return LoadedCase(case=case, grid=target, images=LazyArrays(loaders["image"]),
+                      masks=LazyArrays(loaders["mask"]), tissues=LazyArrays(loaders["tissue"]))
+
+
+def _arrays_of(loaded: LoadedCase, ref: FileRef) -> MutableMapping[str, np.ndarray]:
+    return {"image": loaded.images, "mask": loaded.masks, "tissue": loaded.tissues}[ref.kind]
+
+
+def _placed(case: Case, ref: FileRef, volume: Volume, target: Grid) -> np.ndarray:
+    """A file's array on the reference grid: resampled when the manifest says so."""
+    if is_resampled(case, ref) and target.differences(
+            volume.grid, atol_mm=GRID_ATOL_MM, atol_direction=GRID_ATOL_DIRECTION):
+        return resample_onto(volume.array, volume.grid, target, nearest=ref.kind == "mask")
+    return volume.array
+
+
+def _read_placed(case: Case, ref: FileRef, header_grid: Grid, target: Grid) -> np.ndarray:
+    """One file of an opened case, read now (:func:`open_case`)."""
+    volume = read_volume(ref.path, kind=ref.kind, case_id=case.case_id, column=ref.column)
+    if volume.grid.differences(header_grid, atol_mm=GRID_ATOL_MM,
+                               atol_direction=GRID_ATOL_DIRECTION):
+        raise CaseError("the file changed after its header was read (its grid is not the "
+                        "one checked when the case was opened); re-run", code="grid_mismatch",
+                        case_id=case.case_id, column=ref.column, file=str(ref.path))
+    return _placed(case, ref, volume, target)

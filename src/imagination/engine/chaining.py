@@ -18,6 +18,7 @@ import numpy as np
 from imagination.adapters.validation import AdapterCrashError
 from imagination.cohort.case import LoadedCase
 from imagination.cohort.labelmap import LabelMap
+from imagination.cohort.lazy import view
 from imagination.config import AdapterConfig, BenchConfig
 
 #: Suffix of the twin adapter fed the reference segmentation.
@@ -87,8 +88,10 @@ def feed_upstream(case: LoadedCase, upstream: Any, upstream_label: str) -> Loade
                                 f"is not the case grid {tuple(case.grid.shape)}")
     mask = recoded(labels, getattr(upstream, "label_map", None), case.case.label_map)
     mask.setflags(write=False)
-    return LoadedCase(case=case.case, grid=case.grid, images=dict(case.images),
-                      masks={**case.masks, "tumor": mask}, tissues=dict(case.tissues))
+    masks = view(case.masks)
+    masks["tumor"] = mask
+    return LoadedCase(case=case.case, grid=case.grid, images=view(case.images), masks=masks,
+                      tissues=view(case.tissues))
 
 
 CHAINED_COLUMNS: Final[list[str]] = [

@@ -23,7 +23,8 @@ from imagination.adapters.protocol import Adapter, LearningAdapter, Predictions
 from imagination.adapters.registry import create
 from imagination.adapters.validation import AdapterFailure, check_inputs, check_predictions
 from imagination.cohort.case import Case, LoadedCase
-from imagination.cohort.loading import load_case
+from imagination.cohort.lazy import freeze, view
+from imagination.cohort.loading import open_case
 from imagination.engine.cost import Cost, measure
 from imagination.engine.executors import Failure
 from imagination.engine.hashing import canonical_json
@@ -57,8 +58,8 @@ _LOADED_MAX = 3
 
 
 def _frozen(loaded: LoadedCase) -> LoadedCase:
-    for array in (*loaded.images.values(), *loaded.masks.values(), *loaded.tissues.values()):
-        array.setflags(write=False)  # an adapter writing into its inputs fails loudly
+    for arrays in (loaded.images, loaded.masks, loaded.tissues):
+        freeze(arrays)  # an adapter writing into its inputs fails loudly
     return loaded
 
 
@@ -76,7 +77,7 @@ def load_blinded(spec: JobSpec) -> LoadedCase:
 
 def _load_cached(case: Case) -> LoadedCase:
     key = (case.case_id, str(case.manifest), tuple(sorted(case.masks)))
-    return _remembered(_LOADED, _LOADED_MAX, key, lambda: load_case(case))
+    return _remembered(_LOADED, _LOADED_MAX, key, lambda: open_case(case))
 
 
 def _remembered(cache: OrderedDict[Any, LoadedCase], limit: int, key: Any,
@@ -91,8 +92,8 @@ def _remembered(cache: OrderedDict[Any, LoadedCase], limit: int, key: Any,
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
-    return LoadedCase(case=cached.case, grid=cached.grid, images=dict(cached.images),
-                      masks=dict(cached.masks), tissues=dict(cached.tissues))
+    return LoadedCase(case=cached.case, grid=cached.grid, images=view(cached.images),
+                      masks=view(cached.masks), tissues=view(cached.tissues))
 
 
 #: The last perturbed case of this worker: the bench runs a case's adapters variant by variant
@@ -146,8 +147,8 @@ def sealed(loaded: LoadedCase) -> LoadedCase:
                    masks={m: Path(f"mask_{m}") for m in loaded.masks},
                    tissues={t: Path(f"tissue_{t}") for t in loaded.case.tissues}, labels={},
                    manifest=None)
-    return LoadedCase(case=case, grid=loaded.grid, images=dict(loaded.images),
-                      masks=dict(loaded.masks), tissues=dict(loaded.tissues),
+    return LoadedCase(case=case, grid=loaded.grid, images=view(loaded.images),
+                      masks=view(loaded.masks), tissues=view(loaded.tissues),
                       companions={role: sealed(other)
                                   for role, other in loaded.companions.items()})
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from imagination.cohort.case import LoadedCase
+from imagination.cohort.lazy import copies
 from imagination.errors import CaseError, InputError
 
 #: Number of severity levels; level 1 is the mildest.
@@ -71,17 +72,14 @@ def with_arrays(case: LoadedCase, *, images: Mapping[str, np.ndarray] | None = N
                 masks: Mapping[str, np.ndarray] | None = None,
                 drop: Iterable[str] = ()) -> LoadedCase:
     """A new case whose listed arrays are replaced; every other array is copied, so the result
-    shares no memory with the input. ``drop`` removes images (from the arrays and from the
-    case record's file list)."""
+    shares no memory with the input (an array not yet read from a lazily opened case is read
+    and copied when first used). ``drop`` removes images (from the arrays and from the case
+    record's file list)."""
     gone = set(drop)
-    new_images = {m: (images[m] if images and m in images else a.copy())
-                  for m, a in case.images.items() if m not in gone}
-    new_masks = {m: (masks[m] if masks and m in masks else a.copy())
-                 for m, a in case.masks.items()}
     record = case.case if not gone else replace(
         case.case, images={m: p for m, p in case.case.images.items() if m not in gone})
-    return LoadedCase(case=record, grid=case.grid, images=new_images, masks=new_masks,
-                      tissues={t: a.copy() for t, a in case.tissues.items()})
+    return LoadedCase(case=record, grid=case.grid, images=copies(case.images, images, gone),
+                      masks=copies(case.masks, masks), tissues=copies(case.tissues))
 
 
 def not_applicable(case: LoadedCase, kind: str, why: str) -> CaseError:

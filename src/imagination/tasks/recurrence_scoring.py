@@ -15,7 +15,7 @@ import numpy as np
 
 from imagination.atomic import atomic_write_bytes
 from imagination.cohort.case import Case, LoadedCase
-from imagination.cohort.loading import load_case
+from imagination.cohort.loading import open_case
 from imagination.engine.case_pool import map_cases
 from imagination.engine.case_scoring import CaseScore, stored_output
 from imagination.engine.hashing import canonical_json, file_digest
@@ -105,7 +105,7 @@ def _score_case(shared: tuple[PredictionStore, float], item: tuple[Case, list[Jo
     """``[job key, values or None, reason]`` of every job of one case (a worker's unit)."""
     store, margin_mm = shared
     case, case_jobs = item
-    truth = recurrence_truth(load_case(case))
+    truth = recurrence_truth(open_case(case))
     if truth is None:
         return []
     rows: list[list[Any]] = []
@@ -173,7 +173,7 @@ def _restore_examples(folder: Path, case: Case, scores: Sequence[CaseScore],
     missing = [job for job in owed if not example_path(folder, job).is_file()]
     if not missing:
         return
-    truth = recurrence_truth(load_case(case))
+    truth = recurrence_truth(open_case(case))
     if truth is None or truth.t1c is None:
         return
     std = standard_plan(truth.core, truth.brain, truth.spacing, margin_mm)

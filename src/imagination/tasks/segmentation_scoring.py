@@ -22,7 +22,7 @@ import numpy as np
 from imagination.atomic import atomic_write_bytes
 from imagination.cohort.case import Case
 from imagination.cohort.labelmap import LabelMap
-from imagination.cohort.loading import load_case
+from imagination.cohort.loading import open_case
 from imagination.cohort.vocabulary import SCORED_REGIONS
 from imagination.engine.case_pool import local_processes, map_cases
 from imagination.engine.case_scoring import (
@@ -141,7 +141,7 @@ def _score_case(shared: tuple[PredictionStore, Mapping[str, LabelMap | None], st
     case, case_jobs = item
     truth_map = case.label_map
     assert truth_map is not None
-    loaded = load_case(case)
+    loaded = open_case(case)
     truth = loaded.masks["tumor"]
     spacing = loaded.grid.spacing
     rows: list[list[Any]] = []
@@ -185,7 +185,7 @@ def _write_owed_example(folder: Path, ctx: ScoringContext, task: str, case: Case
     labels = record.outputs.get(task)
     if labels is None or pred_map is None or case.label_map is None:
         return
-    loaded = load_case(case)
+    loaded = open_case(case)
     write_example(path, example_arrays(loaded.images, case.label_map, loaded.masks["tumor"],
                                        pred_map, labels, loaded.grid.spacing))
 

@@ -1,0 +1,177 @@
+"""Lazily opened cases: a file is read when its array is first used, never before, and reads
+give exactly what the eager loader gives (PET resampling, masks, tissues included)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import imagination.cohort.loading as loading
+from imagination.cohort.case import Case
+from imagination.cohort.labelmap import LabelMap
+from imagination.cohort.lazy import LazyArrays, copies, freeze, view
+from imagination.cohort.loading import load_case, open_case
+from imagination.errors import CaseError
+from imagination.perturb.registry import apply_perturbation
+
+from .builders import brain_array, image_array, make_affine, tumour_array, write_image
+
+SHAPE = (16, 14, 12)
+
+
+def _files(tmp_path: Path, **damage: np.ndarray) -> Case:
+    """A case with T1c, FLAIR, PET (2 mm grid, resampled), tumour and brain masks and a WM
+    map; ``damage`` replaces a file's array (by column) before writing."""
+    arrays = {"t1c": image_array(SHAPE), "flair": image_array(SHAPE, seed=1),
+              "pet": image_array((9, 8, 7), seed=2), "mask_tumor": tumour_array(SHAPE),
+              "mask_brain": brain_array(SHAPE),
+              "tissue_wm": np.full(SHAPE, 0.5, dtype=np.float32)}
+    arrays.update(damage)
+    paths = {}
+    for column, array in arrays.items():
+        affine = make_affine((2.0, 2.0, 2.0), (-1.0, -1.0, -1.0)) if column == "pet" else None
+        dtype = np.uint8 if column.startswith("mask_") else np.float32
+        paths[column] = write_image(tmp_path / f"{column}.nii.gz", array.astype(dtype),
+                                    affine=affine)
+    return Case("c1", "s1", "a", images={m: paths[m] for m in ("t1c", "flair", "pet")},
+                masks={"tumor": paths["mask_tumor"], "brain": paths["mask_brain"]},
+                tissues={"wm": paths["tissue_wm"]}, label_map=LabelMap.from_spec("brats2021"),
+                resample=frozenset({"pet"}), reference="t1c")
+
+
+def _spy_reads(monkeypatch) -> list[str]:
+    reads: list[str] = []
+    real = loading.read_volume
+
+    def spy(path, **kwargs):
+        reads.append(Path(path).name)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(loading, "read_volume", spy)
+    return reads
+
+
+def test_an_opened_case_reads_each_file_on_first_use_and_equals_the_eager_load(tmp_path,
+                                                                                monkeypatch):
+    case = _files(tmp_path)
+    eager = load_case(case)
+    reads = _spy_reads(monkeypatch)
+    opened = open_case(case)
+    assert reads == []  # headers only
+    assert "pet" in opened.images and list(opened.images) == ["t1c", "flair", "pet"]
+    assert len(opened.masks) == 2 and reads == []  # membership, order and length read nothing
+    assert opened.grid.shape == eager.grid.shape
+    np.testing.assert_array_equal(opened.grid.affine, eager.grid.affine)
+    assert opened.masks["tumor"].dtype == np.uint8
+    assert reads == ["mask_tumor.nii.gz"]
+    np.testing.assert_array_equal(opened.images["pet"], eager.images["pet"])  # resampled
+    assert opened.images["pet"].shape == SHAPE
+    for kind in ("images", "masks", "tissues"):
+        ours, theirs = getattr(opened, kind), getattr(eager, kind)
+        assert list(ours) == list(theirs)
+        for name in theirs:
+            assert ours[name].dtype == theirs[name].dtype
+            np.testing.assert_array_equal(ours[name], theirs[name])
+    assert sorted(reads) == sorted(p.name for p in (*case.images.values(),
+                                                      *case.masks.values(),
+                                                      *case.tissues.values()))  # each once
+
+
+def test_damage_inside_a_file_surfaces_only_when_that_file_is_used(tmp_path):
+    flair = image_array(SHAPE, seed=1)
+    flair[3, 4, 5] = np.nan
+    case = _files(tmp_path, flair=flair)
+    with pytest.raises(CaseError):
+        load_case(case)  # the eager loader refuses the whole case
+    opened = open_case(case)
+    assert opened.images["t1c"].shape == SHAPE  # an adapter reading T1c only is unaffected
+    with pytest.raises(CaseError) as info:
+        opened.images["flair"]
+    error = info.value
+    assert error.code == "nonfinite_voxels" and error.column == "flair"
+    assert error.case_id == "c1" and error.file == str(case.images["flair"])
+
+
+def test_header_problems_are_found_when_the_case_is_opened(tmp_path):
+    case = _files(tmp_path)
+    case.tissues["wm"].unlink()
+    with pytest.raises(CaseError) as info:
+        open_case(case)
+    assert info.value.code == "missing_file" and info.value.column == "tissue_wm"
+    (tmp_path / "b").mkdir()
+    other = _files(tmp_path / "b")
+    write_image(other.images["flair"], image_array(SHAPE, seed=1),
+                affine=make_affine((1.0, 1.0, 1.2)))
+    with pytest.raises(CaseError) as info:
+        open_case(other)
+    assert info.value.code == "grid_mismatch" and info.value.column == "flair"
+
+
+def test_a_file_replaced_after_opening_is_refused_not_misplaced(tmp_path):
+    case = _files(tmp_path)
+    opened = open_case(case)
+    write_image(case.images["flair"], image_array((16, 14, 11), seed=1))
+    with pytest.raises(CaseError, match="changed after its header was read") as info:
+        opened.images["flair"]
+    assert info.value.column == "flair"
+
+
+def test_copies_share_reads_but_not_names():
+    calls: list[str] = []
+
+    def loader(name: str, value: float):
+        return lambda: calls.append(name) or np.full((2, 2), value, dtype=np.float32)
+
+    arrays = LazyArrays({"a": loader("a", 1.0), "b": loader("b", 2.0)})
+    other = view(arrays)
+    assert isinstance(other, LazyArrays) and other is not arrays
+    assert float(other["a"][0, 0]) == 1.0 and float(arrays["a"][1, 1]) == 1.0
+    assert calls == ["a"]  # read once, seen through both
+    del other["b"]
+    other["c"] = np.zeros((2, 2), dtype=np.float32)
+    assert list(arrays) == ["a", "b"] and list(other) == ["a", "c"]
+    assert arrays.read() == ["a"] and repr(arrays) == "LazyArrays(a=read, b=unread)"
+    freeze(arrays)
+    assert not arrays["a"].flags.writeable and not arrays["b"].flags.writeable  # b on reading
+    assert other["c"].flags.writeable  # a name of the other mapping only
+    assert calls == ["a", "b"]
+
+
+def test_lazy_copies_read_and_copy_only_what_is_used():
+    calls: list[str] = []
+    source = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
+    arrays = LazyArrays({"t1": lambda: calls.append("t1") or source,
+                         "pet": lambda: calls.append("pet") or source + 1})
+    new = np.zeros((2, 2, 2), dtype=np.float32)
+    copied = copies(arrays, {"t1": new}, drop=["nothing"])
+    assert calls == [] and copied["t1"] is new
+    pet = copied["pet"]
+    assert calls == ["pet"]
+    np.testing.assert_array_equal(pet, source + 1)
+    assert not np.shares_memory(pet, arrays["pet"])  # a copy, as for an eager case
+    plain = copies({"t1": source, "pet": source}, drop=["pet"])
+    assert list(plain) == ["t1"] and not np.shares_memory(plain["t1"], source)
+
+
+def test_a_perturbed_opened_case_equals_the_perturbed_eager_case_and_skips_pet(tmp_path,
+                                                                              monkeypatch):
+    case = _files(tmp_path)
+    eager = apply_perturbation(load_case(case), "noise", 2, 7, {})
+    reads = _spy_reads(monkeypatch)
+    lazy = apply_perturbation(open_case(case), "noise", 2, 7, {})
+    assert "pet.nii.gz" not in reads and "tissue_wm.nii.gz" not in reads
+    for kind in ("images", "masks", "tissues"):
+        ours, theirs = getattr(lazy, kind), getattr(eager, kind)
+        assert list(ours) == list(theirs)
+        for name in theirs:
+            np.testing.assert_array_equal(ours[name], theirs[name])
+    assert "pet.nii.gz" in reads  # read when the comparison used it
+
+
+def test_an_unread_lazy_mapping_pickles_and_reads_in_the_other_process(tmp_path):
+    opened = open_case(_files(tmp_path))
+    restored = pickle.loads(pickle.dumps(opened.images))
+    np.testing.assert_array_equal(restored["pet"], load_case(opened.case).images["pet"])
