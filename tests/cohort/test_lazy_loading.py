@@ -175,3 +175,27 @@ def test_an_unread_lazy_mapping_pickles_and_reads_in_the_other_process(tmp_path)
     opened = open_case(_files(tmp_path))
     restored = pickle.loads(pickle.dumps(opened.images))
     np.testing.assert_array_equal(restored["pet"], load_case(opened.case).images["pet"])
+
+
+@pytest.mark.parametrize("dtype", ["<i2", "u1", "<f4", ">f4", "<f8", ">i2"])
+@pytest.mark.parametrize("scaled", [False, True])
+def test_read_only_reading_gives_nibabels_values_with_or_without_scaling(tmp_path, dtype,
+                                                                          scaled):
+    import nibabel as nib
+
+    rng = np.random.default_rng(4)
+    data = (rng.random((7, 6, 5)) * 100).astype(dtype)
+    image = nib.Nifti1Image(data, make_affine((1.0, 2.0, 3.0)))
+    image.header.set_data_dtype(np.dtype(dtype))
+    if scaled:
+        image.header.set_slope_inter(0.5, -3.0)
+    path = tmp_path / "x.nii.gz"
+    nib.save(image, path)
+    kind = "mask" if dtype == "u1" and not scaled else "image"
+    expected = loading.read_volume(path, kind=kind).array
+    view = loading.read_volume(path, kind=kind, writable=False).array
+    np.testing.assert_array_equal(view, expected)
+    assert view.dtype == expected.dtype
+    np.testing.assert_allclose(expected, np.asarray(nib.load(path).get_fdata()), rtol=1e-6)
+    if dtype in ("<f4", "u1") and not scaled:
+        assert not view.flags.writeable  # the inflated bytes themselves, no copy

@@ -228,8 +228,9 @@ def test_the_in_memory_reader_equals_nibabel_and_falls_back_on_damage(tmp_path):
         return _read_bounded(path, {"case_id": None, "column": None, "file": str(path)})
 
     path = write_image(tmp_path / "x.nii.gz", image_array((7, 6, 5)))
-    fast = _open_in_memory(path)
-    assert fast is not None
+    opened = _open_in_memory(path)
+    assert opened is not None
+    fast = opened[0]
     np.testing.assert_array_equal(np.asarray(fast.dataobj), np.asarray(nib.load(path).dataobj))
     np.testing.assert_array_equal(fast.affine, nib.load(path).affine)
     damaged = tmp_path / "cut.nii.gz"

@@ -165,10 +165,12 @@ def _check_file(path: Path, ctx: dict[str, str | None]) -> None:
         raise CaseError("file is not readable (permission denied)", code="unreadable_file", **ctx)
 
 
-def _read_bounded(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | None:
+def _read_bounded(path: Path, ctx: dict[str, str | None],
+                  ) -> tuple[nib.Nifti1Image, bytes] | None:
     """Check the header's declared size against the file before anything is allocated, then,
     for a ``.nii.gz`` NIfTI-1, inflate exactly the declared bytes (zlib-ng, one call; bytes
-    after the image are never inflated) and parse them from memory.
+    after the image are never inflated) and parse them from memory: the image and the inflated
+    bytes (header and voxels).
 
     ``None`` when the fast path does not apply (plain ``.nii``, NIfTI-2, damage): the streaming
     reader (:func:`_open`) then reads the file, bounded by the same check, or names the problem.
@@ -196,9 +198,24 @@ def _read_bounded(path: Path, ctx: dict[str, str | None]) -> nib.Nifti1Image | N
     if raw is None:
         return None
     try:
-        return nib.Nifti1Image.from_bytes(raw)
+        return nib.Nifti1Image.from_bytes(raw), raw
     except Exception:
         return None
+
+
+def _voxels_in_place(image: nib.Nifti1Image, raw: bytes) -> np.ndarray | None:
+    """The voxels as a read-only view of the inflated bytes (no copy), or ``None`` when they
+    need scaling (``scl_slope``/``scl_inter`` other than 1 and 0) or the bytes are short.
+    Where they lie and how they are laid out is what nibabel's array proxy says."""
+    proxy = image.dataobj
+    if float(proxy.slope) != 1.0 or float(proxy.inter) != 0.0:
+        return None
+    dtype, offset = np.dtype(proxy.dtype), int(proxy.offset)
+    count = int(np.prod(proxy.shape, dtype=np.int64))
+    if offset + count * dtype.itemsize > len(raw):
+        return None
+    flat = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
+    return flat.reshape(proxy.shape, order=proxy.order)
 
 
 def _header_grid(image: nib.Nifti1Image | nib.Nifti2Image,
@@ -325,13 +342,19 @@ def _typed(raw: np.ndarray, kind: Kind, ctx: dict[str, str | None]) -> np.ndarra
 
 
 def read_volume(path: str | os.PathLike[str], *, kind: Kind = "image",
-                case_id: str | None = None, column: str | None = None) -> Volume:
-    """Read one NIfTI file: 3-D, RAS+ canonical, finite; images float32, masks integer."""
+                case_id: str | None = None, column: str | None = None,
+                writable: bool = True) -> Volume:
+    """Read one NIfTI file: 3-D, RAS+ canonical, finite; images float32, masks integer.
+
+    ``writable=False`` allows a read-only array that views the inflated file (no copy, when
+    the stored type is already the loaded type and needs no scaling)."""
     path = Path(path)
     ctx = {"case_id": case_id, "column": column, "file": str(path)}
-    image = _read_bounded(path, ctx) or _open(path, ctx)
+    in_memory = _read_bounded(path, ctx)
+    image = in_memory[0] if in_memory else _open(path, ctx)
     shape, ornt, grid = _header_grid(image, ctx)
-    raw = _read_voxels(image, path, ctx).reshape(shape)
+    voxels = None if writable or in_memory is None else _voxels_in_place(*in_memory)
+    raw = (voxels if voxels is not None else _read_voxels(image, path, ctx)).reshape(shape)
     array = _typed(raw, kind, ctx)
     array = apply_orientation(array, ornt)
     if not (array.flags.c_contiguous or array.flags.f_contiguous):
@@ -453,7 +476,8 @@ def load_case(case: Case) -> LoadedCase:
 
 
 def open_case(case: Case) -> LoadedCase:
-    """:func:`load_case` reading each file's voxels only when first used.
+    """:func:`load_case` reading each file's voxels only when first used (arrays may be
+    read-only views of the inflated file).
 
     Every header is read and every grid checked now (the same errors as :func:`load_case`
     for a missing or unreadable file, a non-3-D image or a grid mismatch); a file's voxels
@@ -497,7 +521,8 @@ def _placed(case: Case, ref: FileRef, volume: Volume, target: Grid) -> np.ndarra
 
 def _read_placed(case: Case, ref: FileRef, header_grid: Grid, target: Grid) -> np.ndarray:
     """One file of an opened case, read now (:func:`open_case`)."""
-    volume = read_volume(ref.path, kind=ref.kind, case_id=case.case_id, column=ref.column)
+    volume = read_volume(ref.path, kind=ref.kind, case_id=case.case_id, column=ref.column,
+                         writable=False)
     if volume.grid.differences(header_grid, atol_mm=GRID_ATOL_MM,
                                atol_direction=GRID_ATOL_DIRECTION):
         raise CaseError("the file changed after its header was read (its grid is not the "
