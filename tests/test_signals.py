@@ -116,3 +116,56 @@ def test_fork_server_and_workers_are_born_with_sigint_blocked(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["main", "False", "server", "True", "workers",
                                   "True", "True", "True", "True"], out.stdout
+
+
+class _InterruptedWhileFinalised:
+    """An object whose finaliser is running when a Ctrl-C's handler fires."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)
+        sum(range(1000))  # bytecodes: the handler runs here, inside the finaliser
+
+
+def test_a_ctrl_c_that_lands_in_a_finaliser_still_stops_the_run() -> None:
+    from imagination.signals import InterruptWatch
+
+    previous_hook = sys.unraisablehook
+    watch = InterruptWatch()
+    stopped = False
+    try:
+        with watch:
+            finalised = _InterruptedWhileFinalised()
+            del finalised  # the KeyboardInterrupt raised in __del__ is dropped by Python ...
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline:  # ... and sent again: it arrives in this loop
+                time.sleep(0.001)
+    except KeyboardInterrupt:
+        stopped = True
+    assert stopped and watch.seen
+    assert sys.unraisablehook is previous_hook  # restored when the watch ends
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the process is leaving
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def test_a_command_that_ends_as_its_dropped_ctrl_c_is_resent_still_exits_3() -> None:
+    from imagination.errors import EXIT_INCOMPLETE, INTERRUPTED_MESSAGE
+
+    program = textwrap.dedent("""
+        import signal
+        import imagination.cli as cli
+
+        class Finalised:
+            def __del__(self):
+                signal.raise_signal(signal.SIGINT)
+
+        def finishes_at_once(argv):
+            Finalised()  # the Ctrl-C lands in a finaliser and is dropped; then we return 0
+            return 0
+
+        cli.run_app = finishes_at_once
+        cli.main([])
+    """)
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == EXIT_INCOMPLETE, done.stderr
+    assert INTERRUPTED_MESSAGE in done.stderr

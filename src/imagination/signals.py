@@ -18,8 +18,9 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,25 +78,53 @@ def imap_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int) ->
     pool.join()
 
 
+#: How long after a Ctrl-C dropped in a finaliser it is sent again (the finaliser is over).
+RESEND_DELAY_S = 0.05
+
+
+def _resend_sigint(pid: int) -> None:
+    time.sleep(RESEND_DELAY_S)
+    os.kill(pid, signal.SIGINT)
+
+
 class InterruptWatch:
-    """While active, Ctrl-C raises ``KeyboardInterrupt`` as usual and is remembered."""
+    """While active, Ctrl-C raises ``KeyboardInterrupt`` as usual and is remembered.
+
+    Python runs a signal handler between any two bytecodes of the main thread, also inside a
+    finaliser (``__del__``, a weakref callback, a pool's clean-up during garbage collection),
+    where the ``KeyboardInterrupt`` it raises is printed and dropped: the Ctrl-C would be
+    lost and the run would go on to exit 0. While the watch is active such a dropped
+    interrupt is sent again from a helper thread a moment later (:data:`RESEND_DELAY_S`),
+    once the finaliser is over, so it stops the run where code can handle it; ``seen`` is set
+    either way."""
 
     def __init__(self) -> None:
         self.seen = False
         self._previous: object = None
+        self._previous_hook: Callable[[Any], object] | None = None
 
     def _on_sigint(self, _signum: int, _frame: object) -> None:
         self.seen = True
         raise KeyboardInterrupt
 
+    def _on_unraisable(self, unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            threading.Thread(target=_resend_sigint, args=(os.getpid(),), daemon=True).start()
+            return
+        assert self._previous_hook is not None
+        self._previous_hook(unraisable)
+
     def __enter__(self) -> InterruptWatch:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._on_unraisable
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:  # after a Ctrl-C the process is leaving: ignore more
             signal.signal(signal.SIGINT, signal.SIG_IGN if self.seen else self._previous)
+        if self._previous_hook is not None:
+            sys.unraisablehook = self._previous_hook
 
 
 def leave_now(code: int) -> None:

@@ -285,7 +285,10 @@ def test_a_map_of_more_distinct_floats_than_a_palette_holds_is_stored_plain() ->
     from imagination.engine.arraycodec import _too_many_values
 
     values = np.arange(70_000, dtype=np.uint32) + np.uint32(0x3F000000)  # 70,000 floats in [0.5, 1)
-    assert _too_many_values(values)
+    assert _too_many_values(values)  # proved by the low bits of all of them
+    many = np.arange(600_000, dtype=np.uint32) + np.uint32(0x3F000000)
+    assert _too_many_values(many)  # proved by every 8th value alone (75,000 distinct)
+    assert not _too_many_values(np.repeat(values[:65_535], 9))  # fits: left to factorisation
     array = values.view(np.float32).reshape(70, 100, 10)
     encoded = encode_array(array)
     assert encoded.codec == "shuffle-zstd"

@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     with watch:
         code = run_app(argv)
     if watch.seen:
+        if code == 0:  # the command finished as the Ctrl-C came: it still says so
+            from imagination.errors import EXIT_INCOMPLETE, INTERRUPTED_MESSAGE
+
+            sys.stderr.write(INTERRUPTED_MESSAGE + "\n")
+            code = EXIT_INCOMPLETE
         leave_now(code)
     sys.exit(code)
 
