@@ -325,3 +325,45 @@ def test_only_the_box_around_the_brain_is_compressed() -> None:
     assert decode_array(encoded.spec(), encoded.payload).tobytes() == array.tobytes()
     with pytest.raises(ValueError, match="box out of range"):
         decode_array({**encoded.spec(), "box": [[10, 41], [5, 25], [3, 9]]}, encoded.payload)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]),
+       st.sampled_from([0.0, -0.0, -7.5, float("nan"), float("-inf")]),
+       st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
+def test_a_float_map_with_background_inside_its_box_round_trips_sparse(
+        dtype: type, fill: float, share: float, seed: int) -> None:
+    """Background scattered through the whole array (no box helps): bit-exact back, stored
+    sparse exactly when at least a quarter of it is background."""
+    rng = np.random.default_rng(seed)
+    array = np.full((20, 18, 16), fill, dtype=dtype)
+    if np.isnan(fill):
+        array.view(f"u{array.itemsize}")[...] |= 1  # a NaN with a payload of its own
+    values = rng.random(array.shape).astype(dtype)
+    values[rng.random(array.shape) < 0.1] = 0.0  # +0.0 differs from a -0.0 background
+    chosen = rng.random(array.shape) >= share
+    chosen[0, 0, 0], chosen[-1, -1, -1] = False, True  # first element background, full box
+    array[chosen] = values[chosen]
+    encoded = encode_array(array)
+    back = decode_array(encoded.spec(), encoded.payload)
+    assert back.tobytes() == array.tobytes()
+    background = np.count_nonzero(array.view(f"u{array.itemsize}")
+                                  == array.view(f"u{array.itemsize}").flat[0])
+    assert ("mask_length" in encoded.spec()) == (background >= 0.25 * array.size)
+
+
+def test_a_brain_map_is_stored_as_its_brain_voxels_and_damage_is_refused() -> None:
+    grid = np.indices((40, 44, 36)).astype(np.float32)
+    inside = ((grid[0] - 20) / 15) ** 2 + ((grid[1] - 22) / 18) ** 2 + ((grid[2] - 18) / 14) ** 2
+    brain = inside <= 1.0
+    array = np.full(brain.shape, -1.0, dtype=np.float32)
+    array[brain] = np.random.default_rng(2).random(int(brain.sum()), dtype=np.float32)
+    encoded = encode_array(array)
+    spec = encoded.spec()
+    assert spec["kept"] == int(brain.sum())  # only the brain's values, by hand count
+    assert spec["box"] == [[5, 36], [4, 41], [4, 33]]  # the ellipsoid's extent
+    assert decode_array(spec, encoded.payload).tobytes() == array.tobytes()
+    with pytest.raises(ValueError, match="number of elements"):
+        decode_array({**spec, "kept": spec["kept"] - 1}, encoded.payload)
+    with pytest.raises(ValueError, match="upgrade"):
+        decode_array({**spec, "planes": 4}, encoded.payload)

@@ -12,7 +12,10 @@ otherwise (small arrays: both tried, the smaller kept):
 
 Before either, an array is cropped to the box around the elements that differ from its first
 element (outside the brain, a score map is one background value; on a 1 mm BraTS grid most of
-the array): only the box is compressed, the background is rebuilt on decoding.
+the array): only the box is compressed, the background is rebuilt on decoding. A float map
+whose box is still at least a quarter background (the corners of the head around the brain)
+is stored sparse: a bit mask of the elements that are not background (packed, zstd'd), then
+only those elements, by either codec.
 
 Decoding rebuilds the exact bytes (NaN payloads and signed zeros included: values are compared
 and sorted by their bit patterns, never as floats).
@@ -36,6 +39,13 @@ _PALETTE_MAX = 65_535
 _PALETTE_MIN_SIZE = 4096
 #: Arrays from this size on are cropped to the box around what is not background.
 _BOX_MIN_SIZE = 4096
+#: A float array (its box) with at least this share of background is stored sparse (mask +
+#: the other elements): on a 1 mm brain map (about half of its box) encoding takes a third
+#: to two thirds less time and 5-6 % fewer bytes (random and growth maps).
+_SPARSE_MIN_BACKGROUND = 0.25
+#: Keys an array spec may hold; a spec with others comes from a newer version.
+_SPEC_KEYS = frozenset({"codec", "dtype", "shape", "length", "n_values", "box", "fill",
+                        "mask_length", "kept"})
 
 
 @dataclass(frozen=True)
@@ -126,16 +136,13 @@ def _palette(array: np.ndarray) -> EncodedArray | None:
                         {"n_values": int(values.size)})
 
 
-def _content_box(array: np.ndarray) -> tuple[slice, ...] | None:
-    """The smallest box holding every element whose bits differ from the first element's (a
-    map's background), or ``None`` when it would not save a tenth of the array."""
-    if array.ndim == 0 or array.size < _BOX_MIN_SIZE or array.dtype.kind == "c":
-        return None
-    bits = _bits(array)
-    differs = bits != bits.flat[0]
+def _content_box(differs: np.ndarray) -> tuple[slice, ...] | None:
+    """The smallest box holding every element where ``differs`` (from a map's background),
+    or ``None`` when it would not save a tenth of the array."""
+    ndim = differs.ndim
     # two passes over the array: its last axis's profile, and the rest reduced over that axis
-    last = differs.any(axis=tuple(range(array.ndim - 1)))
-    rest = differs.any(axis=array.ndim - 1)
+    last = differs.any(axis=tuple(range(ndim - 1)))
+    rest = differs.any(axis=ndim - 1)
     profiles = [rest.any(axis=tuple(a for a in range(rest.ndim) if a != axis))
                 for axis in range(rest.ndim)] + [last]
     box = []
@@ -143,24 +150,41 @@ def _content_box(array: np.ndarray) -> tuple[slice, ...] | None:
         along = np.flatnonzero(profile)
         box.append(slice(int(along[0]), int(along[-1]) + 1) if along.size else slice(0, 0))
     inner = int(np.prod([b.stop - b.start for b in box], dtype=np.int64))
-    return tuple(box) if inner <= 0.9 * array.size else None
+    return tuple(box) if inner <= 0.9 * differs.size else None
 
 
 def encode_array(array: np.ndarray) -> EncodedArray:
     """The smallest lossless encoding of ``array`` (any numeric dtype, any shape).
 
     Only the box around the elements that differ from the first one is compressed (the rest is
-    that background, rebuilt on decoding: ``box`` and ``fill`` in the spec)."""
+    that background, rebuilt on decoding: ``box`` and ``fill`` in the spec); a float box that
+    is still a quarter background keeps only its other elements (``mask_length``, ``kept``)."""
     array = np.ascontiguousarray(array)
     if array.dtype.hasobject or array.dtype.kind not in "biufc":
         raise ValueError(f"cannot store an array of dtype {array.dtype}")
-    box = _content_box(array)
-    if box is None:
+    if array.ndim == 0 or array.size < _BOX_MIN_SIZE or array.dtype.kind == "c":
         return _encode(array)
-    inner = _encode(np.ascontiguousarray(array[box]))
-    return EncodedArray(inner.codec, inner.dtype, array.shape, inner.payload, {
-        **inner.extra, "box": [[b.start, b.stop] for b in box],
-        "fill": int(_bits(array).flat[0])})
+    bits = _bits(array)
+    differs = bits != bits.flat[0]
+    box = _content_box(differs)
+    if box is not None:
+        array, differs = np.ascontiguousarray(array[box]), differs[box]
+    extra: dict[str, Any] = {}
+    kept = int(np.count_nonzero(differs))
+    if array.dtype.kind == "f" and kept <= (1 - _SPARSE_MIN_BACKGROUND) * differs.size:
+        mask = _compress(np.packbits(differs, axis=None).tobytes())
+        inner = _encode(array[differs])  # C order of the box
+        payload = mask + inner.payload
+        extra = {"mask_length": len(mask), "kept": kept}
+    elif box is None:
+        return _encode(array)
+    else:
+        inner = _encode(array)
+        payload = inner.payload
+    if box is not None:
+        extra["box"] = [[b.start, b.stop] for b in box]
+    return EncodedArray(inner.codec, inner.dtype, tuple(bits.shape), payload, {
+        **inner.extra, **extra, "fill": int(bits.flat[0])})
 
 
 def _encode(array: np.ndarray) -> EncodedArray:
@@ -179,16 +203,47 @@ def _encode(array: np.ndarray) -> EncodedArray:
 
 def decode_array(spec: dict[str, Any], payload: bytes) -> np.ndarray:
     """The array ``encode_array`` encoded (``spec`` as returned by ``EncodedArray.spec``)."""
+    unknown = set(spec) - _SPEC_KEYS
+    if unknown:
+        raise ValueError(f"the array's encoding uses {', '.join(sorted(unknown))}, which this "
+                         "version of imagination does not read: upgrade it")
     dtype = np.dtype(spec["dtype"])
     shape = tuple(int(n) for n in spec["shape"])
+    box = tuple(slice(0, n) for n in shape)
+    if "box" in spec:
+        box = tuple(slice(int(start), int(stop)) for start, stop in spec["box"])
+        if len(box) != len(shape) or any(not 0 <= b.start <= b.stop <= n
+                                         for b, n in zip(box, shape, strict=True)):
+            raise ValueError("array box out of range")
+    inner_shape = tuple(b.stop - b.start for b in box)
+    if "mask_length" in spec:
+        inner = _decode_sparse(spec, payload, dtype, inner_shape)
+    else:
+        inner = _decode(spec, payload, dtype, inner_shape)
     if "box" not in spec:
-        return _decode(spec, payload, dtype, shape)
-    box = tuple(slice(int(start), int(stop)) for start, stop in spec["box"])
-    if len(box) != len(shape) or any(not 0 <= b.start <= b.stop <= n
-                                     for b, n in zip(box, shape, strict=True)):
-        raise ValueError("array box out of range")
-    out = np.full(shape, int(spec["fill"]), dtype=f"u{dtype.itemsize}").view(dtype)
-    out[box] = _decode(spec, payload, dtype, tuple(b.stop - b.start for b in box))
+        return inner
+    out = _filled(shape, spec, dtype)
+    out[box] = inner
+    return out
+
+
+def _filled(shape: tuple[int, ...], spec: dict[str, Any], dtype: np.dtype) -> np.ndarray:
+    """An array of ``shape`` holding the spec's background bits."""
+    return np.full(shape, int(spec["fill"]), dtype=f"u{dtype.itemsize}").view(dtype)
+
+
+def _decode_sparse(spec: dict[str, Any], payload: bytes, dtype: np.dtype,
+                   shape: tuple[int, ...]) -> np.ndarray:
+    count = int(np.prod(shape, dtype=np.int64))
+    mask_length, kept = int(spec["mask_length"]), int(spec["kept"])
+    if not 0 <= mask_length <= len(payload):
+        raise ValueError("sparse mask length out of range")
+    packed = np.frombuffer(_decompress(payload[:mask_length], (count + 7) // 8), np.uint8)
+    differs = np.unpackbits(packed, count=count).astype(bool)
+    if int(np.count_nonzero(differs)) != kept:
+        raise ValueError("sparse mask does not hold the stored number of elements")
+    out = _filled(shape, spec, dtype)
+    out.reshape(-1)[differs] = _decode(spec, payload[mask_length:], dtype, (kept,))
     return out
 
 
