@@ -11,8 +11,9 @@ Not a test. ``.venv/bin/python scripts/bench_scale.py --cases 200 [--small 20] [
 3. Prints: wall time per stage; the harness overhead share (1 − adapter time / worker time,
    adapter time = the adapters alone on pre-loaded cases, one thread per library as in jobs,
    timed on ``--sample`` cases from the middle of equal stretches of the big cohort (not the
-   first cases, whose jobs carry the workers' warm-up) and scaled by those cases' share of
-   the run's job time; worker time =
+   first cases, whose jobs carry the workers' warm-up) just before and just after the big run
+   (their mean; both shares are printed, as the VM's speed drifts over minutes) and scaled by
+   those cases' share of the run's job time; worker time =
    models stage × workers), split into time inside jobs (case loading, checks) and outside
    them (compression, transfer, start-up); the largest per-job peak RSS of a worker in
    each run (flat in cohort size when the per-worker figure does not grow); store bytes per
@@ -173,27 +174,34 @@ def main() -> None:
     args.root.mkdir(parents=True, exist_ok=True)
     print(f"load average at start: {os.getloadavg()}", flush=True)
     results = []
+    timings: list[tuple[float, float, list[str]]] = []
     for n in (args.small, args.cases):
         manifest = cohort(args.root, n, args.workers)
+        if n == args.cases and not args.reuse:  # the adapters alone, just before the run ...
+            timings.append(adapter_seconds(manifest, args.sample))
         result = run(manifest, args.root, args.workers, args.reuse)
         results.append(result)
         print(json.dumps(result), flush=True)
     big = results[-1]
-    adapter_s, reading_s, sampled = adapter_seconds(cohort(args.root, args.cases, args.workers),
-                                                    args.sample)
+    # ... and just after it: the VM's speed drifts over minutes, so both are shown
+    timings.append(adapter_seconds(cohort(args.root, args.cases, args.workers), args.sample))
+    sampled = timings[-1][2]
     cost = pd.read_csv(Path(big["run_dir"]) / "cost.csv")
     sampled_job_s = float(cost.loc[cost.case_id.isin(sampled), "wall_s"].sum())
     # adapters' share of job time, from the sampled cases, applied to all jobs
-    adapter_total = big["job_s"] * adapter_s / sampled_job_s
-    reading_total = big["job_s"] * reading_s / sampled_job_s
+    adapter_runs = [big["job_s"] * t[0] / sampled_job_s for t in timings]
+    adapter_total = sum(adapter_runs) / len(adapter_runs)
+    reading_total = big["job_s"] * timings[-1][1] / sampled_job_s
     worker_s = big["models_s"] * args.workers
     print(f"\n{big['n_cases']} cases, 240x240x155, 4 adapters, {args.workers} workers "
           f"(load average now {os.getloadavg()[0]:.1f})")
     print(f"wall {big['wall_s']:.0f} s: cohort {big['cohort_s']:.0f} s, models "
           f"{big['models_s']:.0f} s, scoring {big['scoring_s']:.0f} s")
+    shares = ", ".join(f"{100 * (1 - a / worker_s):.1f} %" for a in adapter_runs)
     print(f"harness overhead share: 1 - adapters {adapter_total:.0f} s / worker time "
-          f"{worker_s:.0f} s = {100 * (1 - adapter_total / worker_s):.1f} % (goal <= 10 %); "
-          f"inside jobs (load, checks; from {len(sampled)} cases timed alone) "
+          f"{worker_s:.0f} s = {100 * (1 - adapter_total / worker_s):.1f} % (goal <= 10 %; "
+          f"with the adapters timed {'before, after' if len(timings) > 1 else 'after'} the "
+          f"run: {shares}); inside jobs (load, checks; from {len(sampled)} cases timed alone) "
           f"{100 * (1 - adapter_total / big['job_s']):.1f} %, outside jobs (compression, "
           f"transfer, start-up) {100 * (1 - big['job_s'] / worker_s):.1f} %")
     print(f"beyond the adapters and the raw reading of the input files they use (gunzip "

@@ -141,10 +141,12 @@ def test_a_ctrl_c_that_lands_in_a_finaliser_still_stops_the_run() -> None:
                 time.sleep(0.001)
     except KeyboardInterrupt:
         stopped = True
-    assert stopped and watch.seen
-    assert sys.unraisablehook is previous_hook  # restored when the watch ends
-    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the process is leaving
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert stopped and watch.seen
+        assert sys.unraisablehook is previous_hook  # restored when the watch ends
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the process is leaving
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def test_a_command_that_ends_as_its_dropped_ctrl_c_is_resent_still_exits_3() -> None:

@@ -199,3 +199,48 @@ def test_read_only_reading_gives_nibabels_values_with_or_without_scaling(tmp_pat
     np.testing.assert_allclose(expected, np.asarray(nib.load(path).get_fdata()), rtol=1e-6)
     if dtype in ("<f4", "u1") and not scaled:
         assert not view.flags.writeable  # the inflated bytes themselves, no copy
+
+
+def test_dict_operations_that_need_no_array_read_none():
+    import copy
+    import threading
+    import time
+
+    calls: list[str] = []
+
+    def slow(name: str):
+        def load():
+            time.sleep(0.05)
+            calls.append(name)
+            return np.zeros(3, dtype=np.float32)
+        return load
+
+    arrays = LazyArrays({"a": slow("a"), "b": slow("b")})
+    merged = arrays | {"c": np.ones(3, dtype=np.float32)}
+    shallow = copy.copy(arrays)
+    del shallow["b"]
+    assert list(merged) == ["a", "b", "c"] and list(arrays) == ["a", "b"]
+    merged.clear()
+    assert len(merged) == 0 and calls == []  # nothing was read for any of that
+    threads = [threading.Thread(target=lambda: arrays["a"]) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == ["a"]  # eight threads racing for one file read it once
+
+
+def test_a_damaged_file_an_upstream_model_reads_is_the_cases_error_not_the_models(tmp_path):
+    from imagination.engine.chaining import feed_upstream
+
+    flair = image_array(SHAPE, seed=1)
+    flair[2, 2, 2] = np.inf
+    opened = open_case(_files(tmp_path, flair=flair))
+
+    class Upstream:
+        def predict(self, case):
+            return case.images["flair"]
+
+    with pytest.raises(CaseError) as info:
+        feed_upstream(opened, Upstream(), "seg-a")
+    assert info.value.column == "flair" and info.value.code == "nonfinite_voxels"

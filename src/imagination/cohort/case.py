@@ -101,7 +101,8 @@ class LoadedCase:
 
     Each mapping behaves as a ``dict``; in a benchmark job it is a
     :class:`~imagination.cohort.lazy.LazyArrays` that reads a file the first time its array is
-    used (``"pet" in case.images`` reads nothing)."""
+    used (``"pet" in case.images`` reads nothing; :meth:`brain` without a brain mask reads
+    every image)."""
 
     case: Case
     grid: Grid

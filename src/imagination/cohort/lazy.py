@@ -12,6 +12,7 @@ reading, or copying, the arrays the perturbation does not touch until they are u
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from functools import partial
 
@@ -21,34 +22,42 @@ Loader = Callable[[], np.ndarray]
 
 
 class _Slot:
-    """One array: read by ``load`` on first use, then kept (read-only once frozen)."""
+    """One array: read by ``load`` on first use (once, also when threads race), then kept
+    (read-only once frozen)."""
 
-    __slots__ = ("array", "frozen", "load")
+    __slots__ = ("array", "frozen", "load", "lock")
 
     def __init__(self, array: np.ndarray | None = None, load: Loader | None = None) -> None:
         self.array = array
         self.load = load
         self.frozen = False
+        self.lock = threading.Lock()
 
     def get(self) -> np.ndarray:
-        if self.array is None:
-            assert self.load is not None
-            array = self.load()
-            if self.frozen:
-                array.setflags(write=False)
-            self.array, self.load = array, None
-        return self.array
+        array = self.array
+        if array is None:
+            with self.lock:
+                if self.array is None:
+                    assert self.load is not None
+                    loaded = self.load()
+                    if self.frozen:
+                        loaded.setflags(write=False)
+                    self.array, self.load = loaded, None
+                array = self.array
+        return array
 
     def freeze(self) -> None:
-        self.frozen = True
-        if self.array is not None:
-            self.array.setflags(write=False)
+        with self.lock:
+            self.frozen = True
+            if self.array is not None:
+                self.array.setflags(write=False)
 
     def __getstate__(self) -> tuple[np.ndarray | None, Loader | None, bool]:
         return self.array, self.load, self.frozen
 
     def __setstate__(self, state: tuple[np.ndarray | None, Loader | None, bool]) -> None:
         self.array, self.load, self.frozen = state
+        self.lock = threading.Lock()
 
 
 class LazyArrays(MutableMapping[str, np.ndarray]):
@@ -91,6 +100,16 @@ class LazyArrays(MutableMapping[str, np.ndarray]):
     def copy(self) -> LazyArrays:
         """A mapping of its own over the same arrays: a read through either is shared."""
         return LazyArrays._of(dict(self._slots))
+
+    __copy__ = copy
+
+    def clear(self) -> None:
+        self._slots.clear()  # (the inherited one would read every array to remove it)
+
+    def __or__(self, other: Mapping[str, np.ndarray]) -> LazyArrays:
+        merged = self.copy()
+        merged.update(other)
+        return merged
 
     def read(self) -> list[str]:
         """Names whose array has been read so far."""

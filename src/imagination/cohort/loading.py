@@ -329,6 +329,8 @@ def _typed(raw: np.ndarray, kind: Kind, ctx: dict[str, str | None]) -> np.ndarra
                             "outside [0, 1]", code="tissue_out_of_range", **ctx)
     if kind in ("image", "tissue"):
         return raw.astype(np.float32, copy=False)
+    if raw.dtype == np.uint8:  # already the smallest mask type, never negative: no pass
+        return raw
     if raw.dtype.kind == "f":
         fractional = raw != np.round(raw)
         if fractional.any():

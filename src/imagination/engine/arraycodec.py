@@ -100,7 +100,7 @@ def _too_many_values(bits: np.ndarray) -> bool:
     factorisation."""
     import pandas as pd
 
-    if bits.size <= _PALETTE_MAX:
+    if bits.size <= _PALETTE_MAX or bits.itemsize < 4:  # 16-bit: at most 65,536 values
         return False
     sampled = pd.unique(bits[::8]).size
     if sampled > _PALETTE_MAX:

@@ -20,6 +20,7 @@ from imagination.cohort.case import LoadedCase
 from imagination.cohort.labelmap import LabelMap
 from imagination.cohort.lazy import view
 from imagination.config import AdapterConfig, BenchConfig
+from imagination.errors import CaseError
 
 #: Suffix of the twin adapter fed the reference segmentation.
 REFERENCE_SUFFIX: Final[str] = "@reference"
@@ -77,6 +78,8 @@ def feed_upstream(case: LoadedCase, upstream: Any, upstream_label: str) -> Loade
     try:
         predictions = upstream.predict(case)
     except Exception as exc:  # the upstream model's failure is this chained case's failure
+        if isinstance(exc, CaseError) and exc.file is not None:
+            raise  # an input file it read is damaged: the case's problem, named as such
         reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
         raise AdapterCrashError(f"upstream {upstream_label} failed on this case: "
                                 f"{reason}") from exc
