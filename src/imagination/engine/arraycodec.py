@@ -63,10 +63,12 @@ class EncodedArray:
                 "length": len(self.payload), **self.extra}
 
 
-def _shuffle(raw: bytes, itemsize: int) -> bytes:
-    if itemsize == 1:
-        return raw
-    return np.frombuffer(raw, np.uint8).reshape(-1, itemsize).T.tobytes()
+def _shuffle(array: np.ndarray) -> bytes:
+    """The elements' bytes grouped by byte position (one copy, from the array itself)."""
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if flat.dtype.itemsize == 1:
+        return flat.tobytes()
+    return flat.view(np.uint8).reshape(-1, flat.dtype.itemsize).T.tobytes()
 
 
 def _unshuffle(raw: bytes, itemsize: int) -> bytes:
@@ -131,7 +133,7 @@ def _palette(array: np.ndarray) -> EncodedArray | None:
     index = rank[codes]
     delta = np.diff(index, prepend=np.uint16(0)).view(np.int16)  # wraps mod 2**16: lossless
     zigzag = ((delta << 1) ^ (delta >> 15)).view(np.uint16)
-    body = values[order].tobytes() + _shuffle(zigzag.tobytes(), 2)
+    body = values[order].tobytes() + _shuffle(zigzag)
     return EncodedArray("palette-zstd", array.dtype.str, array.shape, _compress(body),
                         {"n_values": int(values.size)})
 
@@ -168,7 +170,7 @@ def encode_array(array: np.ndarray) -> EncodedArray:
     differs = bits != bits.flat[0]
     box = _content_box(differs)
     if box is not None:
-        array, differs = np.ascontiguousarray(array[box]), differs[box]
+        array, differs = array[box], differs[box]  # views: copied below only as needed
     extra: dict[str, Any] = {}
     kept = int(np.count_nonzero(differs))
     if array.dtype.kind == "f" and kept <= (1 - _SPARSE_MIN_BACKGROUND) * differs.size:
@@ -179,7 +181,7 @@ def encode_array(array: np.ndarray) -> EncodedArray:
     elif box is None:
         return _encode(array)
     else:
-        inner = _encode(array)
+        inner = _encode(np.ascontiguousarray(array))
         payload = inner.payload
     if box is not None:
         extra["box"] = [[b.start, b.stop] for b in box]
@@ -193,7 +195,7 @@ def _encode(array: np.ndarray) -> EncodedArray:
         if palette is not None:
             return palette
     plain = EncodedArray("shuffle-zstd", array.dtype.str, array.shape,
-                         _compress(_shuffle(array.tobytes(), array.dtype.itemsize)), {})
+                         _compress(_shuffle(array)), {})
     if array.dtype.kind == "f" and 0 < array.size < _PALETTE_MIN_SIZE:
         palette = _palette(array)
         if palette is not None and len(palette.payload) < len(plain.payload):
