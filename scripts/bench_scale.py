@@ -35,26 +35,19 @@ import os
 import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import yaml
-from zlib_ng import gzip_ng
 
-from imagination.adapters.baselines.memo import clear_all
-from imagination.cohort import loading
+from harness_timing import measured_jobs  # scripts/ is on sys.path when a script runs
 from imagination.cohort.manifest import read_manifest
 from imagination.cohort.nifti import write_nifti
 from imagination.cohort.synthetic import SynthConfig, generate_cohort
 from imagination.config import load_config
-from imagination.engine import jobs
-from imagination.engine.bench import build_adapters, cohort_vocabularies, run_bench
-from imagination.engine.executors import single_threaded_pools
-from imagination.engine.plan import build_plan
-from imagination.engine.store import encode_record
+from imagination.engine.bench import run_bench
 
 BRATS_SHAPE = (240, 240, 155)
 ADAPTERS = [{"name": "margin-15mm"}, {"name": "fk-growth"}, {"name": "random"},
@@ -121,88 +114,6 @@ def write_config(folder: Path, manifest: Path, workers: int) -> Path:
     return path
 
 
-@dataclass
-class Measured:
-    """The sampled cases' jobs run through the harness in one process, the adapters' own
-    calls timed inside them: harness and adapter time come from the same executions, so the
-    VM's drift between minutes (±5 % and more) cannot bias their ratio."""
-
-    case_ids: list[str]
-    jobs_s: float  # run_job walls, what cost.csv records: open, read, check, adapter
-    adapters_s: float  # inside those: the adapters' predict/extract calls, minus file reading
-    reading_s: float  # inside those: reading the files the adapters use (lazily, on first use)
-    encode_s: float  # compressing those jobs' records (done in the worker, outside jobs)
-    gunzip_s: float  # raw gunzip of the same files (zlib-ng): the floor of any reader
-
-
-class _Timed:
-    """An adapter whose predict/extract calls add their own time, less file reading, to
-    ``totals["adapter"]``."""
-
-    def __init__(self, inner: object, totals: dict[str, float]) -> None:
-        self._inner, self._totals = inner, totals
-
-    def __getattr__(self, name: str) -> object:
-        found = getattr(self._inner, name)
-        if name not in ("predict", "extract"):
-            return found
-
-        def timed(*args: object, **kwargs: object) -> object:
-            read_before, start = self._totals["read"], time.perf_counter()
-            try:
-                return found(*args, **kwargs)
-            finally:
-                spent = time.perf_counter() - start
-                self._totals["adapter"] += spent - (self._totals["read"] - read_before)
-        return timed
-
-
-def measured_jobs(config: Path, manifest: Path, sample: int) -> Measured:
-    """:class:`Measured` on ``sample`` cases from the middle of equal stretches of the cohort
-    (the first cases' jobs carry the workers' warm-up), one thread per library as in jobs,
-    every memo and case cache cleared before each case."""
-    every = read_manifest(manifest).cases()
-    step = max(1, len(every) // sample)
-    cases = every[step // 2:: step][:sample]
-    bench_config = load_config(config)
-    plan = build_plan(bench_config, cases, build_adapters(bench_config),
-                      cohort_vocabularies([manifest]))
-    totals = {"adapter": 0.0, "read": 0.0, "jobs": 0.0, "encode": 0.0}
-    used: list[Path] = []
-    real_read, real_adapter = loading._read_placed, jobs.adapter_for
-
-    def timed_read(*args: object) -> np.ndarray:
-        start = time.perf_counter()
-        try:
-            return real_read(*args)
-        finally:
-            totals["read"] += time.perf_counter() - start
-            used.append(args[1].path)  # the FileRef
-
-    loading._read_placed = timed_read
-    jobs.adapter_for = lambda spec: _Timed(real_adapter(spec), totals)
-    try:
-        with single_threaded_pools():
-            for case in cases:
-                clear_all()
-                jobs._LOADED.clear()
-                jobs._PERTURBED.clear()
-                for spec in (spec for spec in plan if spec.case.case_id == case.case_id):
-                    record = jobs.run_job(spec)
-                    assert record.failure is None, record.failure
-                    start = time.perf_counter()
-                    encode_record(record)
-                    totals["encode"] += time.perf_counter() - start
-                    totals["jobs"] += record.cost.wall_s
-    finally:
-        loading._read_placed, jobs.adapter_for = real_read, real_adapter
-    start = time.perf_counter()
-    for path in used:
-        gzip_ng.decompress(path.read_bytes())
-    return Measured([c.case_id for c in cases], totals["jobs"], totals["adapter"],
-                    totals["read"], totals["encode"], time.perf_counter() - start)
-
-
 def run(manifest: Path, folder: Path, workers: int, reuse: bool) -> dict[str, float]:
     """Bench the cohort (``reuse``: read the figures of a finished run instead)."""
     run_dir = folder / f"run-{manifest.parent.name}"
@@ -240,8 +151,11 @@ def main() -> None:
         print(json.dumps(result), flush=True)
     big = results[-1]
     manifest = cohort(args.root, args.cases, args.workers)
+    every = read_manifest(manifest).cases()
+    step = max(1, len(every) // args.sample)  # the middle of equal stretches: the first
+    sampled = every[step // 2:: step][:args.sample]  # cases' jobs carry the workers' warm-up
     measured = measured_jobs(write_config(args.root, manifest, args.workers), manifest,
-                             args.sample)
+                             sampled)
     per_job_s = big["job_s"] / measured.jobs_s  # the run's job time per sampled job second
     adapter_total = measured.adapters_s * per_job_s
     worker_s = big["models_s"] * args.workers
