@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from imagination.cohort.labelmap import LabelMap
+from imagination.cohort.lazy import view
 from imagination.errors import InputError
 
 
@@ -117,6 +118,12 @@ class LoadedCase:
     @property
     def case_id(self) -> str:
         return self.case.case_id
+
+    def views(self) -> LoadedCase:
+        """The same arrays in mappings of its own (adding or removing a name changes only
+        the copy; a lazy mapping stays lazy and shares its reads), without companions."""
+        return LoadedCase(case=self.case, grid=self.grid, images=view(self.images),
+                          masks=view(self.masks), tissues=view(self.tissues))
 
     def region(self, name: str) -> np.ndarray:
         """Boolean mask of a canonical tumour region (ET, NETC, SNFH, RC, WT, TC)."""

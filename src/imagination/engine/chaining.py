@@ -18,7 +18,6 @@ import numpy as np
 from imagination.adapters.validation import AdapterCrashError
 from imagination.cohort.case import LoadedCase
 from imagination.cohort.labelmap import LabelMap
-from imagination.cohort.lazy import view
 from imagination.config import AdapterConfig, BenchConfig
 from imagination.errors import CaseError
 
@@ -91,10 +90,9 @@ def feed_upstream(case: LoadedCase, upstream: Any, upstream_label: str) -> Loade
                                 f"is not the case grid {tuple(case.grid.shape)}")
     mask = recoded(labels, getattr(upstream, "label_map", None), case.case.label_map)
     mask.setflags(write=False)
-    masks = view(case.masks)
-    masks["tumor"] = mask
-    return LoadedCase(case=case.case, grid=case.grid, images=view(case.images), masks=masks,
-                      tissues=view(case.tissues))
+    fed = case.views()
+    fed.masks["tumor"] = mask
+    return fed
 
 
 CHAINED_COLUMNS: Final[list[str]] = [

@@ -23,7 +23,7 @@ from imagination.adapters.protocol import Adapter, LearningAdapter, Predictions
 from imagination.adapters.registry import create
 from imagination.adapters.validation import AdapterFailure, check_inputs, check_predictions
 from imagination.cohort.case import Case, LoadedCase
-from imagination.cohort.lazy import freeze, view
+from imagination.cohort.lazy import freeze
 from imagination.cohort.loading import open_case
 from imagination.engine.cost import Cost, measure
 from imagination.engine.executors import Failure
@@ -92,8 +92,7 @@ def _remembered(cache: OrderedDict[Any, LoadedCase], limit: int, key: Any,
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
-    return LoadedCase(case=cached.case, grid=cached.grid, images=view(cached.images),
-                      masks=view(cached.masks), tissues=view(cached.tissues))
+    return cached.views()
 
 
 #: The last perturbed case of this worker: the bench runs a case's adapters variant by variant
@@ -147,10 +146,8 @@ def sealed(loaded: LoadedCase) -> LoadedCase:
                    masks={m: Path(f"mask_{m}") for m in loaded.masks},
                    tissues={t: Path(f"tissue_{t}") for t in loaded.case.tissues}, labels={},
                    manifest=None)
-    return LoadedCase(case=case, grid=loaded.grid, images=view(loaded.images),
-                      masks=view(loaded.masks), tissues=view(loaded.tissues),
-                      companions={role: sealed(other)
-                                  for role, other in loaded.companions.items()})
+    return replace(loaded.views(), case=case,
+                   companions={role: sealed(other) for role, other in loaded.companions.items()})
 
 
 def _work(spec: JobSpec) -> Predictions | dict[str, float]:
