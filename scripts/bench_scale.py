@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -118,6 +119,7 @@ def run(manifest: Path, folder: Path, workers: int, reuse: bool) -> dict[str, fl
     """Bench the cohort (``reuse``: read the figures of a finished run instead)."""
     run_dir = folder / f"run-{manifest.parent.name}"
     if not (reuse and (run_dir / "run.json").is_file()):
+        shutil.rmtree(run_dir, ignore_errors=True)  # a finished run would only be resumed
         run_bench(load_config(write_config(folder, manifest, workers)), run_dir=run_dir)
     timings = json.loads((run_dir / "run.json").read_text())["timings"]
     wall = float(timings["wall_s"])
