@@ -5,8 +5,9 @@ Not a test. ``.venv/bin/python scripts/bench_engine.py [--cases 20] [--big 200]`
 * harness overhead: 1 − the adapters' time / the models stage (1 worker), the adapters' time
   being the run's job time times their share of it, measured inside the same executions
   (``harness_timing``), goal <= 10 %;
-* speed-up of 2 workers over 1 on the same jobs, goal >= 1.8x; ``--demo-jobs`` measures it on
-  the demo's jobs instead (the embedded demo config, cohort from the cache, each run in a fresh
+* speed-up of 2 workers over 1 on the same jobs (on these few small jobs worker start-up
+  dominates); the goal, >= 1.8x, is judged with ``--demo-jobs``, which measures it on the
+  demo's jobs instead (the embedded demo config, cohort from the cache, each run in a fresh
   process; only the models stage is compared) and skips the rest;
 * peak memory (parent + workers) of a run on ``--big`` cases against ``--cases``, goal <= 1.1x;
 * warm re-run (everything stored, only re-scoring) against the cold run, goal >= 20x faster;
@@ -157,7 +158,8 @@ def main() -> None:
               f"= {100 * (1 - adapter_s / one_s):.1f} % (goal <= 10 %)")
         two_s, _ = models_seconds(write_config(root, small, 2, ADAPTERS), root / "r2")
         print(f"2 workers vs 1: {one_s:.2f} s / {two_s:.2f} s = {one_s / two_s:.2f}x "
-              "(goal >= 1.8x)")
+              "(these jobs are too small for the goal: worker start-up dominates them; the "
+              ">= 1.8x goal is judged on the demo's jobs, --demo-jobs)")
         start = time.perf_counter()
         run_bench(load_config(write_config(root, small, 1, ADAPTERS)), run_dir=root / "r1")
         warm = time.perf_counter() - start
