@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -54,20 +54,30 @@ def ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def map_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
-    """``[fn(item) for item in items]`` in ``workers`` forked processes, in order."""
+def map_in_processes(fn: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[fn(item) for item in items]``, in order, as :func:`imap_in_processes` runs them."""
     return list(imap_in_processes(fn, items, workers))
 
 
-def imap_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``fn(item)`` for each item, in order, as they come, from ``workers`` forked processes.
+def _fork_pool(processes: int) -> Any:
+    """A pool of ``processes`` forked workers that ignore Ctrl-C (forked with it blocked)."""
+    context = multiprocessing.get_context("fork")
+    with sigint_blocked():
+        return context.Pool(processes=processes, initializer=ignore_sigint)
+
+
+def imap_in_processes(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``fn(item)`` for each item, in order, as they come: from ``min(workers, len(items))``
+    forked processes, or in this process when that is one (no fork for one worker or item).
 
     A worker's exception is raised here. On Ctrl-C (or any other error, or when the caller
     stops iterating) the workers are terminated at once, not waited for, and the interrupt
     propagates."""
-    context = multiprocessing.get_context("fork")
-    with sigint_blocked():  # the workers are forked here, with SIGINT blocked
-        pool = context.Pool(processes=workers, initializer=ignore_sigint)
+    processes = min(workers, len(items))
+    if processes < 2:
+        yield from map(fn, items)
+        return
+    pool = _fork_pool(processes)
     try:
         yield from pool.imap(fn, items, chunksize=1)
     except BaseException:

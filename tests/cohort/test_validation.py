@@ -379,7 +379,7 @@ def test_progress_callback_counts_the_cases(tmp_path, rows):
 
 def test_files_checked_in_two_processes_give_the_same_problems_in_case_order(tmp_path,
                                                                              monkeypatch):
-    from imagination.cohort.validation import run as validation_run
+    from imagination import signals
     from imagination.cohort.validation import validate
 
     rows = [case_row(tmp_path, f"c{i}", site=f"site_{i % 2}") for i in range(1, 6)]
@@ -391,9 +391,9 @@ def test_files_checked_in_two_processes_give_the_same_problems_in_case_order(tmp
     truncated.write_bytes(truncated.read_bytes()[:-200])
     manifest = write_cohort(tmp_path, rows)
     forked = []
-    real = validation_run.imap_in_processes
-    monkeypatch.setattr(validation_run, "imap_in_processes",
-                        lambda *args: forked.append(args[2]) or real(*args))
+    real = signals._fork_pool
+    monkeypatch.setattr(signals, "_fork_pool",
+                        lambda processes: forked.append(processes) or real(processes))
     progress: list[tuple[int, int]] = []
     found = {workers: validate([manifest], workers=workers,
                                on_case=lambda *done: progress.append(done)).problems

@@ -87,8 +87,9 @@ def test_references_and_exported_label_maps(tmp_path) -> None:
         check_predictions(wrong.predict(case), wrong, case, ["segmentation"])
 
 
-def _forbidden(*_args: object, **_kwargs: object) -> None:
-    raise AssertionError("scoring must run in this process here")
+def _in_this_process(fn, items, workers):  # type: ignore[no-untyped-def]
+    assert min(workers, len(items)) < 2, "scoring must run in this process here"
+    return [fn(item) for item in items]
 
 
 def _seg_program(label: str, mode: str) -> dict:
@@ -108,6 +109,7 @@ def test_segmentation_end_to_end(bench_cohort, tmp_path, monkeypatch) -> None:
     import pandas as pd
 
     import imagination.engine.case_pool as case_pool
+    import imagination.signals as signals
     import imagination.tasks.segmentation_scoring as segmentation_scoring
     from imagination.config import load_config
     from imagination.engine.bench import run_bench
@@ -115,16 +117,17 @@ def test_segmentation_end_to_end(bench_cohort, tmp_path, monkeypatch) -> None:
     from tests.engine.conftest import write_config
 
     forked: list[int] = []
-    real_map = case_pool.map_in_processes
-    monkeypatch.setattr(case_pool, "map_in_processes", lambda fn, items, workers: (
-        forked.append(workers), real_map(fn, items, workers))[1])
+    real_pool = signals._fork_pool
+    monkeypatch.setattr(signals, "_fork_pool", lambda processes: (
+        forked.append(processes), real_pool(processes))[1])
     config = write_config(tmp_path, bench_cohort, [
         {"name": "intensity-rule-seg"}, {"name": "empty"}, _seg_program("program", "ok"),
         _seg_program("mixed", "mixed"), {"name": "margin-15mm"}],
         tasks=["segmentation", "recurrence"], executor={"kind": "local", "workers": 2})
     run = tmp_path / "run"
     run_bench(load_config(config), run_dir=run)
-    assert forked == ([] if (os.cpu_count() or 1) < 2 else [2, 2])  # recurrence, segmentation
+    # pools forked: the cohort's file checks, then recurrence and segmentation scoring
+    assert forked == ([] if (os.cpu_count() or 1) < 2 else [2, 2, 2])
     board = pd.read_csv(run / "leaderboard.csv")
     seg = board[board["task"] == "segmentation"]
     assert set(seg["region"]) == {"WT", "TC", "ET", "NETC", "SNFH"}  # RC: not in brats2023
@@ -161,7 +164,7 @@ def test_segmentation_end_to_end(bench_cohort, tmp_path, monkeypatch) -> None:
     with sqlite3.connect(run / "store" / "index.sqlite") as conn:
         assert conn.execute("SELECT count(*) FROM scores").fetchone()[0] >= 10
         conn.execute("DELETE FROM scores")
-    monkeypatch.setattr(case_pool, "map_in_processes", _forbidden)
+    monkeypatch.setattr(case_pool, "map_in_processes", _in_this_process)
     monkeypatch.setattr(case_pool, "local_processes", lambda _config: 1)
     monkeypatch.setattr(segmentation_scoring, "local_processes", lambda _config: 1)
     for _ in range(2):

@@ -42,13 +42,13 @@ def _call(item: Any) -> Any:
 
 def map_cases(function: Callable[[Any, T], R], shared: Any, items: Sequence[T],
               workers: int) -> list[R]:
-    """``[function(shared, item) for item in items]``, in ``workers`` forked processes when
-    there are at least two items (in this process otherwise), in order."""
-    if workers <= 1 or len(items) < 2:
-        return [function(shared, item) for item in items]
+    """``[function(shared, item) for item in items]``, in order, in forked processes as
+    ``signals.map_in_processes`` decides (in this process for one worker or item); forked
+    workers inherit ``shared`` instead of receiving it pickled."""
     global _SHARED, _FUNCTION
+    outer = _SHARED, _FUNCTION  # a nested call, run in this process, restores the outer one
     _SHARED, _FUNCTION = shared, function
     try:
-        return map_in_processes(_call, items, min(workers, len(items)))
+        return map_in_processes(_call, items, workers)
     finally:
-        _SHARED, _FUNCTION = None, None
+        _SHARED, _FUNCTION = outer

@@ -168,10 +168,8 @@ def generate_cohort(out_dir: str | Path, config: SynthConfig) -> CohortSummary:
     out.mkdir(parents=True, exist_ok=True)
     plans = plan_cohort(config)
     jobs = [(plan, config, out) for plan in plans]
-    if config.workers > 1:  # workers ignore Ctrl-C; the parent stops them at once
-        results = map_in_processes(_synthesize_job, jobs, config.workers)
-    else:
-        results = [_synthesize_job(job) for job in jobs]
+    # forked workers ignore Ctrl-C; the parent stops them at once
+    results = map_in_processes(_synthesize_job, jobs, config.workers)
     results = [case for subject in results for case in subject]
     rows = [row for row, _ in results]
     truth = {

@@ -149,8 +149,7 @@ def validate(paths: Sequence[str | Path], *, allow_outside_root: bool = False,
             case = _files_case(entry.manifest, entry, allow_outside_root=allow_outside_root)
             items.append((case, case.label_map is not None
                           or entry.manifest.meta.label_map is None))
-        found = (imap_in_processes(_case_file_problems, items, min(workers, len(items)))
-                 if workers > 1 and len(items) > 1 else map(_case_file_problems, items))
+        found = imap_in_processes(_case_file_problems, items, workers)
         for done, problems in enumerate(found, start=1):
             report.problems += problems
             if on_case is not None:
