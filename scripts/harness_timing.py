@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from inspect import signature
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,31 @@ class Measured:
     reading_s: float  # inside those: reading the files the adapters use (lazily, on first use)
     encode_s: float  # compressing those jobs' records (done in the worker, outside jobs)
     gunzip_s: float  # raw gunzip of the same files (zlib-ng): the floor of any reader
+    per_case: list[tuple[float, float]]  # (jobs_s, adapters_s) of each case, in order
+
+    def overhead_share(self, job_s: float, worker_s: float) -> float:
+        """1 − the run's adapter time / its worker time, the adapters' share of the run's job
+        time ``job_s`` taken from these cases."""
+        return 1 - self.adapters_s / self.jobs_s * job_s / worker_s
+
+    def overhead_interval(self, job_s: float, worker_s: float, *, level: float = 0.95,
+                          ) -> tuple[float, float]:
+        """Percentile bootstrap interval of :meth:`overhead_share` over the sampled cases (the
+        adapters' share is a ratio of sums over them; the run's own times are not resampled).
+        """
+        from scipy.stats import bootstrap
+
+        jobs_s, adapters_s = (np.array(column) for column in zip(*self.per_case, strict=True))
+
+        def share(jobs: np.ndarray, adapters: np.ndarray, axis: int = -1) -> np.ndarray:
+            return 1 - adapters.sum(axis=axis) / jobs.sum(axis=axis) * job_s / worker_s
+
+        seed = np.random.default_rng(0)  # SciPy >= 1.15 calls it rng, older random_state
+        seeded = {"rng" if "rng" in signature(bootstrap).parameters else "random_state": seed}
+        found = bootstrap((jobs_s, adapters_s), share, paired=True, vectorized=True,
+                          confidence_level=level, n_resamples=10_000, method="percentile",
+                          **seeded)
+        return float(found.confidence_interval.low), float(found.confidence_interval.high)
 
 
 class _Timed:
@@ -72,6 +98,7 @@ def measured_jobs(config: Path, manifest: Path, cases: Sequence[Case]) -> Measur
     plan = build_plan(bench_config, cases, build_adapters(bench_config),
                       cohort_vocabularies([manifest]))
     totals = {"adapter": 0.0, "read": 0.0, "jobs": 0.0, "encode": 0.0}
+    per_case: list[tuple[float, float]] = []
     used: list[Path] = []
     real_read, real_adapter = loading._read_placed, jobs.adapter_for
 
@@ -88,6 +115,7 @@ def measured_jobs(config: Path, manifest: Path, cases: Sequence[Case]) -> Measur
     try:
         with single_threaded_pools():
             for case in cases:
+                before = totals["jobs"], totals["adapter"]
                 clear_all()
                 jobs._LOADED.clear()
                 jobs._PERTURBED.clear()
@@ -98,10 +126,11 @@ def measured_jobs(config: Path, manifest: Path, cases: Sequence[Case]) -> Measur
                     encode_record(record)
                     totals["encode"] += time.perf_counter() - start
                     totals["jobs"] += record.cost.wall_s
+                per_case.append((totals["jobs"] - before[0], totals["adapter"] - before[1]))
     finally:
         loading._read_placed, jobs.adapter_for = real_read, real_adapter
     start = time.perf_counter()
     for path in used:
         gzip_ng.decompress(path.read_bytes())
     return Measured([c.case_id for c in cases], totals["jobs"], totals["adapter"],
-                    totals["read"], totals["encode"], time.perf_counter() - start)
+                    totals["read"], totals["encode"], time.perf_counter() - start, per_case)
