@@ -95,28 +95,40 @@ def test_damage_inside_a_file_surfaces_only_when_that_file_is_used(tmp_path):
     assert error.case_id == "c1" and error.file == str(case.images["flair"])
 
 
-def test_header_problems_are_found_when_the_case_is_opened(tmp_path):
+def test_a_files_problems_surface_where_it_is_used_the_reference_at_opening(tmp_path):
     case = _files(tmp_path)
     case.tissues["wm"].unlink()
+    opened = open_case(case)  # only the reference's (T1c's) header is read here
+    assert "wm" in opened.tissues and opened.images["t1c"].shape == SHAPE
     with pytest.raises(CaseError) as info:
-        open_case(case)
+        opened.tissues["wm"]
     assert info.value.code == "missing_file" and info.value.column == "tissue_wm"
     (tmp_path / "b").mkdir()
     other = _files(tmp_path / "b")
     write_image(other.images["flair"], image_array(SHAPE, seed=1),
                 affine=make_affine((1.0, 1.0, 1.2)))
+    opened = open_case(other)
+    with pytest.raises(CaseError, match="differs from the reference t1c") as info:
+        opened.images["flair"]
+    assert info.value.code == "grid_mismatch" and info.value.column == "flair"
+    assert info.value.file == str(other.images["flair"])
+    other.images["t1c"].unlink()
     with pytest.raises(CaseError) as info:
         open_case(other)
-    assert info.value.code == "grid_mismatch" and info.value.column == "flair"
+    assert info.value.code == "missing_file" and info.value.column == "t1c"
 
 
 def test_a_file_replaced_after_opening_is_refused_not_misplaced(tmp_path):
     case = _files(tmp_path)
     opened = open_case(case)
-    write_image(case.images["flair"], image_array((16, 14, 11), seed=1))
+    write_image(case.images["t1c"], image_array((16, 14, 11), seed=1))  # the reference
     with pytest.raises(CaseError, match="changed after its header was read") as info:
-        opened.images["flair"]
-    assert info.value.column == "flair"
+        opened.images["t1c"]
+    assert info.value.column == "t1c" and info.value.code == "grid_mismatch"
+    write_image(case.images["flair"], image_array((16, 14, 11), seed=1))
+    with pytest.raises(CaseError, match="differs from the reference t1c") as info:
+        opened.images["flair"]  # checked against the grid the case was opened with
+    assert info.value.column == "flair" and info.value.code == "grid_mismatch"
 
 
 def test_copies_share_reads_but_not_names():

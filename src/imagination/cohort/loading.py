@@ -478,33 +478,25 @@ def load_case(case: Case) -> LoadedCase:
 
 
 def open_case(case: Case) -> LoadedCase:
-    """:func:`load_case` reading each file's voxels only when first used (arrays may be
-    read-only views of the inflated file).
+    """:func:`load_case` reading each file only when first used (arrays may be read-only views
+    of the inflated file).
 
-    Every header is read and every grid checked now (the same errors as :func:`load_case`
-    for a missing or unreadable file, a non-3-D image or a grid mismatch); a file's voxels
-    are read, checked and resampled the first time its array is used (a job's adapter, a
-    scoring function), so damage inside a file an adapter never reads costs nothing and
-    damage in one it reads raises the same :class:`CaseError` there.
+    Only the reference file's header is read now (it sets the case's grid; a missing or
+    unreadable reference raises here). Every other file is read, checked and resampled the
+    first time its array is used (a job's adapter, a scoring function), with the same
+    :class:`CaseError` as :func:`load_case` (missing or unreadable file, non-3-D or non-finite
+    data, a grid that differs from the reference's without a declared resample). A file an
+    adapter never reads costs nothing, not even its header; the cohort's checks before a run
+    have read every file once.
     """
-    grids: dict[FileRef, Grid] = {}
-    errors: list[CaseError] = []
-    for ref in case_files(case):
-        try:
-            grids[ref] = load_grid(ref.path, case_id=case.case_id, column=ref.column)
-        except CaseError as exc:
-            errors.append(exc)
-    errors += grid_errors(case, grids)
-    if errors:
-        raise _first_error(case, errors)
     reference = reference_file(case)
     if reference is None:
         return LoadedCase(case=case, grid=Grid(shape=(0, 0, 0), affine=np.eye(4)))
-    target = grids[reference]
+    target = load_grid(reference.path, case_id=case.case_id, column=reference.column)
     loaders: dict[Kind, dict[str, Callable[[], np.ndarray]]] = {
         "image": {}, "mask": {}, "tissue": {}}
-    for ref, grid in grids.items():
-        loaders[ref.kind][ref.key] = partial(_read_placed, case, ref, grid, target)
+    for ref in case_files(case):
+        loaders[ref.kind][ref.key] = partial(_read_placed, case, ref, reference, target)
     return LoadedCase(case=case, grid=target, images=LazyArrays(loaders["image"]),
                       masks=LazyArrays(loaders["mask"]), tissues=LazyArrays(loaders["tissue"]))
 
@@ -521,13 +513,19 @@ def _placed(case: Case, ref: FileRef, volume: Volume, target: Grid) -> np.ndarra
     return volume.array
 
 
-def _read_placed(case: Case, ref: FileRef, header_grid: Grid, target: Grid) -> np.ndarray:
-    """One file of an opened case, read now (:func:`open_case`)."""
+def _read_placed(case: Case, ref: FileRef, reference: FileRef, target: Grid) -> np.ndarray:
+    """One file of an opened case, read now and checked against the reference grid
+    (:func:`open_case`)."""
     volume = read_volume(ref.path, kind=ref.kind, case_id=case.case_id, column=ref.column,
                          writable=False)
-    if volume.grid.differences(header_grid, atol_mm=GRID_ATOL_MM,
-                               atol_direction=GRID_ATOL_DIRECTION):
-        raise CaseError("the file changed after its header was read (its grid is not the "
-                        "one checked when the case was opened); re-run", code="grid_mismatch",
-                        case_id=case.case_id, column=ref.column, file=str(ref.path))
+    if ref == reference:
+        if volume.grid.differences(target, atol_mm=GRID_ATOL_MM,
+                                   atol_direction=GRID_ATOL_DIRECTION):
+            raise CaseError("the file changed after its header was read (its grid is not the "
+                            "one the case was opened with); re-run", code="grid_mismatch",
+                            case_id=case.case_id, column=ref.column, file=str(ref.path))
+    else:
+        errors = grid_errors(case, {reference: target, ref: volume.grid})
+        if errors:
+            raise errors[0]
     return _placed(case, ref, volume, target)
