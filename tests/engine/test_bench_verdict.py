@@ -22,18 +22,18 @@ ADAPTERS = [{"name": "margin-15mm"}, {"name": "random"}, {"name": "prevalence"},
 
 @pytest.fixture(scope="module")
 def verdict_run(bench_cohort: Path, tmp_path_factory: pytest.TempPathFactory,
-                ) -> tuple[Path, int, str]:
+                ) -> tuple[Path, int, str, str]:
     folder = tmp_path_factory.mktemp("verdict")
     config = write_config(folder, bench_cohort, ADAPTERS, tasks=["idh", "recurrence"])
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         code = run_app(["bench", str(config), "--out", str(folder / "run"), "--quiet",
                         "--require", "recurrence:coverage_all_model>=0.99,adapter=margin-15mm"])
-    return folder / "run", code, err.getvalue()
+    return folder / "run", code, err.getvalue(), out.getvalue()
 
 
 def test_failing_gate_is_printed_with_observed_threshold_and_margin(verdict_run) -> None:
-    run, code, err = verdict_run
+    run, code, err, _ = verdict_run
     assert code == 1
     board = pd.read_csv(run / "leaderboard.csv")
     observed = board[(board.task == "recurrence") & (board.metric == "coverage_all_model")
@@ -45,14 +45,23 @@ def test_failing_gate_is_printed_with_observed_threshold_and_margin(verdict_run)
 
 
 def test_failed_cases_are_listed_per_adapter_with_the_runs_show_hint(verdict_run) -> None:
-    run, _, err = verdict_run
+    run, _, err, _ = verdict_run
     line = next(x for x in err.splitlines() if x.startswith("failed cases broken"))
     assert "10 of 10" in line and f"imagination runs show {run}" in line
     assert not any(x.startswith("failed cases margin-15mm") for x in err.splitlines())
 
 
+def test_the_jobs_line_says_why_jobs_failed(verdict_run) -> None:
+    run, _, _, out = verdict_run
+    line = next(x for x in out.splitlines() if x.startswith("jobs: "))
+    kinds = pd.read_csv(run / "failures.csv").kind.value_counts()
+    assert kinds.sum() == 10  # broken, on each of the 10 cases; nothing else failed
+    listed = ", ".join(f"{n} {kind}" for kind, n in kinds.items())
+    assert line.endswith(f", 10 failed: {listed}, in failures.csv)")
+
+
 def test_an_adapter_that_failed_on_every_case_fails_the_run(verdict_run, capsys) -> None:
-    run, _, err = verdict_run
+    run, _, err, _ = verdict_run
     assert "measured something [broken]" in err and "failed on all 10 case(s)" in err
     # without any gate the verdict still fails, and junit.xml says why
     assert run_app(["report", str(run), "--no-config-gates"]) == 1
@@ -82,7 +91,7 @@ def _gate_names(run: Path) -> list[str]:
 
 def test_baseline_tolerances_per_metric_and_no_skill_left_out(verdict_run, tmp_path: Path,
                                                                capsys) -> None:
-    run, _, _ = verdict_run
+    run, _, _, _ = verdict_run
     baseline = _worse_baseline(run, tmp_path)
     code = run_app(["report", str(run), "--no-config-gates", "--baseline", str(baseline),
                     "--max-drop", "0.05", "--max-drop", "coverage_all_model=0.01"])
@@ -103,7 +112,7 @@ def test_baseline_tolerances_per_metric_and_no_skill_left_out(verdict_run, tmp_p
 
 def test_a_baseline_on_another_cohort_gives_a_warning(verdict_run, tmp_path: Path,
                                                       capsys) -> None:
-    run, _, _ = verdict_run
+    run, _, _, _ = verdict_run
     baseline = tmp_path / "other"
     shutil.copytree(run, baseline, ignore=shutil.ignore_patterns("store"))
     meta = json.loads((baseline / "run.json").read_text())
@@ -120,7 +129,7 @@ def test_a_baseline_on_another_cohort_gives_a_warning(verdict_run, tmp_path: Pat
 
 def test_bench_takes_the_report_gate_options(verdict_run, bench_cohort: Path,
                                              tmp_path: Path, capsys) -> None:
-    run, _, _ = verdict_run
+    run, _, _, _ = verdict_run
     baseline = _worse_baseline(run, tmp_path)
     config = write_config(tmp_path, bench_cohort, ADAPTERS[:2], tasks=["recurrence"])
     code = run_app(["bench", str(config), "--out", str(tmp_path / "again"), "--quiet",
@@ -158,7 +167,7 @@ def test_a_runs_own_predictions_csv_is_precomputed_input(verdict_run, bench_coho
                                                          tmp_path: Path) -> None:
     """Issue 12 #18: the long predictions.csv of a run, re-scored as a precomputed adapter,
     gives back the original adapter's values."""
-    run, _, _ = verdict_run
+    run, _, _, _ = verdict_run
     config = write_config(tmp_path, bench_cohort, [
         {"name": "precomputed", "id": "again",
          "params": {"name": "again", "predictions_csv": str(run / "predictions.csv"),
@@ -177,7 +186,7 @@ def test_long_predictions_with_several_adapters_need_a_choice(verdict_run) -> No
     from imagination.adapters.precomputed import read_prediction_table
     from imagination.errors import InputError
 
-    run, _, _ = verdict_run
+    run, _, _, _ = verdict_run
     with pytest.raises(InputError, match="choose one with the parameter 'adapter'"):
         read_prediction_table(run / "predictions.csv")
     with pytest.raises(InputError, match="no rows of adapter 'nobody'"):

@@ -118,6 +118,25 @@ def _gate_options(require: list[str], baseline: Path | None, max_drop: list[str]
                        max_drops=per_metric, include_no_skill=include_no_skill)
 
 
+def _failure_kinds(failures_csv: Path | None) -> str:
+    """``": 88 missing_modality, 2 timeout, in failures.csv"`` (the failed jobs by kind), or
+    ``""`` when the table is absent or empty."""
+    import csv
+    from collections import Counter
+
+    if failures_csv is None:
+        return ""
+    try:
+        with failures_csv.open(newline="", encoding="utf-8") as handle:
+            kinds = Counter(row["kind"] for row in csv.DictReader(handle))
+    except (OSError, KeyError, csv.Error):
+        return ""
+    if not kinds:
+        return ""
+    listed = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+    return f": {listed}, in {failures_csv.name}"
+
+
 def _print_outcome(outcome: Any, report: Any) -> None:
     from rich.markup import escape
 
@@ -260,7 +279,7 @@ def bench(
         f"run folder: {outcome.run_dir}\n"
         f"jobs: {outcome.n_jobs} ({outcome.n_computed} run, {outcome.n_reused} reused"
         + (f" ({outcome.n_adopted} adopted from shards)" if outcome.n_adopted else "")
-        + f", {outcome.n_failed} failed)\n"
+        + f", {outcome.n_failed} failed{_failure_kinds(outcome.tables.get('failures'))})\n"
         f"leaderboard: {outcome.tables.get('leaderboard')}\n"
         f"report: {outcome.run_dir / 'report.html'}")
     _print_outcome(outcome, report)
