@@ -153,7 +153,7 @@ def main() -> None:
         one_s, cold_total = models_seconds(config, root / "r1")
         job_s = float(pd.read_csv(root / "r1" / "cost.csv").wall_s.sum())
         measured = measured_jobs(config, small, read_manifest(small).cases())
-        adapter_s = measured.adapters_s * job_s / measured.jobs_s
+        adapter_s = measured.adapters_in_run(job_s)
         low, high = measured.overhead_interval(job_s, one_s)
         print(f"harness overhead: 1 - adapters {adapter_s:.2f} s / models stage {one_s:.2f} s "
               f"= {100 * measured.overhead_share(job_s, one_s):.1f} % (95 % percentile "

@@ -159,7 +159,7 @@ def main() -> None:
     measured = measured_jobs(write_config(args.root, manifest, args.workers), manifest,
                              sampled)
     per_job_s = big["job_s"] / measured.jobs_s  # the run's job time per sampled job second
-    adapter_total = measured.adapters_s * per_job_s
+    adapter_total = measured.adapters_in_run(big["job_s"])
     worker_s = big["models_s"] * args.workers
     inside = 100 * (big["job_s"] - adapter_total) / worker_s
     reading = 100 * measured.reading_s * per_job_s / worker_s

@@ -44,10 +44,14 @@ class Measured:
     gunzip_s: float  # raw gunzip of the same files (zlib-ng): the floor of any reader
     per_case: list[tuple[float, float]]  # (jobs_s, adapters_s) of each case, in order
 
+    def adapters_in_run(self, job_s: float) -> float:
+        """The run's adapter time: its job time ``job_s`` times the adapters' share of these
+        cases' job time."""
+        return self.adapters_s / self.jobs_s * job_s
+
     def overhead_share(self, job_s: float, worker_s: float) -> float:
-        """1 − the run's adapter time / its worker time, the adapters' share of the run's job
-        time ``job_s`` taken from these cases."""
-        return 1 - self.adapters_s / self.jobs_s * job_s / worker_s
+        """1 − the run's adapter time / its worker time."""
+        return 1 - self.adapters_in_run(job_s) / worker_s
 
     def overhead_interval(self, job_s: float, worker_s: float, *, level: float = 0.95,
                           ) -> tuple[float, float]:
