@@ -124,7 +124,9 @@ def run(manifest: Path, folder: Path, workers: int, reuse: bool) -> dict[str, fl
     timings = json.loads((run_dir / "run.json").read_text())["timings"]
     wall = float(timings["wall_s"])
     cost = pd.read_csv(run_dir / "cost.csv")
-    objects = sum(p.stat().st_size for p in (run_dir / "store" / "objects").rglob("*.rec"))
+    store = run_dir / "store"
+    objects = sum(p.stat().st_size for p in [*(store / "objects").rglob("*.rec"),
+                                             *(store / "blobs").rglob("*.blob")])
     n_cases = len(read_manifest(manifest).cases())
     return {"n_cases": n_cases, "run_dir": str(run_dir),
             "wall_s": wall, "models_s": float(timings["models_s"]),

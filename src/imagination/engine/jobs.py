@@ -25,11 +25,12 @@ from imagination.adapters.validation import AdapterFailure, check_inputs, check_
 from imagination.cohort.case import Case, LoadedCase
 from imagination.cohort.lazy import freeze
 from imagination.cohort.loading import open_case
+from imagination.engine.blobs import BaseMaps
 from imagination.engine.cost import Cost, measure
 from imagination.engine.executors import Failure
 from imagination.engine.hashing import canonical_json
 from imagination.engine.plan import JobSpec
-from imagination.engine.store import JobRecord, encode_record
+from imagination.engine.store import JobRecord, StorePayload, encode_record
 from imagination.errors import RunIncomplete
 from imagination.redact import Redactor, home_root
 from imagination.runfolder import INFRASTRUCTURE_ERRNOS, infrastructure_error
@@ -213,14 +214,18 @@ class EncodedRecord:
 
     key: str
     failure: dict[str, Any] | None
-    payload: bytes
+    payload: StorePayload
+
+
+#: This worker's clean maps of its current case: its variants' maps are stored against them.
+_BASES = BaseMaps()
 
 
 def run_job_encoded(spec: JobSpec) -> EncodedRecord:
     """:func:`run_job`, with the record encoded here: a worker process compresses its own
     maps, so the parent only writes bytes (``PredictionStore.put_encoded``)."""
     record = run_job(spec)
-    return EncodedRecord(record.key, record.failure, encode_record(record))
+    return EncodedRecord(record.key, record.failure, encode_record(record, bases=_BASES))
 
 
 def failure_record(spec: JobSpec, failure: Failure, wall_s: float) -> JobRecord:

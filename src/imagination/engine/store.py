@@ -8,15 +8,21 @@ Layout under ``root`` (``RUN_DIR/store``)::
                            array type, named by its task (e.g. ``recurrence``; bit-exact,
                            losslessly compressed: ``engine.arraycodec``); what each task keeps
                            is its kind's ``stored``; ``.npz`` objects of format-1 stores are read
+    blobs/ab/<digest>.blob a map of at least 16 KiB, content-addressed and immutable
+                           (``engine.blobs``): the record names it; identical maps are stored
+                           once, and a perturbed variant's map is stored as its difference from
+                           the clean map of the same case, model and task when that is smaller
     index.sqlite           WAL-mode index: one row per key with ids, kind, status, cost and the
                            object's size and SHA-256; plus a file-digest memo (``file_digests``)
     shards/<i>-of-<n>/     the private store of one ``bench --shard i/n`` process (own index,
                            written by that process only), adopted by the unsharded run
 
-Crash safety: the object is written to a temporary file in its folder; then, inside one SQLite
-write transaction, it is renamed into place and its index row committed. A key counts as
-present only when its row exists and the object has the recorded size and SHA-256 (``has(...,
-verify=True)``, what a run checks before reusing a job; ``get``); anything else (a kill -9
+Crash safety: a record's blobs are written first (each to a temporary file, then renamed); its
+object is written to a temporary file in its folder; then, inside one SQLite write
+transaction, it is renamed into place and its index row committed. A key counts as
+present only when its row exists and the object has the recorded size and SHA-256, and its
+blobs (and their bases) their own checksums (``has(..., verify=True)``, what a run checks
+before reusing a job; ``get``); anything else (a kill -9
 between rename and commit, a truncated or damaged file) is treated as missing: its row and
 object are dropped and the job is recomputed. Because every read is checked, fsync buys
 durability across a power cut (fewer recomputed jobs), not correctness: the folder is not
@@ -49,8 +55,10 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from imagination.atomic import TEMP_SUFFIX, write_temporary
+from imagination.engine.arraycodec import EncodedArray
+from imagination.engine.blobs import BLOBS_DIR, BaseMaps, BlobBytes, BlobStore, encode_map
 from imagination.engine.cost import Cost
-from imagination.engine.store_format import SUFFIX, DamagedObject, pack, unpack
+from imagination.engine.store_format import SUFFIX, DamagedObject, blob_digests, pack, unpack
 from imagination.errors import InputError
 from imagination.runfolder import inside
 from imagination.tasks.registry import kind_of
@@ -59,8 +67,12 @@ log = logging.getLogger("imagination.store")
 
 JobKind = Literal["predictions", "features", "failure"]
 JOB_KINDS: tuple[str, ...] = ("predictions", "features", "failure")
-#: Index format: 2 writes format-2 objects (and reads format-1 ones).
-STORE_FORMAT = 2
+#: Store format: 3 keeps large maps in blobs (``engine.blobs``); records are format-2 objects
+#: (format-1 ``.npz`` objects and format-2 records with inline maps are still read).
+STORE_FORMAT = 3
+#: The perturbation id of the unperturbed variant (``engine.plan.CLEAN``): its maps are the
+#: bases its case's variants are stored against.
+CLEAN_VARIANT = "clean"
 INDEX_NAME = "index.sqlite"
 OBJECTS_DIR = "objects"
 SHARDS_DIR = "shards"
@@ -160,8 +172,19 @@ def _retry_locked(action: Callable[[], T]) -> T:
         delay = min(delay * 2, 0.5)
 
 
-def encode_record(record: JobRecord) -> bytes:
-    """Serialise a record as the bytes of a store object (``engine.store_format``)."""
+@dataclass(frozen=True)
+class StorePayload:
+    """A record as store bytes: its object and the blobs it names (bases first)."""
+
+    record: bytes
+    blobs: tuple[BlobBytes, ...] = ()
+
+
+def encode_record(record: JobRecord, *, bases: BaseMaps | None = None) -> StorePayload:
+    """Serialise a record as store bytes (``engine.store_format``, ``engine.blobs``).
+
+    With ``bases``, the maps of a clean job are remembered there, and a variant's maps are
+    stored against the clean maps of its case when that is smaller."""
     if record.kind not in JOB_KINDS:
         raise ValueError(f"job kind must be one of {JOB_KINDS}, got {record.kind!r}")
     types = {task: kind_of(task).output for task in record.outputs}
@@ -183,11 +206,28 @@ def encode_record(record: JobRecord) -> bytes:
     arrays: dict[str, np.ndarray] = {task: types[task].normalise(value)
                                      for task, value in sorted(record.outputs.items())
                                      if types[task].storage == "array"}
-    return pack(json.loads(json.dumps(meta, sort_keys=True, default=str)), arrays)
+    clean = record.perturbation_id == CLEAN_VARIANT
+    inline: dict[str, EncodedArray] = {}
+    named: dict[str, dict[str, Any]] = {}
+    blobs: dict[str, bytes] = {}
+    for task, array in arrays.items():
+        base = None if bases is None or clean else bases.get(record.case_id, record.adapter, task)
+        encoded = encode_map(array, base)
+        if encoded.inline is not None:
+            inline[task] = encoded.inline
+            continue
+        named[task] = {"blob": encoded.digest, "dtype": array.dtype.str,
+                       "shape": list(array.shape)}
+        blobs.update(encoded.blobs)
+        if bases is not None and clean and encoded.as_base is not None:
+            bases.remember(record.case_id, record.adapter, task, encoded.as_base)
+    body = pack(json.loads(json.dumps(meta, sort_keys=True, default=str)), inline, named)
+    return StorePayload(body, tuple(blobs.items()))
 
 
-def _decode(payload: bytes | Path, *, maps: bool = True) -> JobRecord:
-    meta, arrays = unpack(payload, arrays=maps)
+def _decode(payload: bytes | Path, *, maps: bool = True,
+            blobs: BlobStore | None = None) -> JobRecord:
+    meta, arrays = unpack(payload, arrays=maps, blobs=None if blobs is None else blobs.load)
     try:
         # objects written before the task registry keep json outputs under "classification"
         outputs: dict[str, Any] = dict(meta.get("outputs", meta.get("classification", {})))
@@ -245,6 +285,9 @@ class PredictionStore:
         self.durable = durable
         self.journal = journal
         self.objects = inside(self.root, OBJECTS_DIR)
+        self.blobs = BlobStore(inside(self.root, BLOBS_DIR), durable=durable)
+        #: clean maps of the case being stored, the bases of its variants' maps (``put``)
+        self._bases = BaseMaps()
         self.index_path = inside(self.root, INDEX_NAME)
         self._local = threading.local()
         #: Why the index was rebuilt on opening (``None``: it was sound).
@@ -339,7 +382,7 @@ class PredictionStore:
         for path in self._object_files():
             try:
                 payload = path.read_bytes()
-                meta, _ = unpack(payload)
+                meta, _ = unpack(payload, blobs=self.blobs.load)
                 if path.stem != meta["key"]:
                     raise DamagedObject("file name differs from its key")
                 rows.append(_index_row(meta, str(path.relative_to(self.root)), payload, _now()))
@@ -369,15 +412,16 @@ class PredictionStore:
         """Store ``record`` under ``key`` atomically, replacing any previous record."""
         if record.key != key:
             raise ValueError(f"record key {record.key!r} does not match {key!r}")
-        self.put_encoded(key, encode_record(record))
+        self.put_encoded(key, encode_record(record, bases=self._bases))
 
-    def put_encoded(self, key: str, payload: bytes) -> None:
-        """Store the bytes of a record that :func:`encode_record` made (e.g. in a worker, so
-        that compression runs in parallel and the parent only writes)."""
-        meta, _ = unpack(payload, arrays=False)
+    def put_encoded(self, key: str, payload: StorePayload) -> None:
+        """Store what :func:`encode_record` made (e.g. in a worker, so that compression runs in
+        parallel and the parent only writes): the blobs, then the record."""
+        meta, _ = unpack(payload.record, arrays=False)
         if meta.get("key") != key:
             raise ValueError(f"record key {meta.get('key')!r} does not match {key!r}")
-        self._publish(key, payload, meta, _now())
+        self.blobs.write(payload.blobs)
+        self._publish(key, payload.record, meta, _now())
 
     def _publish(self, key: str, payload: bytes, meta: dict[str, Any], created: str) -> None:
         target = self.object_path(key)
@@ -424,10 +468,16 @@ class PredictionStore:
         except OSError:
             payload = None
         if payload is None or len(payload) != row[1] or \
-                hashlib.sha256(payload).hexdigest() != row[2]:
+                hashlib.sha256(payload).hexdigest() != row[2] or not self._blobs_intact(payload):
             self._discard_where(key, row[2])
             return False
         return True
+
+    def _blobs_intact(self, payload: bytes) -> bool:
+        try:
+            return all(self.blobs.intact(d) for d in blob_digests(payload))
+        except DamagedObject:
+            return False
 
     def get(self, key: str, *, maps: bool = True) -> JobRecord | None:
         """The record of ``key``, or ``None`` if absent, torn or damaged (its row is dropped).
@@ -447,7 +497,7 @@ class PredictionStore:
             payload = path.read_bytes()
             if len(payload) != row[1] or hashlib.sha256(payload).hexdigest() != row[2]:
                 raise ValueError("size or checksum differs from the index")
-            return _decode(payload)
+            return _decode(payload, blobs=self.blobs)
         except (OSError, ValueError, KeyError):  # DamagedObject is a ValueError
             self._discard_where(key, row[2])
             return None
@@ -574,6 +624,11 @@ class PredictionStore:
                     continue
                 if hashlib.sha256(payload).hexdigest() != found[2]:
                     continue  # damaged in the shard: the job is recomputed
+                try:
+                    if not self.blobs.copy_from(shard.blobs, blob_digests(payload)):
+                        continue  # a blob is damaged in the shard: the job is recomputed
+                except (OSError, DamagedObject):
+                    continue
                 meta, _ = unpack(payload, arrays=False)
                 self._publish(row.key, payload, meta, row.created)
                 adopted += 1
@@ -583,8 +638,9 @@ class PredictionStore:
         return adopted
 
     def collect_garbage(self, keep: Iterable[str]) -> Collected:
-        """Remove every record whose key is not in ``keep``, and every file under ``objects/``
-        that no index row names (leftovers of crashes). Returns what was removed."""
+        """Remove every record whose key is not in ``keep``, every file under ``objects/``
+        that no index row names (leftovers of crashes) and every blob no kept record names
+        (directly or as a base). Returns what was removed."""
         keep = set(keep)
         conn = self._connection()
         rows = _retry_locked(lambda: conn.execute("SELECT key, object FROM jobs").fetchall())
@@ -609,7 +665,15 @@ class PredictionStore:
         for folder in self.objects.iterdir():
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-        return Collected(n_objects=n_objects, n_bytes=n_bytes, n_kept=len(referenced))
+        named: set[str] = set()
+        for relative in referenced:
+            try:
+                named.update(blob_digests(self.root / relative))
+            except (OSError, DamagedObject):
+                continue
+        blob_files, blob_bytes = self.blobs.collect(named)
+        return Collected(n_objects=n_objects + blob_files, n_bytes=n_bytes + blob_bytes,
+                         n_kept=len(referenced))
 
 
 def shard_root(store_root: Path, index: int, count: int) -> Path:

@@ -1,0 +1,289 @@
+"""Array blobs: the store's voxel maps, content-addressed and immutable.
+
+A record (``engine.store_format``) names each stored map by its *digest*: the SHA-256 of the
+map's whole standalone encoding (``arraycodec.encode_array``: dtype, shape, codec spec and
+payload; deterministic), whatever form its blob takes. So identical maps (a variant that leaves
+a model's inputs alone, a repeat of a deterministic model) are stored once, and a map may be
+stored as its difference from another blob, its *base*: a perturbed variant's map against the
+clean map of the same case, model and task (``arraycodec.residual``: zero wherever the
+perturbation changed nothing). A base is always stored whole, so a map decodes from at most two
+blobs. Layout under the store's root::
+
+    blobs/ab/<digest>.blob   b"IMGNBLB\\x01", uint32 header length, uint32 CRC-32 of the header,
+                             header JSON {"dtype", "shape", "base": digest or null,
+                             "array": codec spec, "body_sha256"}, then the payload
+
+A blob is never changed in place: a writer skips a digest whose blob is intact (its checksums
+and its base's) and replaces a damaged one whole (temporary file, then rename; concurrent
+writers of one digest write equivalent bytes). Only garbage collection deletes blobs: those no
+kept record names, directly or as a base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagination.atomic import TEMP_SUFFIX, write_temporary
+from imagination.engine.arraycodec import (
+    EncodedArray,
+    add_residual,
+    decode_array,
+    encode_array,
+    residual,
+)
+from imagination.engine.store_format import DamagedObject, frame, read_frame
+from imagination.runfolder import inside
+
+BLOBS_DIR = "blobs"
+BLOB_MAGIC = b"IMGNBLB\x01"
+BLOB_SUFFIX = ".blob"
+#: Maps whose standalone encoding is smaller than this stay inside their record (a label map of
+#: a few KiB): a blob of their own would cost a file for next to nothing.
+INLINE_MAX_BYTES = 16 * 1024
+
+#: A blob's digest and bytes, as a worker hands them to the store's writer.
+BlobBytes = tuple[str, bytes]
+
+
+def digest_of(encoded: EncodedArray) -> str:
+    """The digest naming a map: SHA-256 of its standalone encoding (spec and payload)."""
+    spec = json.dumps(encoded.spec(), sort_keys=True).encode("utf-8")
+    return hashlib.sha256(spec + b"\0" + encoded.payload).hexdigest()
+
+
+def _blob(array_spec: dict[str, Any], payload: bytes, dtype: str, shape: tuple[int, ...],
+          base: str | None) -> bytes:
+    header = {"dtype": dtype, "shape": list(shape), "base": base, "array": array_spec,
+              "body_sha256": hashlib.sha256(payload).hexdigest()}
+    return frame(BLOB_MAGIC, header, payload)
+
+
+class Base:
+    """A map stored whole that other maps may be stored against: its digest and blob; the
+    array is decoded from the blob when first needed (an encoder holds only the bytes of the
+    clean maps it keeps as bases)."""
+
+    def __init__(self, digest: str, blob: bytes, dtype: str, shape: tuple[int, ...]) -> None:
+        self.digest, self.blob, self.dtype, self.shape = digest, blob, np.dtype(dtype), shape
+        self._array: np.ndarray | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            header, payload = parse_blob(self.blob)
+            self._array = decode_array(header["array"], payload)
+        return self._array
+
+
+@dataclass(frozen=True)
+class EncodedMap:
+    """How a record keeps one map: inline (``inline`` set) or as a blob (``digest``), with the
+    blobs the store must hold for it, bases first."""
+
+    inline: EncodedArray | None
+    digest: str | None
+    blobs: tuple[BlobBytes, ...]
+    #: the map itself as a possible base (stored whole), or ``None``
+    as_base: Base | None
+
+
+def encode_map(array: np.ndarray, base: Base | None = None) -> EncodedMap:
+    """Encode ``array`` whole, or against ``base`` (same dtype and shape) when that is smaller;
+    an array equal to its base adds no blob at all."""
+    array = np.ascontiguousarray(array)
+    whole = encode_array(array)
+    if len(whole.payload) < INLINE_MAX_BYTES:
+        return EncodedMap(whole, None, (), None)
+    digest = digest_of(whole)
+    whole_blob = _blob(whole.spec(), whole.payload, array.dtype.str, array.shape, None)
+    as_base = Base(digest, whole_blob, array.dtype.str, array.shape)
+    if base is None or base.dtype != array.dtype or base.shape != array.shape:
+        return EncodedMap(None, digest, ((digest, whole_blob),), as_base)
+    if base.digest == digest:
+        return EncodedMap(None, digest, ((digest, base.blob),), as_base)
+    difference = encode_array(residual(array, base.array))
+    if len(difference.payload) >= len(whole.payload):
+        return EncodedMap(None, digest, ((digest, whole_blob),), as_base)
+    delta_blob = _blob(difference.spec(), difference.payload, array.dtype.str, array.shape,
+                       base.digest)
+    return EncodedMap(None, digest, ((base.digest, base.blob), (digest, delta_blob)), as_base)
+
+
+class BaseMaps:
+    """The clean maps of the case an encoder is on, by (adapter, task): the bases its variants'
+    maps are stored against. Holds one case at a time (memory stays flat)."""
+
+    def __init__(self) -> None:
+        self._case: str | None = None
+        self._maps: dict[tuple[str, str], Base] = {}
+        self._lock = threading.Lock()
+
+    def get(self, case_id: str, adapter: str, task: str) -> Base | None:
+        with self._lock:
+            return self._maps.get((adapter, task)) if case_id == self._case else None
+
+    def remember(self, case_id: str, adapter: str, task: str, base: Base) -> None:
+        with self._lock:
+            if case_id != self._case:
+                self._case, self._maps = case_id, {}
+            self._maps[(adapter, task)] = base
+
+
+def parse_blob(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """``(header, payload)`` of a blob's bytes, both checksums verified (:class:`DamagedObject`)."""
+    header, payload = read_frame(data, BLOB_MAGIC)
+    try:
+        if hashlib.sha256(payload).hexdigest() != header["body_sha256"]:
+            raise DamagedObject("blob body checksum differs")
+        base = header["base"]
+        if base is not None and not isinstance(base, str):
+            raise DamagedObject("blob base is not a digest")
+        header["shape"] = tuple(int(n) for n in header["shape"])
+        np.dtype(header["dtype"])
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, DamagedObject):
+            raise
+        raise DamagedObject(f"blob header does not decode: {exc}") from None
+    return header, payload
+
+
+class BlobStore:
+    """The ``blobs/`` folder of one store (see the module docstring)."""
+
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        self.root = root
+        self.durable = durable
+        #: digests found or written intact by this process (the files are never changed in
+        #: place; only garbage collection, under the run's lock, deletes them)
+        self._intact: set[str] = set()
+        self._last: tuple[str, np.ndarray] | None = None  # the last base decoded
+        self._lock = threading.Lock()
+
+    def path(self, digest: str) -> Path:
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise DamagedObject(f"not a blob digest: {digest!r}")
+        return inside(self.root, digest[:2], f"{digest}{BLOB_SUFFIX}")
+
+    def _read(self, digest: str) -> tuple[dict[str, Any], bytes]:
+        try:
+            data = self.path(digest).read_bytes()
+        except OSError as exc:
+            raise DamagedObject(f"blob {digest[:12]} is missing or unreadable: {exc}") from None
+        return parse_blob(data)
+
+    def intact(self, digest: str) -> bool:
+        """Whether the blob and, for a difference, its base decode their checksums."""
+        if digest in self._intact:
+            return True
+        try:
+            header, _ = self._read(digest)
+            base = header["base"]
+            if base is not None:
+                base_header, _ = self._read(base)
+                if base_header["base"] is not None:
+                    raise DamagedObject("a base is itself stored against a base")
+        except DamagedObject:
+            return False
+        with self._lock:
+            self._intact.add(digest)
+        return True
+
+    def write(self, blobs: Iterable[BlobBytes]) -> None:
+        """Store each blob whose digest is not already intact here (in order: bases first)."""
+        for digest, data in blobs:
+            if self.intact(digest):
+                continue
+            target = self.path(digest)
+            temporary = write_temporary(target, data, fsync=self.durable)
+            temporary.replace(target)
+            with self._lock:
+                self._intact.add(digest)
+
+    def load(self, digest: str) -> np.ndarray:
+        """The map of ``digest`` (:class:`DamagedObject` if it or its base is missing or
+        damaged)."""
+        header, payload = self._read(digest)
+        stored = decode_array(header["array"], payload)
+        base = header["base"]
+        if base is not None:
+            stored = add_residual(stored, self._base(base))
+        if stored.dtype != np.dtype(header["dtype"]) or stored.shape != header["shape"]:
+            raise DamagedObject(f"blob {digest[:12]} decodes to another dtype or shape")
+        return stored
+
+    def _base(self, digest: str) -> np.ndarray:
+        with self._lock:
+            last = self._last
+        if last is not None and last[0] == digest:
+            return last[1]
+        header, payload = self._read(digest)
+        if header["base"] is not None:
+            raise DamagedObject(f"blob {digest[:12]} is a base stored against another base")
+        array = decode_array(header["array"], payload)
+        array.setflags(write=False)
+        with self._lock:
+            self._last = (digest, array)
+        return array
+
+    def closure(self, digests: Iterable[str]) -> set[str]:
+        """``digests`` and the bases they are stored against (unreadable blobs: themselves)."""
+        found = set(digests)
+        for digest in list(found):
+            try:
+                base = self._read(digest)[0]["base"]
+            except DamagedObject:
+                continue
+            if base is not None:
+                found.add(base)
+        return found
+
+    def copy_from(self, other: BlobStore, digests: Iterable[str]) -> bool:
+        """Copy the blobs ``digests`` (and their bases) from ``other`` unless intact here;
+        ``False`` if one is missing or damaged in both."""
+        for digest in sorted(other.closure(digests), key=lambda d: not self._is_base(other, d)):
+            if self.intact(digest):
+                continue
+            if not other.intact(digest):
+                return False
+            self.write([(digest, other.path(digest).read_bytes())])
+        return True
+
+    @staticmethod
+    def _is_base(store: BlobStore, digest: str) -> bool:
+        try:
+            return store._read(digest)[0]["base"] is None
+        except DamagedObject:
+            return False
+
+    def files(self) -> list[Path]:
+        """Every blob file and leftover temporary file under ``blobs/``."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.glob("*/*") if p.is_file() and (
+            p.suffix == BLOB_SUFFIX or p.name.endswith(TEMP_SUFFIX)))
+
+    def collect(self, keep: Iterable[str]) -> tuple[int, int]:
+        """Delete every blob not in ``keep`` or their bases; ``(files, bytes)`` removed."""
+        kept = self.closure(keep)
+        n_files = n_bytes = 0
+        for path in self.files():
+            if path.name.endswith(BLOB_SUFFIX) and path.name[:-len(BLOB_SUFFIX)] in kept:
+                continue
+            n_bytes += path.stat().st_size
+            n_files += 1
+            path.unlink(missing_ok=True)
+        for folder in self.root.iterdir() if self.root.is_dir() else ():
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        with self._lock:
+            self._intact.clear()
+            self._last = None
+        return n_files, n_bytes
