@@ -1,13 +1,13 @@
 """Array blobs: the store's voxel maps, content-addressed and immutable.
 
 A record (``engine.store_format``) names each stored map by its *digest*: the SHA-256 of the
-map's whole standalone encoding (``arraycodec.encode_array``: dtype, shape, codec spec and
-payload; deterministic), whatever form its blob takes. So identical maps (a variant that leaves
-a model's inputs alone, a repeat of a deterministic model) are stored once, and a map may be
-stored as its difference from another blob, its *base*: a perturbed variant's map against the
-clean map of the same case, model and task (``arraycodec.residual``: zero wherever the
-perturbation changed nothing). A base is always stored whole, so a map decodes from at most two
-blobs. Layout under the store's root::
+map's whole standalone encoding (``arraycodec.encode_array``: dtype, shape and codec spec, and
+the payload's SHA-256; deterministic), whatever form its blob takes. So identical maps (a
+variant that leaves a model's inputs alone, a repeat of a deterministic model) are stored
+once, and a map may be stored as its difference from another blob, its *base*: a perturbed
+variant's map against the clean map of the same case, model and task (``arraycodec.residual``:
+zero wherever the perturbation changed nothing). A base is always stored whole, so a map
+decodes from at most two blobs. Layout under the store's root::
 
     blobs/ab/<digest>.blob   b"IMGNBLB\\x01", uint32 header length, uint32 CRC-32 of the header,
                              header JSON {"dtype", "shape", "base": digest or null,
@@ -53,16 +53,19 @@ INLINE_MAX_BYTES = 16 * 1024
 BlobBytes = tuple[str, bytes]
 
 
-def digest_of(encoded: EncodedArray) -> str:
-    """The digest naming a map: SHA-256 of its standalone encoding (spec and payload)."""
+def digest_of(encoded: EncodedArray, payload_sha256: str | None = None) -> str:
+    """The digest naming a map: SHA-256 of its standalone encoding's spec and of its payload's
+    SHA-256 (``payload_sha256``, if already known: the payload is hashed once)."""
     spec = json.dumps(encoded.spec(), sort_keys=True).encode("utf-8")
-    return hashlib.sha256(spec + b"\0" + encoded.payload).hexdigest()
+    if payload_sha256 is None:
+        payload_sha256 = hashlib.sha256(encoded.payload).hexdigest()
+    return hashlib.sha256(spec + b"\0" + payload_sha256.encode("ascii")).hexdigest()
 
 
 def _blob(array_spec: dict[str, Any], payload: bytes, dtype: str, shape: tuple[int, ...],
-          base: str | None) -> bytes:
+          base: str | None, payload_sha256: str | None = None) -> bytes:
     header = {"dtype": dtype, "shape": list(shape), "base": base, "array": array_spec,
-              "body_sha256": hashlib.sha256(payload).hexdigest()}
+              "body_sha256": payload_sha256 or hashlib.sha256(payload).hexdigest()}
     return frame(BLOB_MAGIC, header, payload)
 
 
@@ -102,8 +105,10 @@ def encode_map(array: np.ndarray, base: Base | None = None) -> EncodedMap:
     whole = encode_array(array)
     if len(whole.payload) < INLINE_MAX_BYTES:
         return EncodedMap(whole, None, (), None)
-    digest = digest_of(whole)
-    whole_blob = _blob(whole.spec(), whole.payload, array.dtype.str, array.shape, None)
+    payload_sha256 = hashlib.sha256(whole.payload).hexdigest()
+    digest = digest_of(whole, payload_sha256)
+    whole_blob = _blob(whole.spec(), whole.payload, array.dtype.str, array.shape, None,
+                       payload_sha256)
     as_base = Base(digest, whole_blob, array.dtype.str, array.shape)
     if base is None or base.dtype != array.dtype or base.shape != array.shape:
         return EncodedMap(None, digest, ((digest, whole_blob),), as_base)
