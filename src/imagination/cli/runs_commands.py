@@ -109,6 +109,7 @@ def runs_gc(
     from imagination.engine.gc import collect_run_garbage
 
     collected = collect_run_garbage(run_dir)
-    out_console.print(f"{run_dir}: removed {collected.n_objects} stored objects no planned job "
-                      f"refers to, freeing {collected.n_bytes / 1e6:.1f} MB; "
-                      f"{collected.n_kept} kept", markup=False)
+    out_console.print(f"{run_dir}: removed {collected.n_objects} stored objects and "
+                      f"{collected.n_blobs} map blobs no planned job refers to, freeing "
+                      f"{collected.n_bytes / 1e6:.1f} MB; {collected.n_kept} records kept",
+                      markup=False)

@@ -271,9 +271,14 @@ def _is_damage(exc: sqlite3.DatabaseError) -> bool:
 class Collected:
     """What ``PredictionStore.collect_garbage`` removed."""
 
+    #: record objects and leftover files of crashes removed
     n_objects: int
+    #: bytes freed, blobs included
     n_bytes: int
+    #: records kept
     n_kept: int
+    #: map blobs (and their leftover temporary files) removed
+    n_blobs: int = 0
 
 
 class PredictionStore:
@@ -672,8 +677,8 @@ class PredictionStore:
             except (OSError, DamagedObject):
                 continue
         blob_files, blob_bytes = self.blobs.collect(named)
-        return Collected(n_objects=n_objects + blob_files, n_bytes=n_bytes + blob_bytes,
-                         n_kept=len(referenced))
+        return Collected(n_objects=n_objects, n_bytes=n_bytes + blob_bytes,
+                         n_kept=len(referenced), n_blobs=blob_files)
 
 
 def shard_root(store_root: Path, index: int, count: int) -> Path:
