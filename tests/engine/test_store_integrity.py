@@ -295,6 +295,22 @@ def test_a_map_of_more_distinct_floats_than_a_palette_holds_is_stored_plain() ->
     assert decode_array(encoded.spec(), encoded.payload).tobytes() == array.tobytes()
 
 
+def test_a_palette_of_nearly_every_voxel_is_kept_only_where_it_is_smaller() -> None:
+    import zstandard
+
+    rng = np.random.default_rng(4)
+    distinct = rng.normal(size=(48, 40, 20)).astype(np.float32)  # 38,400 distinct values
+    encoded = encode_array(distinct)
+    # the plain codec by hand: bytes grouped by position, then zstd (level 3, fast matching)
+    shuffled = distinct.reshape(-1).view(np.uint8).reshape(-1, 4).T.tobytes()
+    params = zstandard.ZstdCompressionParameters.from_level(3, strategy=zstandard.STRATEGY_FAST)
+    plain = zstandard.ZstdCompressor(compression_params=params).compress(shuffled)
+    assert encoded.codec == "shuffle-zstd" and encoded.payload == plain
+    assert decode_array(encoded.spec(), encoded.payload).tobytes() == distinct.tobytes()
+    few = rng.choice(distinct.ravel()[:500], size=distinct.shape)  # 500 values: the palette
+    assert encode_array(few).codec == "palette-zstd"
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.sampled_from([np.float32, np.float64, np.uint8, np.int16]),
        st.sampled_from([0.0, -0.0, 3.0, float("nan"), float("-inf")]),
