@@ -162,6 +162,36 @@ def test_clean_and_variant_maps_in_the_store(tmp_path: Path) -> None:
     assert blob_digests(payload.record) == [delta.stem]
 
 
+def test_a_model_giving_another_models_clean_map_shares_its_blobs(tmp_path: Path) -> None:
+    """fk-growth-pet on a case without PET is the MRI-only model: same clean map, same
+    variants; the second model's records name the first one's blobs."""
+    store = PredictionStore(tmp_path / "store")
+    clean = smooth_map(21)
+    variant = perturbed(clean, 0.05, 22)
+    store.put(job(1, "c1", "clean", clean).key, job(1, "c1", "clean", clean))
+    store.put(job(2, "c1", "noise@1", variant).key, job(2, "c1", "noise@1", variant))
+    before = blob_files(store)
+    second = [job(3, "c1", "clean", clean, "fk-pet"), job(4, "c1", "noise@1", variant, "fk-pet")]
+    for record in second:
+        store.put(record.key, record)
+    assert blob_files(store) == before and len(before) == 2
+    for first, other in [(1, second[0]), (2, second[1])]:
+        assert blob_digests(store.object_path(other.key)) == \
+            blob_digests(store.object_path(job(first, "c1", "clean", clean).key))
+        assert store.get(other.key).outputs["recurrence"].tobytes() == \
+            other.outputs["recurrence"].tobytes()
+    # with PET the model differs; its drop_pet variant is the MRI-only model's clean map
+    with_pet = smooth_map(23)
+    pet_clean = job(5, "c2", "clean", with_pet, "fk-pet")
+    mri_clean = job(6, "c2", "clean", clean, "fk")
+    drop_pet = job(7, "c2", "drop_pet@1", clean, "fk-pet")
+    for record in (mri_clean, pet_clean, drop_pet):
+        store.put(record.key, record)
+    assert len(blob_files(store)) == 3  # the PET model's clean map is the only new blob
+    assert blob_digests(store.object_path(drop_pet.key)) == \
+        blob_digests(store.object_path(mri_clean.key))
+
+
 def test_a_damaged_base_makes_its_variants_missing_until_recomputed(tmp_path: Path) -> None:
     store = PredictionStore(tmp_path / "store")
     clean = smooth_map(5)

@@ -282,6 +282,13 @@ def _decode(spec: dict[str, Any], payload: bytes, dtype: np.dtype,
     raise ValueError(f"unknown array codec {spec['codec']!r}")
 
 
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one dtype and shape hold the same bit patterns (NaN payloads and
+    signed zeros told apart, unlike ``==``)."""
+    return a.dtype == b.dtype and a.shape == b.shape and bool(
+        np.array_equal(_bits(np.ascontiguousarray(a)), _bits(np.ascontiguousarray(b))))
+
+
 def residual(array: np.ndarray, base: np.ndarray) -> np.ndarray:
     """``array`` as its difference from ``base`` (same dtype and shape), exactly invertible by
     :func:`add_residual`: their bit patterns subtracted as unsigned integers (wrapping), then

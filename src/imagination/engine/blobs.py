@@ -1,12 +1,14 @@
 """Array blobs: the store's voxel maps, content-addressed and immutable.
 
-A record (``engine.store_format``) names each stored map by its *digest*: the SHA-256 of the
-map's whole standalone encoding (``arraycodec.encode_array``: dtype, shape and codec spec, and
-the payload's SHA-256; deterministic), whatever form its blob takes. So identical maps (a
-variant that leaves a model's inputs alone, a repeat of a deterministic model) are stored
-once, and a map may be stored as its difference from another blob, its *base*: a perturbed
-variant's map against the clean map of the same case, model and task (``arraycodec.residual``:
-zero wherever the perturbation changed nothing). A base is always stored whole, so a map
+A record (``engine.store_format``) names each stored map by its blob's *digest*. A map is stored
+whole, or as its difference from another blob, its *base*: a perturbed variant's map against
+the clean map of the same case, model and task (``arraycodec.residual``: zero wherever the
+perturbation changed nothing), when that is smaller. A whole map's digest is the SHA-256 of its
+encoding (``arraycodec.encode_array``: dtype, shape, codec spec and the payload's SHA-256;
+deterministic); a difference's, of its base's digest and its own encoding. So identical maps
+are stored once: the same map whole (a repeat of a deterministic model, another model giving
+the same map), a variant equal to its clean map (compared bit by bit: it names the clean
+blob), the same difference from the same base. A base is always stored whole, so a map
 decodes from at most two blobs. Layout under the store's root::
 
     blobs/ab/<digest>.blob   b"IMGNBLB\\x01", uint32 header length, uint32 CRC-32 of the header,
@@ -24,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from imagination.engine.arraycodec import (
     decode_array,
     encode_array,
     residual,
+    same_bits,
 )
 from imagination.engine.store_format import DamagedObject, frame, read_frame
 from imagination.runfolder import inside
@@ -74,8 +77,11 @@ class Base:
     array is decoded from the blob when first needed (an encoder holds only the bytes of the
     clean maps it keeps as bases)."""
 
-    def __init__(self, digest: str, blob: bytes, dtype: str, shape: tuple[int, ...]) -> None:
+    def __init__(self, digest: str, blob: bytes, dtype: str, shape: tuple[int, ...],
+                 payload_length: int) -> None:
         self.digest, self.blob, self.dtype, self.shape = digest, blob, np.dtype(dtype), shape
+        #: bytes of its whole encoding: what a difference from it must stay under
+        self.payload_length = payload_length
         self._array: np.ndarray | None = None
 
     @property
@@ -94,14 +100,26 @@ class EncodedMap:
     inline: EncodedArray | None
     digest: str | None
     blobs: tuple[BlobBytes, ...]
-    #: the map itself as a possible base (stored whole), or ``None``
+    #: a whole blob holding exactly this map (its own, or the equal one it names), the base
+    #: for its variants if it is a clean map; ``None`` for a difference or an inline map
     as_base: Base | None
 
 
-def encode_map(array: np.ndarray, base: Base | None = None) -> EncodedMap:
-    """Encode ``array`` whole, or against ``base`` (same dtype and shape) when that is smaller;
-    an array equal to its base adds no blob at all."""
+def encode_map(array: np.ndarray, base: Base | None = None,
+               others: Sequence[Base] = ()) -> EncodedMap:
+    """Encode ``array`` against ``base`` (same dtype and shape): nothing new if equal to it or
+    to one of ``others`` (the clean maps of other models of the case), else its difference,
+    when that is smaller than the base's whole encoding (a variant's own is about its clean
+    map's size); otherwise whole (inline if small)."""
     array = np.ascontiguousarray(array)
+    if array.dtype.kind in "biuf":
+        for other in others:
+            if _fits(array, other) and _equal(array, other.array):
+                return EncodedMap(None, other.digest, ((other.digest, other.blob),), other)
+        if base is not None and _fits(array, base):
+            stored = _against(array, base)
+            if stored is not None:
+                return stored
     whole = encode_array(array)
     if len(whole.payload) < INLINE_MAX_BYTES:
         return EncodedMap(whole, None, (), None)
@@ -109,17 +127,35 @@ def encode_map(array: np.ndarray, base: Base | None = None) -> EncodedMap:
     digest = digest_of(whole, payload_sha256)
     whole_blob = _blob(whole.spec(), whole.payload, array.dtype.str, array.shape, None,
                        payload_sha256)
-    as_base = Base(digest, whole_blob, array.dtype.str, array.shape)
-    if base is None or base.dtype != array.dtype or base.shape != array.shape:
-        return EncodedMap(None, digest, ((digest, whole_blob),), as_base)
-    if base.digest == digest:
-        return EncodedMap(None, digest, ((digest, base.blob),), as_base)
+    as_base = Base(digest, whole_blob, array.dtype.str, array.shape, len(whole.payload))
+    return EncodedMap(None, digest, ((digest, whole_blob),), as_base)
+
+
+def _fits(array: np.ndarray, base: Base) -> bool:
+    return base.dtype == array.dtype and base.shape == array.shape
+
+
+def _equal(array: np.ndarray, other: np.ndarray) -> bool:
+    """Bitwise equality, refuted first on every 4099th element (nearly free)."""
+    step = 4099
+    return same_bits(array.reshape(-1)[::step], other.reshape(-1)[::step]) and \
+        same_bits(array, other)
+
+
+def _against(array: np.ndarray, base: Base) -> EncodedMap | None:
+    """``array`` as its base (equal bits) or as its difference from it; ``None`` when the
+    difference is no smaller than the base stored whole. Only the difference is encoded."""
+    if _equal(array, base.array):
+        return EncodedMap(None, base.digest, ((base.digest, base.blob),), base)
     difference = encode_array(residual(array, base.array))
-    if len(difference.payload) >= len(whole.payload):
-        return EncodedMap(None, digest, ((digest, whole_blob),), as_base)
-    delta_blob = _blob(difference.spec(), difference.payload, array.dtype.str, array.shape,
-                       base.digest)
-    return EncodedMap(None, digest, ((base.digest, base.blob), (digest, delta_blob)), as_base)
+    if len(difference.payload) >= base.payload_length:
+        return None
+    payload_sha256 = hashlib.sha256(difference.payload).hexdigest()
+    digest = hashlib.sha256(b"difference\0" + base.digest.encode("ascii") + b"\0"
+                            + digest_of(difference, payload_sha256).encode("ascii")).hexdigest()
+    blob = _blob(difference.spec(), difference.payload, array.dtype.str, array.shape,
+                 base.digest, payload_sha256)
+    return EncodedMap(None, digest, ((base.digest, base.blob), (digest, blob)), None)
 
 
 class BaseMaps:
@@ -134,6 +170,14 @@ class BaseMaps:
     def get(self, case_id: str, adapter: str, task: str) -> Base | None:
         with self._lock:
             return self._maps.get((adapter, task)) if case_id == self._case else None
+
+    def others(self, case_id: str, adapter: str, task: str) -> list[Base]:
+        """The clean maps of ``task`` that other models gave for the case."""
+        with self._lock:
+            if case_id != self._case:
+                return []
+            return [base for (label, name), base in self._maps.items()
+                    if name == task and label != adapter]
 
     def remember(self, case_id: str, adapter: str, task: str, base: Base) -> None:
         with self._lock:

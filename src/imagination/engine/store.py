@@ -212,7 +212,8 @@ def encode_record(record: JobRecord, *, bases: BaseMaps | None = None) -> StoreP
     blobs: dict[str, bytes] = {}
     for task, array in arrays.items():
         base = None if bases is None or clean else bases.get(record.case_id, record.adapter, task)
-        encoded = encode_map(array, base)
+        others = [] if bases is None else bases.others(record.case_id, record.adapter, task)
+        encoded = encode_map(array, base, others)
         if encoded.inline is not None:
             inline[task] = encoded.inline
             continue
