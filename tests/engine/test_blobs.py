@@ -291,3 +291,30 @@ def test_a_run_storing_variants_as_differences_has_the_tables_of_one_storing_the
     for name in ("per_case.csv", "leaderboard.csv", "robustness.csv", "predictions.csv"):
         assert (tmp_path / "differences" / name).read_bytes() == \
             (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_a_format_2_store_with_maps_inside_its_records_is_read_and_continued(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from imagination.engine import blobs
+
+    root = tmp_path / "store"
+    clean = smooth_map(31)
+    old = job(1, "c1", "clean", clean)
+    with monkeypatch.context() as patch:  # what format 2 wrote: every map inside its record
+        patch.setattr(blobs, "INLINE_MAX_BYTES", 1 << 62)
+        store = PredictionStore(root)
+        store.put(old.key, old)
+        store._connection().execute("UPDATE store_meta SET value = '2' WHERE name = 'format'")
+        store.close()
+    assert blob_files(store) == [] and blob_digests(store.object_path(old.key)) == []
+    store = PredictionStore(root)
+    (found,) = store._connection().execute(
+        "SELECT value FROM store_meta WHERE name = 'format'").fetchone()
+    assert found == "3"  # new records may name blobs from now on
+    assert store.has(old.key, verify=True)
+    assert store.get(old.key).outputs["recurrence"].tobytes() == clean.tobytes()
+    new = job(2, "c1", "noise@1", perturbed(clean, 0.05, 32))
+    store.put(new.key, new)
+    assert len(blob_files(store)) == 1
+    assert store.get(new.key).outputs["recurrence"].tobytes() == \
+        new.outputs["recurrence"].tobytes()
