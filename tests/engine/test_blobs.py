@@ -318,3 +318,51 @@ def test_a_format_2_store_with_maps_inside_its_records_is_read_and_continued(
     assert len(blob_files(store)) == 1
     assert store.get(new.key).outputs["recurrence"].tobytes() == \
         new.outputs["recurrence"].tobytes()
+
+
+def test_a_blob_damaged_after_a_check_is_repaired_by_the_same_store(tmp_path: Path) -> None:
+    store = PredictionStore(tmp_path / "store")
+    clean = smooth_map(41)
+    record = job(1, "c1", "clean", clean)
+    store.put(record.key, record)
+    assert store.has(record.key, verify=True)  # the writer must not trust this look later
+    [blob] = blob_files(store)
+    blob.write_bytes(blob.read_bytes()[:-1] + b"\0")
+    assert not store.has(record.key, verify=True)
+    store.put(record.key, record)  # the recomputed job, in the same process
+    assert store.get(record.key).outputs["recurrence"].tobytes() == clean.tobytes()
+
+
+def test_a_valid_blob_under_another_digests_name_is_damage(tmp_path: Path) -> None:
+    store = PredictionStore(tmp_path / "store")
+    first, second = job(1, "c1", "clean", smooth_map(42)), job(2, "c2", "clean", smooth_map(43))
+    for record in (first, second):
+        store.put(record.key, record)
+    named = store.blobs.path(blob_digests(store.object_path(first.key))[0])
+    other = store.blobs.path(blob_digests(store.object_path(second.key))[0])
+    shutil.copyfile(other, named)  # e.g. a restored backup's mix-up: checksums intact
+    fresh = PredictionStore(tmp_path / "store")
+    assert not fresh.has(first.key, verify=True) and fresh.get(first.key) is None
+    fresh.put(first.key, first)
+    assert fresh.get(first.key).outputs["recurrence"].tobytes() == \
+        first.outputs["recurrence"].tobytes()
+
+
+def test_adoption_that_cannot_write_keeps_the_shard(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    main = PredictionStore(tmp_path / "store")
+    folder = tmp_path / "store" / "shards" / "1-of-2"
+    shard = open_shard(folder)
+    record = job(1, "c1", "clean", smooth_map(44))
+    shard.put(record.key, record)
+    shard.close()
+
+    def full(self, blobs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(BlobStore, "write", full)
+    with pytest.raises(OSError, match="No space left"):
+        main.adopt(folder)
+    assert folder.is_dir() and open_shard(folder).has(record.key, verify=True)

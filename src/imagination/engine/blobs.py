@@ -15,8 +15,9 @@ decodes from at most two blobs. Layout under the store's root::
                              header JSON {"dtype", "shape", "base": digest or null,
                              "array": codec spec, "body_sha256"}, then the payload
 
-A blob is never changed in place: a writer skips a digest whose blob is intact (its checksums
-and its base's) and replaces a damaged one whole (temporary file, then rename; concurrent
+A blob is never changed in place: a writer skips a digest whose blob is intact on disk (its
+checksums, its name, which its header must reproduce, and its base's) and replaces a damaged
+one whole (temporary file, then rename; concurrent
 writers of one digest write equivalent bytes). Only garbage collection deletes blobs: those no
 kept record names, directly or as a base.
 """
@@ -60,13 +61,23 @@ _SAMPLE_STEP = 4099
 BlobBytes = tuple[str, bytes]
 
 
-def digest_of(encoded: EncodedArray, payload_sha256: str | None = None) -> str:
-    """The digest naming a map: SHA-256 of its standalone encoding's spec and of its payload's
-    SHA-256 (``payload_sha256``, if already known: the payload is hashed once)."""
-    spec = json.dumps(encoded.spec(), sort_keys=True).encode("utf-8")
+def digest_of(encoded: EncodedArray, payload_sha256: str | None = None,
+              base: str | None = None) -> str:
+    """The digest naming a blob: SHA-256 of its encoding's spec and of its payload's SHA-256
+    (``payload_sha256``, if already known: the payload is hashed once), and, for a difference,
+    of its base's digest."""
     if payload_sha256 is None:
         payload_sha256 = hashlib.sha256(encoded.payload).hexdigest()
-    return hashlib.sha256(spec + b"\0" + payload_sha256.encode("ascii")).hexdigest()
+    return _digest(encoded.spec(), payload_sha256, base)
+
+
+def _digest(spec: dict[str, Any], payload_sha256: str, base: str | None) -> str:
+    text = json.dumps(spec, sort_keys=True).encode("utf-8")
+    whole = hashlib.sha256(text + b"\0" + payload_sha256.encode("ascii")).hexdigest()
+    if base is None:
+        return whole
+    return hashlib.sha256(b"difference\0" + base.encode("ascii") + b"\0"
+                          + whole.encode("ascii")).hexdigest()
 
 
 def _blob(array_spec: dict[str, Any], payload: bytes, dtype: str, shape: tuple[int, ...],
@@ -160,8 +171,7 @@ def _against(array: np.ndarray, base: Base) -> EncodedMap | None:
     if len(difference.payload) >= base.payload_length:
         return None
     payload_sha256 = hashlib.sha256(difference.payload).hexdigest()
-    digest = hashlib.sha256(b"difference\0" + base.digest.encode("ascii") + b"\0"
-                            + digest_of(difference, payload_sha256).encode("ascii")).hexdigest()
+    digest = digest_of(difference, payload_sha256, base.digest)
     blob = _blob(difference.spec(), difference.payload, array.dtype.str, array.shape,
                  base.digest, payload_sha256)
     return EncodedMap(None, digest, ((base.digest, base.blob), (digest, blob)), None)
@@ -206,6 +216,8 @@ def parse_blob(data: bytes) -> tuple[dict[str, Any], bytes]:
             raise DamagedObject("blob base is not a digest")
         header["shape"] = tuple(int(n) for n in header["shape"])
         np.dtype(header["dtype"])
+        if not isinstance(header["array"], dict):
+            raise DamagedObject("blob header lacks its array's codec spec")
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, DamagedObject):
             raise
@@ -219,10 +231,8 @@ class BlobStore:
     def __init__(self, root: Path, *, durable: bool = True) -> None:
         self.root = root
         self.durable = durable
-        #: digests found or written intact by this process (the files are never changed in
-        #: place; only garbage collection, under the run's lock, deletes them)
-        self._intact: set[str] = set()
-        self._last: tuple[str, np.ndarray] | None = None  # the last base decoded
+        #: the last base decoded (by digest: its content cannot change)
+        self._last: tuple[str, np.ndarray] | None = None
         self._lock = threading.Lock()
 
     def path(self, digest: str) -> Path:
@@ -231,16 +241,20 @@ class BlobStore:
         return inside(self.root, digest[:2], f"{digest}{BLOB_SUFFIX}")
 
     def _read(self, digest: str) -> tuple[dict[str, Any], bytes]:
+        """A blob's header and payload, its checksums and its name checked: a valid blob
+        under another digest's name (a copied or restored file) is damage too."""
         try:
             data = self.path(digest).read_bytes()
         except OSError as exc:
             raise DamagedObject(f"blob {digest[:12]} is missing or unreadable: {exc}") from None
-        return parse_blob(data)
+        header, payload = parse_blob(data)
+        if _digest(header["array"], header["body_sha256"], header["base"]) != digest:
+            raise DamagedObject(f"blob {digest[:12]} holds another blob's content")
+        return header, payload
 
     def intact(self, digest: str) -> bool:
-        """Whether the blob and, for a difference, its base decode their checksums."""
-        if digest in self._intact:
-            return True
+        """Whether the blob and, for a difference, its base are on disk with their checksums
+        and names right (read from disk every time: a writer never trusts an earlier look)."""
         try:
             header, _ = self._read(digest)
             base = header["base"]
@@ -250,29 +264,31 @@ class BlobStore:
                     raise DamagedObject("a base is itself stored against a base")
         except DamagedObject:
             return False
-        with self._lock:
-            self._intact.add(digest)
         return True
 
     def write(self, blobs: Iterable[BlobBytes]) -> None:
-        """Store each blob whose digest is not already intact here (in order: bases first)."""
+        """Store each blob whose digest is not already intact here (in order: bases first);
+        a missing or damaged one is written whole (temporary file, then rename)."""
         for digest, data in blobs:
             if self.intact(digest):
                 continue
             target = self.path(digest)
             temporary = write_temporary(target, data, fsync=self.durable)
             temporary.replace(target)
-            with self._lock:
-                self._intact.add(digest)
 
     def load(self, digest: str) -> np.ndarray:
         """The map of ``digest`` (:class:`DamagedObject` if it or its base is missing or
-        damaged)."""
+        damaged, or does not decode)."""
         header, payload = self._read(digest)
-        stored = decode_array(header["array"], payload)
-        base = header["base"]
-        if base is not None:
-            stored = add_residual(stored, self._base(base))
+        try:
+            stored = decode_array(header["array"], payload)
+            base = header["base"]
+            if base is not None:
+                stored = add_residual(stored, self._base(base))
+        except DamagedObject:
+            raise
+        except Exception as exc:  # bytes that pass their checksums yet do not decode
+            raise DamagedObject(f"blob {digest[:12]} does not decode: {exc}") from None
         if stored.dtype != np.dtype(header["dtype"]) or stored.shape != header["shape"]:
             raise DamagedObject(f"blob {digest[:12]} decodes to another dtype or shape")
         return stored
@@ -305,13 +321,21 @@ class BlobStore:
 
     def copy_from(self, other: BlobStore, digests: Iterable[str]) -> bool:
         """Copy the blobs ``digests`` (and their bases) from ``other`` unless intact here;
-        ``False`` if one is missing or damaged in both."""
-        for digest in sorted(other.closure(digests), key=lambda d: not self._is_base(other, d)):
+        ``False`` if one is missing or damaged in both. Errors writing here are raised."""
+        try:
+            needed = sorted(other.closure(digests), key=lambda d: not self._is_base(other, d))
+        except DamagedObject:  # a digest that is not one
+            return False
+        for digest in needed:
             if self.intact(digest):
                 continue
             if not other.intact(digest):
                 return False
-            self.write([(digest, other.path(digest).read_bytes())])
+            try:
+                data = other.path(digest).read_bytes()
+            except OSError:
+                return False
+            self.write([(digest, data)])
         return True
 
     @staticmethod
@@ -342,6 +366,5 @@ class BlobStore:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
         with self._lock:
-            self._intact.clear()
             self._last = None
         return n_files, n_bytes

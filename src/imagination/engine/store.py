@@ -631,10 +631,11 @@ class PredictionStore:
                 if hashlib.sha256(payload).hexdigest() != found[2]:
                     continue  # damaged in the shard: the job is recomputed
                 try:
-                    if not self.blobs.copy_from(shard.blobs, blob_digests(payload)):
-                        continue  # a blob is damaged in the shard: the job is recomputed
-                except (OSError, DamagedObject):
+                    digests = blob_digests(payload)
+                except DamagedObject:
                     continue
+                if not self.blobs.copy_from(shard.blobs, digests):
+                    continue  # a blob is damaged in the shard: the job is recomputed
                 meta, _ = unpack(payload, arrays=False)
                 self._publish(row.key, payload, meta, row.created)
                 adopted += 1
