@@ -81,9 +81,9 @@ def _digest(spec: dict[str, Any], payload_sha256: str, base: str | None) -> str:
 
 
 def _blob(array_spec: dict[str, Any], payload: bytes, dtype: str, shape: tuple[int, ...],
-          base: str | None, payload_sha256: str | None = None) -> bytes:
+          base: str | None, payload_sha256: str) -> bytes:
     header = {"dtype": dtype, "shape": list(shape), "base": base, "array": array_spec,
-              "body_sha256": payload_sha256 or hashlib.sha256(payload).hexdigest()}
+              "body_sha256": payload_sha256}
     return frame(BLOB_MAGIC, header, payload)
 
 
@@ -218,9 +218,9 @@ def parse_blob(data: bytes) -> tuple[dict[str, Any], bytes]:
         np.dtype(header["dtype"])
         if not isinstance(header["array"], dict):
             raise DamagedObject("blob header lacks its array's codec spec")
+    except DamagedObject:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, DamagedObject):
-            raise
         raise DamagedObject(f"blob header does not decode: {exc}") from None
     return header, payload
 
@@ -240,9 +240,9 @@ class BlobStore:
             raise DamagedObject(f"not a blob digest: {digest!r}")
         return inside(self.root, digest[:2], f"{digest}{BLOB_SUFFIX}")
 
-    def _read(self, digest: str) -> tuple[dict[str, Any], bytes]:
-        """A blob's header and payload, its checksums and its name checked: a valid blob
-        under another digest's name (a copied or restored file) is damage too."""
+    def _checked(self, digest: str) -> tuple[bytes, dict[str, Any], bytes]:
+        """A blob's bytes, header and payload, its checksums and its name checked: a valid
+        blob under another digest's name (a copied or restored file) is damage too."""
         try:
             data = self.path(digest).read_bytes()
         except OSError as exc:
@@ -250,18 +250,28 @@ class BlobStore:
         header, payload = parse_blob(data)
         if _digest(header["array"], header["body_sha256"], header["base"]) != digest:
             raise DamagedObject(f"blob {digest[:12]} holds another blob's content")
+        return data, header, payload
+
+    def _read(self, digest: str) -> tuple[dict[str, Any], bytes]:
+        _, header, payload = self._checked(digest)
         return header, payload
+
+    def _with_base(self, digest: str) -> list[BlobBytes]:
+        """The blob and, for a difference, its base (first), each checked once."""
+        data, header, _ = self._checked(digest)
+        base = header["base"]
+        if base is None:
+            return [(digest, data)]
+        base_data, base_header, _ = self._checked(base)
+        if base_header["base"] is not None:
+            raise DamagedObject("a base is itself stored against a base")
+        return [(base, base_data), (digest, data)]
 
     def intact(self, digest: str) -> bool:
         """Whether the blob and, for a difference, its base are on disk with their checksums
         and names right (read from disk every time: a writer never trusts an earlier look)."""
         try:
-            header, _ = self._read(digest)
-            base = header["base"]
-            if base is not None:
-                base_header, _ = self._read(base)
-                if base_header["base"] is not None:
-                    raise DamagedObject("a base is itself stored against a base")
+            self._with_base(digest)
         except DamagedObject:
             return False
         return True
@@ -322,28 +332,15 @@ class BlobStore:
     def copy_from(self, other: BlobStore, digests: Iterable[str]) -> bool:
         """Copy the blobs ``digests`` (and their bases) from ``other`` unless intact here;
         ``False`` if one is missing or damaged in both. Errors writing here are raised."""
-        try:
-            needed = sorted(other.closure(digests), key=lambda d: not self._is_base(other, d))
-        except DamagedObject:  # a digest that is not one
-            return False
-        for digest in needed:
+        for digest in digests:
             if self.intact(digest):
                 continue
-            if not other.intact(digest):
-                return False
             try:
-                data = other.path(digest).read_bytes()
-            except OSError:
+                copies = other._with_base(digest)  # each of the shard's blobs read once
+            except DamagedObject:
                 return False
-            self.write([(digest, data)])
+            self.write(copies)
         return True
-
-    @staticmethod
-    def _is_base(store: BlobStore, digest: str) -> bool:
-        try:
-            return store._read(digest)[0]["base"] is None
-        except DamagedObject:
-            return False
 
     def files(self) -> list[Path]:
         """Every blob file and leftover temporary file under ``blobs/``."""

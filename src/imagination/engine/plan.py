@@ -17,12 +17,11 @@ from imagination.cohort.case import Case
 from imagination.config import BenchConfig
 from imagination.engine.chaining import chained_pairs
 from imagination.engine.hashing import DigestCache, file_digest, job_key
+from imagination.engine.variants import CLEAN, REPEAT_PREFIX
 from imagination.errors import InputError
 from imagination.tasks.registry import companion_masks, hidden_labels, hidden_masks, job_cases
 
 JobKind = Literal["predictions", "features"]
-CLEAN = "clean"
-REPEAT_PREFIX = "repeat-"
 
 
 @dataclass(frozen=True)

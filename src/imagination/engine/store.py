@@ -59,6 +59,7 @@ from imagination.engine.arraycodec import EncodedArray
 from imagination.engine.blobs import BLOBS_DIR, BaseMaps, BlobBytes, BlobStore, encode_map
 from imagination.engine.cost import Cost
 from imagination.engine.store_format import SUFFIX, DamagedObject, blob_digests, pack, unpack
+from imagination.engine.variants import CLEAN
 from imagination.errors import InputError
 from imagination.runfolder import inside
 from imagination.tasks.registry import kind_of
@@ -70,9 +71,6 @@ JOB_KINDS: tuple[str, ...] = ("predictions", "features", "failure")
 #: Store format: 3 keeps large maps in blobs (``engine.blobs``); records are format-2 objects
 #: (format-1 ``.npz`` objects and format-2 records with inline maps are still read).
 STORE_FORMAT = 3
-#: The perturbation id of the unperturbed variant (``engine.plan.CLEAN``): its maps are the
-#: bases its case's variants are stored against.
-CLEAN_VARIANT = "clean"
 INDEX_NAME = "index.sqlite"
 OBJECTS_DIR = "objects"
 SHARDS_DIR = "shards"
@@ -206,7 +204,7 @@ def encode_record(record: JobRecord, *, bases: BaseMaps | None = None) -> StoreP
     arrays: dict[str, np.ndarray] = {task: types[task].normalise(value)
                                      for task, value in sorted(record.outputs.items())
                                      if types[task].storage == "array"}
-    clean = record.perturbation_id == CLEAN_VARIANT
+    clean = record.perturbation_id == CLEAN  # its maps: the bases of its case's variants
     inline: dict[str, EncodedArray] = {}
     named: dict[str, dict[str, Any]] = {}
     blobs: dict[str, bytes] = {}
