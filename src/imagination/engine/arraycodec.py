@@ -101,6 +101,29 @@ def _decompress(data: bytes, size: int) -> bytes:
     return out
 
 
+def pack_elements(values: np.ndarray) -> bytes:
+    """A 1-D array's elements, byte-shuffled and zstd'd (decoded by :func:`unpack_elements`)."""
+    return _compress(_shuffle(values))
+
+
+def unpack_elements(data: bytes, dtype: np.dtype, count: int) -> np.ndarray:
+    """The ``count`` elements of ``dtype`` that :func:`pack_elements` packed."""
+    raw = _unshuffle(_decompress(data, count * dtype.itemsize), dtype.itemsize)
+    return np.frombuffer(raw, dtype).copy()
+
+
+def pack_mask(mask: np.ndarray) -> bytes:
+    """A boolean array as packed bits, zstd'd (decoded by :func:`unpack_mask`)."""
+    return _compress(np.packbits(mask, axis=None).tobytes())
+
+
+def unpack_mask(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """The boolean array of ``shape`` that :func:`pack_mask` packed."""
+    count = int(np.prod(shape, dtype=np.int64))
+    packed = np.frombuffer(_decompress(data, (count + 7) // 8), np.uint8)
+    return np.unpackbits(packed, count=count).astype(bool).reshape(shape)
+
+
 def _bits(array: np.ndarray) -> np.ndarray:
     """The array's bit patterns as unsigned integers of the same width."""
     return array.view(np.dtype(f"u{array.dtype.itemsize}"))

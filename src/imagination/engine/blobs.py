@@ -2,8 +2,11 @@
 
 A record (``engine.store_format``) names each stored map by its blob's *digest*. A map is stored
 whole, or as its difference from another blob, its *base*: a perturbed variant's map against
-the clean map of the same case, model and task (``arraycodec.residual``: zero wherever the
-perturbation changed nothing), when that is smaller. A whole map's digest is the SHA-256 of its
+the clean map of the same case, model and task, when that is smaller: by linear prediction
+from the variant's own neighbours where the map is resampled from a coarser grid
+(``engine.prediction``: the voxels that differ from the base, each as what its predecessors do
+not predict), else as the plain difference (``arraycodec.residual``: zero wherever the
+perturbation changed nothing). A whole map's digest is the SHA-256 of its
 encoding (``arraycodec.encode_array``: dtype, shape, codec spec and the payload's SHA-256;
 deterministic); a difference's, of its base's digest and its own encoding. So identical maps
 are stored once: the same map whole (a repeat of a deterministic model, another model giving
@@ -43,6 +46,8 @@ from imagination.engine.arraycodec import (
     residual,
     same_bits,
 )
+from imagination.engine.prediction import CODEC as PREDICTION_CODEC
+from imagination.engine.prediction import decode_predicted, encode_predicted
 from imagination.engine.store_format import DamagedObject, frame, read_frame
 from imagination.runfolder import inside
 
@@ -167,7 +172,9 @@ def _against(array: np.ndarray, base: Base) -> EncodedMap | None:
     difference is no smaller than the base stored whole. Only the difference is encoded."""
     if _equal(array, base):
         return EncodedMap(None, base.digest, ((base.digest, base.blob),), base)
-    difference = encode_array(residual(array, base.array))
+    difference = encode_predicted(array, base.array)  # None where prediction would not pay
+    if difference is None:
+        difference = encode_array(residual(array, base.array))
     if len(difference.payload) >= base.payload_length:
         return None
     payload_sha256 = hashlib.sha256(difference.payload).hexdigest()
@@ -291,10 +298,13 @@ class BlobStore:
         damaged, or does not decode)."""
         header, payload = self._read(digest)
         try:
-            stored = decode_array(header["array"], payload)
-            base = header["base"]
-            if base is not None:
-                stored = add_residual(stored, self._base(base))
+            spec, base = header["array"], header["base"]
+            if base is None:
+                stored = decode_array(spec, payload)
+            elif spec.get("codec") == PREDICTION_CODEC:
+                stored = decode_predicted(spec, payload, self._base(base))
+            else:
+                stored = add_residual(decode_array(spec, payload), self._base(base))
         except DamagedObject:
             raise
         except Exception as exc:  # bytes that pass their checksums yet do not decode

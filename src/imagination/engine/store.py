@@ -68,9 +68,11 @@ log = logging.getLogger("imagination.store")
 
 JobKind = Literal["predictions", "features", "failure"]
 JOB_KINDS: tuple[str, ...] = ("predictions", "features", "failure")
-#: Store format: 3 keeps large maps in blobs (``engine.blobs``); records are format-2 objects
-#: (format-1 ``.npz`` objects and format-2 records with inline maps are still read).
-STORE_FORMAT = 3
+#: Store format: 3 keeps large maps in blobs (``engine.blobs``); 4 adds blobs stored by linear
+#: prediction (``engine.prediction``), which format-3 readers do not decode. Records are
+#: format-2 objects (format-1 ``.npz`` objects and format-2 records with inline maps are still
+#: read).
+STORE_FORMAT = 4
 INDEX_NAME = "index.sqlite"
 OBJECTS_DIR = "objects"
 SHARDS_DIR = "shards"
