@@ -186,6 +186,34 @@ def test_a_resampled_maps_variant_is_stored_by_prediction_and_read_back(
     assert got is not None and got.outputs["recurrence"].tobytes() == variant.tobytes()
 
 
+def test_a_clean_map_mostly_equal_to_another_models_is_stored_against_it(
+        tmp_path: Path) -> None:
+    """A second model's clean map equal to the first's but in a tenth of its voxels: stored as
+    its difference from the first one's whole blob, and its own variant against that same
+    whole blob (every base stays whole: at most two blobs per map); all read back exactly."""
+    store = PredictionStore(tmp_path / "store")
+    first = smooth_map(31)
+    second = perturbed(first, 0.1, 32)
+    variant = perturbed(second, 0.05, 33)
+    records = [job(1, "c1", "clean", first), job(2, "c1", "clean", second, "fk-pet"),
+               job(3, "c1", "noise@1", variant, "fk-pet")]
+    for record in records:
+        store.put(record.key, record)
+    [whole] = [f for f in blob_files(store) if parse_blob(f.read_bytes())[0]["base"] is None]
+    differences = [f for f in blob_files(store) if f != whole]
+    assert len(differences) == 2
+    assert all(parse_blob(f.read_bytes())[0]["base"] == whole.stem for f in differences)
+    assert all(f.stat().st_size < 0.5 * whole.stat().st_size for f in differences)
+    fresh = PredictionStore(tmp_path / "store")
+    for record, expected in zip(records, [first, second, variant], strict=True):
+        got = fresh.get(record.key)
+        assert got is not None and got.outputs["recurrence"].tobytes() == expected.tobytes()
+    # an unrelated clean map is not tried against it: stored whole
+    unrelated = job(4, "c1", "clean", smooth_map(34), "other")
+    store.put(unrelated.key, unrelated)
+    assert sum(parse_blob(f.read_bytes())[0]["base"] is None for f in blob_files(store)) == 2
+
+
 def test_a_model_giving_another_models_clean_map_shares_its_blobs(tmp_path: Path) -> None:
     """fk-growth-pet on a case without PET is the MRI-only model: same clean map, same
     variants; the second model's records name the first one's blobs."""

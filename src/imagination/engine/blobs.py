@@ -31,7 +31,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,19 +132,28 @@ def encode_map(array: np.ndarray, base: Base | None = None,
     """Encode ``array`` against ``base`` (same dtype and shape): nothing new if equal to it or
     to one of ``others`` (the clean maps of other models of the case), else its difference,
     when that is smaller than the base's whole encoding (a variant's own is about its clean
-    map's size); otherwise whole (inline if small)."""
+    map's size); otherwise whole (inline if small). A map without a base (a clean map) that
+    mostly equals one of ``others`` (a PET model's map and its MRI-only sibling's: the same
+    distances outside the growth) is stored as its difference from that one when smaller than
+    whole, which then serves as its base too (``as_base``): every base stays a whole blob."""
     array = np.ascontiguousarray(array)
     if array.dtype.kind in "biuf":
         for other in others:
             if _fits(array, other) and _equal(array, other):
                 return EncodedMap(None, other.digest, ((other.digest, other.blob),), other)
         if base is not None and _fits(array, base):
-            stored = _against(array, base)
+            stored = _against(array, base, base.payload_length)
             if stored is not None:
                 return stored
     whole = encode_array(array)
     if len(whole.payload) < INLINE_MAX_BYTES:
         return EncodedMap(whole, None, (), None)
+    if base is None and array.dtype.kind in "biuf":
+        for other in others:
+            if _fits(array, other) and _mostly_equal(array, other):
+                stored = _against(array, other, len(whole.payload))
+                if stored is not None:
+                    return replace(stored, as_base=other)
     payload_sha256 = hashlib.sha256(whole.payload).hexdigest()
     digest = digest_of(whole, payload_sha256)
     whole_blob = _blob(whole.spec(), whole.payload, array.dtype.str, array.shape, None,
@@ -167,15 +176,27 @@ def _equal(array: np.ndarray, base: Base) -> bool:
     return same_bits(_sample(array), base.sample) and same_bits(array, base.array)
 
 
-def _against(array: np.ndarray, base: Base) -> EncodedMap | None:
+def _mostly_equal(array: np.ndarray, base: Base) -> bool:
+    """Whether at least half of ``array``'s sample equals ``base``'s bit for bit (a map
+    worth trying as a difference from another model's: without it, every clean map would be
+    encoded once more against each other model's, for nothing on unrelated maps)."""
+    sample = _sample(array)
+    return 2 * int(np.count_nonzero(_bits_of(sample) == _bits_of(base.sample))) >= sample.size
+
+
+def _bits_of(array: np.ndarray) -> np.ndarray:
+    return array.view(np.dtype(f"u{array.dtype.itemsize}"))
+
+
+def _against(array: np.ndarray, base: Base, limit: int) -> EncodedMap | None:
     """``array`` as its base (equal bits) or as its difference from it; ``None`` when the
-    difference is no smaller than the base stored whole. Only the difference is encoded."""
+    difference is no smaller than ``limit`` bytes. Only the difference is encoded."""
     if _equal(array, base):
         return EncodedMap(None, base.digest, ((base.digest, base.blob),), base)
     difference = encode_predicted(array, base.array)  # None where prediction would not pay
     if difference is None:
         difference = encode_array(residual(array, base.array))
-    if len(difference.payload) >= base.payload_length:
+    if len(difference.payload) >= limit:
         return None
     payload_sha256 = hashlib.sha256(difference.payload).hexdigest()
     digest = digest_of(difference, payload_sha256, base.digest)
@@ -202,8 +223,9 @@ class BaseMaps:
         with self._lock:
             if case_id != self._case:
                 return []
-            return [base for (label, name), base in self._maps.items()
-                    if name == task and label != adapter]
+            found = {base.digest: base for (label, name), base in self._maps.items()
+                     if name == task and label != adapter}  # a base two models share: once
+            return list(found.values())
 
     def remember(self, case_id: str, adapter: str, task: str, base: Base) -> None:
         with self._lock:
