@@ -188,28 +188,37 @@ def test_a_resampled_maps_variant_is_stored_by_prediction_and_read_back(
 
 def test_a_clean_map_mostly_equal_to_another_models_is_stored_against_it(
         tmp_path: Path) -> None:
-    """A second model's clean map equal to the first's but in a tenth of its voxels: stored as
-    its difference from the first one's whole blob, and its own variant against that same
-    whole blob (every base stays whole: at most two blobs per map); all read back exactly."""
-    store = PredictionStore(tmp_path / "store")
-    first = smooth_map(31)
-    second = perturbed(first, 0.1, 32)
+    """A second model's clean map equal to the first's but in a fifth of its voxels: stored as
+    its difference from the first one's whole blob, and its own variants against that same
+    whole blob (every base stays whole: at most two blobs per map), each kept as a difference
+    while smaller than its own map whole; a variant equal to the second model's clean map names
+    that map's blob; all read back exactly."""
+    rng = np.random.default_rng(32)
+    first = np.round(smooth_map(31), 3).astype(np.float32)  # 22 KB whole: a small palette
+    second = first.copy()
+    noisy = rng.random(first.shape) < 0.2
+    second[noisy] = rng.random(int(noisy.sum())).astype(np.float32)  # 89 KB whole
     variant = perturbed(second, 0.05, 33)
+    store = PredictionStore(tmp_path / "store")
     records = [job(1, "c1", "clean", first), job(2, "c1", "clean", second, "fk-pet"),
-               job(3, "c1", "noise@1", variant, "fk-pet")]
+               job(3, "c1", "noise@1", variant, "fk-pet"),
+               job(4, "c1", "drop_pet", second, "fk-pet")]  # the PET variant changed nothing
     for record in records:
         store.put(record.key, record)
     [whole] = [f for f in blob_files(store) if parse_blob(f.read_bytes())[0]["base"] is None]
     differences = [f for f in blob_files(store) if f != whole]
-    assert len(differences) == 2
+    assert len(differences) == 2  # the second clean map's and its noise variant's
     assert all(parse_blob(f.read_bytes())[0]["base"] == whole.stem for f in differences)
-    assert all(f.stat().st_size < 0.5 * whole.stat().st_size for f in differences)
+    own_whole = len(encode_array(second).payload)
+    assert all(len(parse_blob(f.read_bytes())[1]) < own_whole for f in differences)
+    assert blob_digests(store.object_path(records[3].key)) == \
+        blob_digests(store.object_path(records[1].key))
     fresh = PredictionStore(tmp_path / "store")
-    for record, expected in zip(records, [first, second, variant], strict=True):
+    for record, expected in zip(records, [first, second, variant, second], strict=True):
         got = fresh.get(record.key)
         assert got is not None and got.outputs["recurrence"].tobytes() == expected.tobytes()
-    # an unrelated clean map is not tried against it: stored whole
-    unrelated = job(4, "c1", "clean", smooth_map(34), "other")
+    # an unrelated clean map is not tried against them: stored whole
+    unrelated = job(5, "c1", "clean", smooth_map(34), "other")
     store.put(unrelated.key, unrelated)
     assert sum(parse_blob(f.read_bytes())[0]["base"] is None for f in blob_files(store)) == 2
 

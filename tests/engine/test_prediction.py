@@ -47,6 +47,24 @@ def test_a_map_resampled_from_a_coarser_grid_is_stored_in_well_under_half_the_by
     assert all(rule is not None for rule in encoded.extra["rules"])
 
 
+def test_the_plan_is_chosen_on_a_sample_that_sees_every_phase() -> None:
+    """Every voxel of a 4x upsampled map changed: 192,000 of them, so every 38th would be
+    sampled, and 38 * k mod 100 is always even along the 100-voxel rows: a 4x period's odd
+    phases would go unseen. The sample's step is a prime (41): the last axis gets its full
+    rule, three of every four phases."""
+    rng = np.random.default_rng(0)
+    coarse = ndimage.gaussian_filter(rng.random((10, 12, 25)), 1.5)
+    moved = coarse + 0.1 * ndimage.gaussian_filter(rng.random(coarse.shape), 1.0)
+    base, variant = (ndimage.zoom(c.astype(np.float32), 4, order=1, grid_mode=True,
+                                  mode="nearest").astype(np.float32) for c in (coarse, moved))
+    assert base.shape == (40, 48, 100)
+    encoded = encode_predicted(variant, base)
+    assert encoded is not None
+    period, orders = encoded.extra["rules"][2]
+    assert period == 4 and sum(1 for o in orders if o) == 3
+    assert _bits(decode_predicted(encoded.spec(), encoded.payload, base)) == _bits(variant)
+
+
 def test_a_linear_ramp_leaves_no_residual_where_it_is_predicted() -> None:
     """Hand-computed: along the last axis the values are 0, 1, 2, ... (exact in float32), so
     2a - b and 3a - 3b + c are exact and every predicted voxel's residual is 0."""
@@ -71,6 +89,10 @@ def test_a_map_that_is_not_resampled_is_left_to_the_plain_difference() -> None:
     assert encode_predicted(rng.random(base.shape, dtype=np.float32), base) is None
     assert encode_predicted(base.copy(), base) is None  # nothing changed
     assert encode_predicted(base.astype(np.float64), base) is None  # another dtype
+    swapped = base.astype(base.dtype.newbyteorder())
+    moved = swapped.copy()
+    moved[:, :, 5:] *= 2  # both big-endian here: not in this machine's byte order
+    assert moved.dtype == swapped.dtype and encode_predicted(moved, swapped) is None
 
 
 _SPECIAL = np.array([np.nan, -np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-38, -3.4e38, 3.4e38])
@@ -125,3 +147,65 @@ def test_a_damaged_encoding_is_refused() -> None:
         decode_predicted(spec, encoded.payload, base[:-1])
     with pytest.raises(ValueError, match="reads"):
         decode_predicted({**spec, "layers": 2}, encoded.payload, base)
+
+
+_FTZ_C = """#include <xmmintrin.h>
+#include <pmmintrin.h>
+void set_ftz_daz(void) { _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+                         _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON); }
+"""
+
+_FTZ_SCRIPT = """
+import ctypes, pickle, sys
+import numpy as np
+from imagination.engine.prediction import Plan, Rule, decode_predicted, encode_predicted
+library, mode, path = sys.argv[1:]
+if library != "-":
+    ctypes.CDLL(library).set_ftz_daz()  # as a -ffast-math library does for its whole process
+if mode == "encode":
+    rng = np.random.default_rng(11)
+    cases = []
+    for dtype, scale in ((np.float32, 3e-37), (np.float64, 3e-300), (np.float64, 1e-306)):
+        tail = (scale * 0.5 ** np.arange(60)).astype(dtype)  # decaying into subnormals
+        variant = np.stack([tail, -tail, tail * 3, rng.permutation(tail)]).reshape(2, 2, 60)
+        for base in (np.zeros_like(variant), (variant * 0.75).astype(dtype)):
+            for source in ("map", "difference"):
+                plan = Plan(source, (None, Rule(2, (1, 2)), Rule(3, (1, 2, 1))))
+                encoded = encode_predicted(variant, base, plan)
+                cases.append((encoded.spec(), encoded.payload, base, variant))
+    pickle.dump(cases, open(path, "wb"))
+else:
+    cases = pickle.load(open(path, "rb"))
+    wrong = [i for i, (spec, payload, base, variant) in enumerate(cases)
+             if decode_predicted(spec, payload, base).tobytes() != variant.tobytes()]
+    print("wrong", wrong)
+"""
+
+
+@pytest.mark.parametrize("flushing", ["encoder", "decoder"])
+def test_maps_decode_bit_exactly_whether_or_not_a_process_flushes_subnormals(
+        tmp_path, flushing: str) -> None:
+    """One process with the CPU's flush-to-zero and denormals-are-zero modes on (what loading
+    a library built with -ffast-math does), the other without: the maps still decode exactly
+    (predictions never read or give subnormals)."""
+    import platform
+    import shutil
+    import subprocess
+    import sys
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if platform.machine() not in ("x86_64", "AMD64") or compiler is None:
+        pytest.skip("needs an x86-64 C compiler to switch FTZ/DAZ on")
+    source = tmp_path / "ftz.c"
+    source.write_text(_FTZ_C)
+    library = tmp_path / "libftz.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    script = tmp_path / "ftz.py"
+    script.write_text(_FTZ_SCRIPT)
+    cases = tmp_path / "cases.pkl"
+    encoder = str(library) if flushing == "encoder" else "-"
+    decoder = str(library) if flushing == "decoder" else "-"
+    subprocess.run([sys.executable, str(script), encoder, "encode", str(cases)], check=True)
+    decoded = subprocess.run([sys.executable, str(script), decoder, "decode", str(cases)],
+                             check=True, capture_output=True, text=True)
+    assert decoded.stdout.strip() == "wrong []"

@@ -93,25 +93,49 @@ def _blob(array_spec: dict[str, Any], payload: bytes, dtype: str, shape: tuple[i
 
 
 class Base:
-    """A map stored whole that other maps may be stored against: its digest and blob; the
-    array is decoded from the blob when first needed (an encoder holds only the bytes of the
-    clean maps it keeps as bases)."""
+    """A clean map that other maps of its case are stored against: its digest and blob, and
+    the whole blob their differences are taken from: its own, or, for a clean map stored as
+    its difference from another model's (``parent``, whole), that one. The array is decoded
+    from the blob when first needed (an encoder holds only the bytes of the clean maps it
+    keeps as bases)."""
 
-    def __init__(self, digest: str, blob: bytes, array: np.ndarray,
-                 payload_length: int) -> None:
+    def __init__(self, digest: str, blob: bytes, array: np.ndarray, payload_length: int,
+                 parent: Base | None = None) -> None:
         self.digest, self.blob, self.dtype, self.shape = digest, blob, array.dtype, array.shape
-        #: bytes of its whole encoding: what a difference from it must stay under
+        #: bytes of the map's own whole encoding: what a difference for it must stay under
         self.payload_length = payload_length
         #: every ``_SAMPLE_STEP``-th element: most unequal maps are told apart without decoding
         self.sample = _sample(array).copy()
+        self.parent = parent
         self._array: np.ndarray | None = None
+
+    @property
+    def whole(self) -> Base:
+        """The whole blob differences are taken from (never itself a difference)."""
+        return self if self.parent is None else self.parent
+
+    def blobs(self) -> tuple[BlobBytes, ...]:
+        """What a record naming this map needs stored, the whole blob first."""
+        own = ((self.digest, self.blob),)
+        return own if self.parent is None else ((self.parent.digest, self.parent.blob), *own)
 
     @property
     def array(self) -> np.ndarray:
         if self._array is None:
             header, payload = parse_blob(self.blob)
-            self._array = decode_array(header["array"], payload)
+            self._array = decode_payload(header["array"], payload,
+                                         None if self.parent is None else self.parent.array)
         return self._array
+
+
+def decode_payload(spec: dict[str, Any], payload: bytes,
+                   base: np.ndarray | None) -> np.ndarray:
+    """A blob's map from its array spec and payload, and its base's map for a difference."""
+    if base is None:
+        return decode_array(spec, payload)
+    if spec.get("codec") == PREDICTION_CODEC:
+        return decode_predicted(spec, payload, base)
+    return add_residual(decode_array(spec, payload), base)
 
 
 @dataclass(frozen=True)
@@ -130,17 +154,18 @@ class EncodedMap:
 def encode_map(array: np.ndarray, base: Base | None = None,
                others: Sequence[Base] = ()) -> EncodedMap:
     """Encode ``array`` against ``base`` (same dtype and shape): nothing new if equal to it or
-    to one of ``others`` (the clean maps of other models of the case), else its difference,
-    when that is smaller than the base's whole encoding (a variant's own is about its clean
-    map's size); otherwise whole (inline if small). A map without a base (a clean map) that
-    mostly equals one of ``others`` (a PET model's map and its MRI-only sibling's: the same
-    distances outside the growth) is stored as its difference from that one when smaller than
-    whole, which then serves as its base too (``as_base``): every base stays a whole blob."""
+    to one of ``others`` (the clean maps of other models of the case), else its difference
+    from the base's whole blob, when that is smaller than the base's own whole encoding (a
+    variant's own is about its clean map's size); otherwise whole (inline if small). A map
+    without a base (a clean map) that mostly equals one of ``others`` (a PET model's map and
+    its MRI-only sibling's: the same distances outside the growth) is stored as its difference
+    from that one's whole blob when smaller than whole; its variants are then stored against
+    that whole blob too, so every difference names a whole blob."""
     array = np.ascontiguousarray(array)
     if array.dtype.kind in "biuf":
         for other in others:
             if _fits(array, other) and _equal(array, other):
-                return EncodedMap(None, other.digest, ((other.digest, other.blob),), other)
+                return EncodedMap(None, other.digest, other.blobs(), other)
         if base is not None and _fits(array, base):
             stored = _against(array, base, base.payload_length)
             if stored is not None:
@@ -151,9 +176,11 @@ def encode_map(array: np.ndarray, base: Base | None = None,
     if base is None and array.dtype.kind in "biuf":
         for other in others:
             if _fits(array, other) and _mostly_equal(array, other):
-                stored = _against(array, other, len(whole.payload))
-                if stored is not None:
-                    return replace(stored, as_base=other)
+                stored = _against(array, other.whole, len(whole.payload))
+                if stored is not None and stored.digest is not None:
+                    return replace(stored, as_base=Base(
+                        stored.digest, stored.blobs[-1][1], array, len(whole.payload),
+                        parent=other.whole))
     payload_sha256 = hashlib.sha256(whole.payload).hexdigest()
     digest = digest_of(whole, payload_sha256)
     whole_blob = _blob(whole.spec(), whole.payload, array.dtype.str, array.shape, None,
@@ -189,20 +216,22 @@ def _bits_of(array: np.ndarray) -> np.ndarray:
 
 
 def _against(array: np.ndarray, base: Base, limit: int) -> EncodedMap | None:
-    """``array`` as its base (equal bits) or as its difference from it; ``None`` when the
-    difference is no smaller than ``limit`` bytes. Only the difference is encoded."""
+    """``array`` as ``base`` (equal bits) or as its difference from the base's whole blob;
+    ``None`` when that difference is no smaller than ``limit`` bytes. Only the difference is
+    encoded."""
     if _equal(array, base):
-        return EncodedMap(None, base.digest, ((base.digest, base.blob),), base)
-    difference = encode_predicted(array, base.array)  # None where prediction would not pay
+        return EncodedMap(None, base.digest, base.blobs(), base)
+    whole = base.whole
+    difference = encode_predicted(array, whole.array)  # None where prediction would not pay
     if difference is None:
-        difference = encode_array(residual(array, base.array))
+        difference = encode_array(residual(array, whole.array))
     if len(difference.payload) >= limit:
         return None
     payload_sha256 = hashlib.sha256(difference.payload).hexdigest()
-    digest = digest_of(difference, payload_sha256, base.digest)
+    digest = digest_of(difference, payload_sha256, whole.digest)
     blob = _blob(difference.spec(), difference.payload, array.dtype.str, array.shape,
-                 base.digest, payload_sha256)
-    return EncodedMap(None, digest, ((base.digest, base.blob), (digest, blob)), None)
+                 whole.digest, payload_sha256)
+    return EncodedMap(None, digest, ((whole.digest, whole.blob), (digest, blob)), None)
 
 
 class BaseMaps:
@@ -320,13 +349,9 @@ class BlobStore:
         damaged, or does not decode)."""
         header, payload = self._read(digest)
         try:
-            spec, base = header["array"], header["base"]
-            if base is None:
-                stored = decode_array(spec, payload)
-            elif spec.get("codec") == PREDICTION_CODEC:
-                stored = decode_predicted(spec, payload, self._base(base))
-            else:
-                stored = add_residual(decode_array(spec, payload), self._base(base))
+            base = header["base"]
+            stored = decode_payload(header["array"], payload,
+                                    None if base is None else self._base(base))
         except DamagedObject:
             raise
         except Exception as exc:  # bytes that pass their checksums yet do not decode
