@@ -6,7 +6,9 @@ the clean map of the same case, model and task, when that is smaller: by linear 
 from the variant's own neighbours where the map is resampled from a coarser grid
 (``engine.prediction``: the voxels that differ from the base, each as what its predecessors do
 not predict), else as the plain difference (``arraycodec.residual``: zero wherever the
-perturbation changed nothing). A whole map's digest is the SHA-256 of its
+perturbation changed nothing). A clean map mostly equal to another model's clean map of the
+case (a PET model's and its MRI-only sibling's) is stored the same way against that one's whole
+blob, and its variants against the same whole blob. A whole map's digest is the SHA-256 of its
 encoding (``arraycodec.encode_array``: dtype, shape, codec spec and the payload's SHA-256;
 deterministic); a difference's, of its base's digest and its own encoding. So identical maps
 are stored once: the same map whole (a repeat of a deterministic model, another model giving
