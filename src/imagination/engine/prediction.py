@@ -63,7 +63,7 @@ _FIRST = 3
 #: difference's bits there (the demo's resampled growth maps: about a tenth at the phases the
 #: resampling interpolates, about all at the phase holding a new coarse node).
 _PHASE_GAIN = 0.5
-#: Changed voxels the rules are chosen on (every k-th of them).
+#: About how many changed voxels the rules are chosen on (``_sample_step``).
 _SAMPLE = 5_000
 #: Prediction is used only when its estimated bits are at most this share of the plain
 #: difference's (elsewhere it would cost time for little).
