@@ -124,8 +124,8 @@ def unpack_mask(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     return np.unpackbits(packed, count=count).astype(bool).reshape(shape)
 
 
-def _bits(array: np.ndarray) -> np.ndarray:
-    """The array's bit patterns as unsigned integers of the same width."""
+def bit_patterns(array: np.ndarray) -> np.ndarray:
+    """The array's bit patterns as unsigned integers of the same width (a view)."""
     return array.view(np.dtype(f"u{array.dtype.itemsize}"))
 
 
@@ -156,7 +156,7 @@ def _too_many_values(bits: np.ndarray) -> bool:
 def _palette(array: np.ndarray) -> EncodedArray | None:
     import pandas as pd  # hash-based factorisation: one O(n) pass, no sort of the map
 
-    bits = _bits(array).ravel()
+    bits = bit_patterns(array).ravel()
     if _too_many_values(bits):
         return None
     codes, found = pd.factorize(bits, sort=False)
@@ -202,7 +202,7 @@ def encode_array(array: np.ndarray) -> EncodedArray:
         raise ValueError(f"cannot store an array of dtype {array.dtype}")
     if array.ndim == 0 or array.size < _BOX_MIN_SIZE or array.dtype.kind == "c":
         return _encode(array)
-    bits = _bits(array)
+    bits = bit_patterns(array)
     differs = bits != bits.flat[0]
     box = _content_box(differs)
     if box is not None:
@@ -308,8 +308,10 @@ def _decode(spec: dict[str, Any], payload: bytes, dtype: np.dtype,
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays of one dtype and shape hold the same bit patterns (NaN payloads and
     signed zeros told apart, unlike ``==``)."""
-    return a.dtype == b.dtype and a.shape == b.shape and bool(
-        np.array_equal(_bits(np.ascontiguousarray(a)), _bits(np.ascontiguousarray(b))))
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return bool(np.array_equal(bit_patterns(np.ascontiguousarray(a)),
+                               bit_patterns(np.ascontiguousarray(b))))
 
 
 def residual(array: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -322,7 +324,7 @@ def residual(array: np.ndarray, base: np.ndarray) -> np.ndarray:
     if array.dtype != base.dtype or array.shape != base.shape or array.dtype.kind == "c":
         raise ValueError("a residual needs two real arrays of one dtype and shape")
     width = 8 * array.dtype.itemsize
-    signed = (_bits(array) - _bits(base)).view(np.dtype(f"i{array.dtype.itemsize}"))
+    signed = (bit_patterns(array) - bit_patterns(base)).view(np.dtype(f"i{array.dtype.itemsize}"))
     return ((signed << 1) ^ (signed >> (width - 1))).view(np.dtype(f"u{array.dtype.itemsize}"))
 
 
@@ -334,4 +336,4 @@ def add_residual(zigzag: np.ndarray, base: np.ndarray) -> np.ndarray:
         raise ValueError("residual does not fit its base (dtype or shape differs)")
     one = unsigned.type(1)
     difference = (zigzag >> one) ^ (np.zeros_like(zigzag) - (zigzag & one))
-    return (_bits(base) + difference).view(base.dtype)
+    return (bit_patterns(base) + difference).view(base.dtype)

@@ -43,6 +43,7 @@ from imagination.atomic import TEMP_SUFFIX, write_temporary
 from imagination.engine.arraycodec import (
     EncodedArray,
     add_residual,
+    bit_patterns,
     decode_array,
     encode_array,
     residual,
@@ -210,11 +211,8 @@ def _mostly_equal(array: np.ndarray, base: Base) -> bool:
     worth trying as a difference from another model's: without it, every clean map would be
     encoded once more against each other model's, for nothing on unrelated maps)."""
     sample = _sample(array)
-    return 2 * int(np.count_nonzero(_bits_of(sample) == _bits_of(base.sample))) >= sample.size
-
-
-def _bits_of(array: np.ndarray) -> np.ndarray:
-    return array.view(np.dtype(f"u{array.dtype.itemsize}"))
+    equal = bit_patterns(sample) == bit_patterns(base.sample)
+    return 2 * int(np.count_nonzero(equal)) >= sample.size
 
 
 def _against(array: np.ndarray, base: Base, limit: int) -> EncodedMap | None:

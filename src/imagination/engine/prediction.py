@@ -45,6 +45,7 @@ import numpy as np
 from imagination.engine.arraycodec import (
     EncodedArray,
     add_residual,
+    bit_patterns,
     pack_elements,
     pack_mask,
     residual,
@@ -225,11 +226,11 @@ def _sample_step(count: int) -> int:
     return step
 
 
-def choose_plan(array: np.ndarray, base: np.ndarray, changed: np.ndarray) -> Plan | None:
+def choose_plan(array: np.ndarray, base: np.ndarray, index: np.ndarray) -> Plan | None:
     """The plan to store ``array`` against ``base`` by: of every combination of the axes'
     candidate rules and both sources, the one with the fewest estimated bits on a sample of
-    the changed voxels; ``None`` when that is not under ``_WORTH`` of the plain difference's."""
-    index = np.flatnonzero(changed)
+    the changed voxels (``index``: their flat indices, ascending); ``None`` when that is not
+    under ``_WORTH`` of the plain difference's."""
     if index.size == 0:
         return None
     index = index[:: _sample_step(index.size)]
@@ -277,12 +278,12 @@ def encode_predicted(array: np.ndarray, base: np.ndarray,
             or array.shape != base.shape or array.ndim == 0):
         return None
     unsigned = np.dtype(f"u{array.dtype.itemsize}")
-    changed = array.view(unsigned) != base.view(unsigned)
+    changed = bit_patterns(array) != bit_patterns(base)
+    index = np.flatnonzero(changed)
     if plan is None:
-        plan = choose_plan(array, base, changed)
+        plan = choose_plan(array, base, index)
         if plan is None:
             return None
-    index = np.flatnonzero(changed)
     flat, flat_base = array.reshape(-1), base.reshape(-1)
     strides = [s // array.dtype.itemsize for s in array.strides]
     zigzag = np.empty(index.size, dtype=unsigned)
@@ -416,8 +417,8 @@ def decode_predicted(spec: dict[str, Any], payload: bytes, base: np.ndarray) -> 
                 continue
             bases = (*(base_along[local - k, ...][at] for k in (1, 2, 3)),
                      base_along[local, ...][at]) if plan.source == "difference" else ()
-            predicted = _prediction(orders[local, ...][at], plan.source,
-                                    tuple(values[local - k, ...][at] for k in (1, 2, 3)),
-                                    bases, dtype)
-            values[local, ...][at] = add_residual(residuals[local, ...][at], predicted)
+            guess = _prediction(orders[local, ...][at], plan.source,
+                                tuple(values[local - k, ...][at] for k in (1, 2, 3)),
+                                bases, dtype)
+            values[local, ...][at] = add_residual(residuals[local, ...][at], guess)
     return out
